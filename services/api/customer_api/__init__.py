@@ -1,0 +1,1 @@
+"""The gRPC API process: thin servicers over the core use cases."""

@@ -1,0 +1,162 @@
+"""The server interceptor every RPC passes through.
+
+It only translates: a request id into the log context, the RPC into metrics,
+the service's errors into status codes (one table, `errors.py`), and a lost
+database or cache into UNAVAILABLE. A client deadline cancels the handler's
+task, which cancels its database query, so it bounds the work it started.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import RedisError
+
+from customer_api.errors import status_for
+from customer_api.servicers.base import RpcContext
+from customer_core.errors import CustomerServiceError
+from customer_core.telemetry import request_id_var
+
+log = logging.getLogger(__name__)
+
+RPC_REQUESTS = Counter(
+    "customer_grpc_requests", "RPCs handled, by method and status code.", ["method", "code"]
+)
+RPC_SECONDS = Histogram(
+    "customer_grpc_request_duration_seconds",
+    "RPC latency by method (for streams: the whole stream).",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served now.", ["method"])
+
+_UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, RedisError)
+
+
+def _short(method: str) -> str:
+    return method.rsplit("/", 1)[-1]
+
+
+def _request_id(context: RpcContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex
+
+
+async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
+    """Abort the RPC with the status the error maps to (raises AbortError)."""
+    if isinstance(exc, CustomerServiceError):
+        code = status_for(exc)
+        if code is grpc.StatusCode.INTERNAL:
+            log.error("internal error", extra={"method": method}, exc_info=exc)
+            await context.abort(code, "internal error")
+        await context.abort(code, str(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
+    log.error("unhandled error", extra={"method": method}, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _code_of(context: RpcContext) -> str:
+    code = context.code()
+    if code is None:
+        return "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = _short(details.method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream(method, handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    @staticmethod
+    def _unary(method: str, behavior: Any) -> Any:
+        seconds = RPC_SECONDS.labels(method)
+        in_flight = RPC_IN_FLIGHT.labels(method)
+
+        async def wrapped(request: Any, context: RpcContext) -> Any:
+            token = request_id_var.set(_request_id(context))
+            start = time.perf_counter()
+            in_flight.inc()
+            try:
+                return await behavior(request, context)
+            except Exception as exc:
+                if isinstance(exc, grpc.aio.AbortError):
+                    raise
+                await _fail(context, method, exc)
+            finally:
+                in_flight.dec()
+                seconds.observe(time.perf_counter() - start)
+                RPC_REQUESTS.labels(method, _code_of(context)).inc()
+                request_id_var.reset(token)
+
+        return wrapped
+
+    @classmethod
+    def _stream(cls, method: str, behavior: Any) -> Any:
+        # A streaming handler written as a coroutine (using context.write) is
+        # wrapped like a unary one; only async generators are iterated here.
+        if not inspect.isasyncgenfunction(behavior):
+            return cls._unary(method, behavior)
+        seconds = RPC_SECONDS.labels(method)
+        in_flight = RPC_IN_FLIGHT.labels(method)
+
+        async def wrapped(request: Any, context: RpcContext) -> AsyncIterator[Any]:
+            token = request_id_var.set(_request_id(context))
+            start = time.perf_counter()
+            in_flight.inc()
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except Exception as exc:
+                if isinstance(exc, grpc.aio.AbortError):
+                    raise
+                await _fail(context, method, exc)
+            finally:
+                in_flight.dec()
+                seconds.observe(time.perf_counter() - start)
+                RPC_REQUESTS.labels(method, _code_of(context)).inc()
+                request_id_var.reset(token)
+
+        return wrapped

@@ -1,0 +1,43 @@
+"""`customer-service api`: serve the gRPC API until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from customer_api.server import build_server
+from customer_core import telemetry
+from customer_core.config import load_settings
+from customer_core.context import Context
+from customer_core.runtime import run_until_signalled
+
+log = logging.getLogger("customer_api")
+
+
+async def serve(stop: asyncio.Event) -> int:
+    settings = load_settings()
+    telemetry.setup(settings, "api")
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
+    metrics_port = telemetry.start_metrics_server(settings.metrics_port)
+    ctx = await Context.create(settings)
+    try:
+        api = build_server(ctx, settings.grpc_port)
+        await api.start()
+        log.info(
+            "serving gRPC (plaintext)",
+            extra={"grpc_port": api.port, "metrics_port": metrics_port},
+        )
+        await stop.wait()
+        log.info("SIGTERM: draining", extra={"grace_seconds": settings.grpc_grace_seconds})
+        await api.stop(settings.grpc_grace_seconds)
+    finally:
+        await ctx.aclose()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="customer-service api").parse_args(argv)
+    return run_until_signalled(serve)

@@ -1,0 +1,67 @@
+"""Building, starting and gracefully stopping the gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from customer_api.edge import EdgeInterceptor
+from customer_api.servicer import CustomerServicer
+from customer_core.context import Context
+from customer_core.pb.customer.v1 import customer_pb2, customer_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
+
+
+@dataclass
+class ApiServer:
+    server: grpc.aio.Server
+    servicer: CustomerServicer
+    health: HealthServicer
+    port: int
+
+    async def start(self) -> None:
+        await self.servicer.on_start()
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Health turns NOT_SERVING first, so load balancers drain us; then in-flight
+        RPCs get `grace` seconds to finish before they are cancelled."""
+        self.servicer.serving = False
+        await self.health.enter_graceful_shutdown()
+        await self.servicer.on_stop()
+        await self.server.stop(grace)
+
+
+def build_server(ctx: Context, port: int, host: str = "[::]") -> ApiServer:
+    limit = ctx.settings.grpc_max_message_bytes
+    server = grpc.aio.server(
+        interceptors=[EdgeInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 0),
+            # Keep idle client connections alive through proxies, but refuse pings
+            # more often than every 10 s.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    servicer = CustomerServicer(ctx)
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server)  # type: ignore[arg-type]
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return ApiServer(server=server, servicer=servicer, health=health_servicer, port=bound)

@@ -1,0 +1,31 @@
+"""The one CustomerService servicer, composed from the per-area mixins."""
+
+from __future__ import annotations
+
+from customer_api.servicers.activity import ActivityRPCs
+from customer_api.servicers.base import Unbuilt
+from customer_api.servicers.customers import CustomerRPCs
+from customer_api.servicers.families import FamilyRPCs
+from customer_api.servicers.favorites import FavoriteRPCs
+from customer_api.servicers.health import HealthRPCs
+from customer_api.servicers.imports import ImportRPCs
+from customer_api.servicers.loyalty import LoyaltyRPCs
+from customer_api.servicers.orders import OrderServiceRPCs
+from customer_api.servicers.stats import StatsRPCs
+from customer_core.context import Context
+
+
+class CustomerServicer(
+    HealthRPCs,
+    FamilyRPCs,
+    CustomerRPCs,
+    FavoriteRPCs,
+    StatsRPCs,
+    LoyaltyRPCs,
+    OrderServiceRPCs,
+    ImportRPCs,
+    ActivityRPCs,
+    Unbuilt,
+):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx

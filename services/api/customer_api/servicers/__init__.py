@@ -1,0 +1,1 @@
+"""Servicers, one module per domain area, composed into the one CustomerService."""

@@ -1,0 +1,1 @@
+"""The Kafka consumer process: order events into history, statistics and points."""

@@ -1,0 +1,1 @@
+"""The `customer-service` command: one subcommand per process, and the dev launcher."""

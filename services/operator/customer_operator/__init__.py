@@ -1,0 +1,1 @@
+"""The kopf operator: RewardCampaign custom resources into points rules."""

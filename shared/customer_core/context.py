@@ -1,0 +1,102 @@
+"""The per-process context: built once at start-up, closed once at shutdown.
+
+Every process (api, consumer, worker, operator, CLI commands) makes one
+`Context` from its `Settings`; use cases take it (or a connection from its
+pool) instead of reaching for globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as redis
+
+from customer_core.cache import Cache
+from customer_core.config import Settings
+from customer_core.db.migrate import check_schema
+from customer_core.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns come back as Python values rather than text.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def connect_db(settings: Settings, **overrides: Any) -> asyncpg.Connection:
+    """One plain connection (migrations, CLI commands)."""
+    db = settings.db
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            host=db.host or "127.0.0.1",
+            port=db.port,
+            user=db.user,
+            password=db.password or None,
+            database=overrides.pop("database", db.name),
+            **overrides,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise Unavailable(f"cannot connect to PostgreSQL at {db.host}:{db.port}: {exc}") from exc
+    await _init_connection(conn)
+    return conn
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    db = settings.db
+    try:
+        pool = await asyncpg.create_pool(
+            host=db.host or "127.0.0.1",
+            port=db.port,
+            user=db.user,
+            password=db.password or None,
+            database=db.name,
+            min_size=db.pool_min,
+            max_size=db.pool_max,
+            init=_init_connection,
+            # Statements are few and fixed; a larger cache buys nothing.
+            statement_cache_size=256,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise Unavailable(f"cannot connect to PostgreSQL at {db.host}:{db.port}: {exc}") from exc
+    assert pool is not None
+    return pool
+
+
+@dataclass
+class Context:
+    settings: Settings
+    pool: asyncpg.Pool
+    valkey: redis.Redis
+    cache: Cache
+
+    @classmethod
+    async def create(cls, settings: Settings, *, require_schema: bool = True) -> Context:
+        pool = await create_pool(settings)
+        try:
+            if require_schema:
+                async with pool.acquire() as conn:
+                    await check_schema(conn)
+            client = redis.Redis.from_url(
+                settings.valkey.url(),
+                socket_connect_timeout=2,
+                socket_timeout=5,
+                health_check_interval=15,
+            )
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(
+            settings=settings,
+            pool=pool,
+            valkey=client,
+            cache=Cache(client, ttl_seconds=settings.cache_ttl_seconds),
+        )
+
+    async def aclose(self) -> None:
+        await self.valkey.aclose()
+        await self.pool.close()

@@ -1,0 +1,1 @@
+"""Event payloads: decoding order events and encoding change notices (no broker code here)."""

@@ -1,0 +1,79 @@
+"""The server itself: health, reflection, unbuilt RPCs, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from customer_api.server import build_server
+from customer_core.context import Context
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.pb.customer.v1 import customer_pb2_grpc
+
+
+async def test_health_check_reports_each_dependency(
+    api: customer_pb2_grpc.CustomerServiceStub,
+) -> None:
+    reply = await api.HealthCheck(pb.HealthCheckRequest())
+    assert reply.status == pb.HealthCheckResponse.SERVING
+    assert reply.version
+    assert {d.name: d.healthy for d in reply.dependencies} == {"postgres": True, "valkey": True}
+
+
+async def test_reflection_lists_the_services(ctx: Context) -> None:
+    server = build_server(ctx, 0, host="127.0.0.1")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            call = stub.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
+            names = set()
+            async for reply in call:
+                names |= {s.name for s in reply.list_services_response.service}
+    finally:
+        await server.stop(0)
+    assert {"customer.v1.CustomerService", "grpc.health.v1.Health"} <= names
+
+
+async def test_sigterm_turns_health_not_serving_and_lets_calls_finish(ctx: Context) -> None:
+    server = build_server(ctx, 0, host="127.0.0.1")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    stub = customer_pb2_grpc.CustomerServiceStub(channel)
+    before = await health.Check(health_pb2.HealthCheckRequest(service=""))
+    assert before.status == health_pb2.HealthCheckResponse.SERVING
+    # Watch sees the flip to NOT_SERVING that load balancers drain on.
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    in_flight = asyncio.ensure_future(stub.HealthCheck(pb.HealthCheckRequest()))
+    stopping = asyncio.ensure_future(server.stop(5))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    watch.cancel()
+    reply = await in_flight
+    assert reply.version
+    await stopping
+    await channel.close()
+
+
+async def test_grpc_health_service_is_served(ctx: Context) -> None:
+    server = build_server(ctx, 0, host="127.0.0.1")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(
+                health_pb2.HealthCheckRequest(service="customer.v1.CustomerService")
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await health.Check(health_pb2.HealthCheckRequest(service="nope"))
+            assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await server.stop(0)
