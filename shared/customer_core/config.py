@@ -71,6 +71,26 @@ VARIABLES: tuple[Variable, ...] = (
 _DEFAULTS: dict[str, str | None] = {v.name: v.default for v in VARIABLES}
 
 
+def register(*variables: Variable) -> tuple[Variable, ...]:
+    """Declare a service's own variables (in its settings module), so that
+    EnvReader knows their defaults and the docs and chart tests see them."""
+    for v in variables:
+        if v.name in _DEFAULTS and v not in VARIABLES and v not in _EXTRA:
+            raise ValueError(f"variable {v.name} is declared twice")
+        _DEFAULTS[v.name] = v.default
+        if v not in _EXTRA:
+            _EXTRA.append(v)
+    return variables
+
+
+_EXTRA: list[Variable] = []
+
+
+def all_variables() -> tuple[Variable, ...]:
+    """Core variables and every service variable registered so far."""
+    return VARIABLES + tuple(_EXTRA)
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     host: str | None
@@ -137,8 +157,10 @@ class Settings:
     cache_ttl_seconds: int
 
 
-class _Reader:
-    """Reads variables from one environment mapping, raising ConfigError on a bad value."""
+class EnvReader:
+    """Reads variables from one environment mapping, raising ConfigError on a bad value.
+
+    Services use it for their own variables (declared with `register`)."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -200,7 +222,7 @@ class _Reader:
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; raises ConfigError naming the first bad one."""
-    r = _Reader(os.environ if env is None else env)
+    r = EnvReader(os.environ if env is None else env)
     db = DatabaseSettings(
         host=r.optional("DB_HOST"),
         port=r.integer("DB_PORT", 1, 65535),
