@@ -17,6 +17,7 @@ import asyncpg
 
 from customer_core.db import Conn
 from customer_core.domain.customers import Customer, Dietary, Preferences, Role
+from customer_core.errors import AlreadyExists
 
 COLUMNS = """
     id, family_id, username, display_name, email, role, preferences,
@@ -65,6 +66,12 @@ RETURNING family_id
 """
 
 DELETE_FAVORITES = "DELETE FROM favorites WHERE customer_id = $1"
+
+# Every customer has a loyalty account from the start (balance 0, green).
+INSERT_ACCOUNT = """
+INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)
+ON CONFLICT (customer_id) DO NOTHING
+"""
 
 # Keyset paging in join order: (create_time, id) of the last row returned.
 LIST_FIRST = f"""
@@ -158,20 +165,36 @@ def _params(c: Customer) -> tuple[Any, ...]:
     )
 
 
+def _taken(exc: asyncpg.UniqueViolationError, c: Customer) -> AlreadyExists:
+    # Two writers can pass the username check at once; the unique index decides.
+    if exc.constraint_name == "customers_external_id_key":
+        return AlreadyExists(f"customer.external_id {c.external_id!r} is already taken")
+    return AlreadyExists(f"customer.username {c.username!r} is already taken")
+
+
 async def insert_customer(conn: Conn, c: Customer) -> Customer:
-    """Insert; raises asyncpg.UniqueViolationError when the username is taken."""
+    """Insert the customer and its loyalty account; AlreadyExists for a taken username."""
     username, display_name, email, role, prefs, restrictions, allergies = _params(c)
-    row = await conn.fetchrow(
-        INSERT, c.id, c.family_id, username, display_name, email, role, prefs,
-        restrictions, allergies, c.external_id,
-    )  # fmt: skip
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                INSERT, c.id, c.family_id, username, display_name, email, role, prefs,
+                restrictions, allergies, c.external_id,
+            )  # fmt: skip
+    except asyncpg.UniqueViolationError as exc:
+        raise _taken(exc, c) from None
     assert row is not None
+    await conn.execute(INSERT_ACCOUNT, uuid.uuid4(), c.id)
     return row_to_customer(row)
 
 
 async def update_customer(conn: Conn, c: Customer) -> Customer | None:
     """Write every updatable field; None when the customer is gone."""
-    row = await conn.fetchrow(UPDATE, c.id, *_params(c))
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(UPDATE, c.id, *_params(c))
+    except asyncpg.UniqueViolationError as exc:
+        raise _taken(exc, c) from None
     return row_to_customer(row) if row else None
 
 
