@@ -33,6 +33,8 @@ SELECT {COLUMNS} FROM customers
 WHERE lower(username) = lower($1) AND deleted_at IS NULL
 """
 
+SELECT_BY_EXTERNAL_ID = f"SELECT {COLUMNS} FROM customers WHERE external_id = $1"
+
 USERNAME_TAKEN = """
 SELECT EXISTS (
     SELECT 1 FROM customers WHERE lower(username) = lower($1) AND id <> $2
@@ -146,6 +148,11 @@ async def lock_customer(conn: Conn, customer_id: uuid.UUID) -> Customer | None:
 async def fetch_customer_by_username(conn: Conn, username: str) -> Customer | None:
     """The live customer with this username (case-insensitive)."""
     row = await conn.fetchrow(SELECT_BY_USERNAME, username)
+    return row_to_customer(row) if row else None
+
+
+async def fetch_customer_by_external_id(conn: Conn, external_id: str) -> Customer | None:
+    row = await conn.fetchrow(SELECT_BY_EXTERNAL_ID, external_id)
     return row_to_customer(row) if row else None
 
 
