@@ -8,8 +8,13 @@ earned over a trailing window.
 from __future__ import annotations
 
 import math
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from customer_core.errors import InvalidArgument
 
 # Currencies whose minor unit is not 1/100 (ISO 4217 exponent 0 or 3).
 _MINOR_PER_UNIT = {"JPY": 1, "KRW": 1, "VND": 1, "CLP": 1, "ISK": 1, "BHD": 1000, "KWD": 1000}
@@ -74,3 +79,130 @@ def next_tier(window_points: int, rules: TierRules) -> tuple[Tier | None, int]:
 
 def tier_at_least(tier: Tier, minimum: Tier | None) -> bool:
     return minimum is None or TIER_ORDER.index(tier) >= TIER_ORDER.index(minimum)
+
+
+# ---- The points ledger -------------------------------------------------------------
+
+KINDS = ("earn", "redeem", "reverse", "expire", "adjust", "transfer")
+SOURCES = ("order", "reward", "campaign", "operator", "system", "family")
+# Kinds whose sign is fixed; reverse, adjust and transfer go either way.
+_POSITIVE_KINDS = frozenset({"earn"})
+_NEGATIVE_KINDS = frozenset({"redeem", "expire"})
+MAX_KEY_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One append-only change of an account's balance.
+
+    `points` is signed (positive adds). `member_id` is the customer who earned
+    or spent the points (the account may be a family's pooled wallet).
+    `idempotency_key` is unique across the whole ledger: posting an entry
+    whose key is already there does nothing, so callers derive it from what
+    caused the entry (`order:{id}:earn`, `redemption:{id}:redeem`, ...).
+    """
+
+    account_id: uuid.UUID
+    member_id: uuid.UUID | None
+    kind: str
+    points: int
+    reason: str
+    source: str
+    source_ref: str | None = None
+    campaign_id: uuid.UUID | None = None
+    idempotency_key: str = ""
+
+    def __post_init__(self) -> None:
+        # Programming errors, not user input: callers validate requests first.
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown ledger kind {self.kind!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown ledger source {self.source!r}")
+        if self.points == 0:
+            raise ValueError("a ledger entry must move at least one point")
+        if self.kind in _POSITIVE_KINDS and self.points < 0:
+            raise ValueError(f"a {self.kind} entry must be positive")
+        if self.kind in _NEGATIVE_KINDS and self.points > 0:
+            raise ValueError(f"a {self.kind} entry must be negative")
+        if not self.idempotency_key:
+            raise ValueError("a ledger entry needs an idempotency key")
+        if not self.reason:
+            raise ValueError("a ledger entry needs a reason")
+
+    @property
+    def earned(self) -> int:
+        """What the entry adds to lifetime points (earn and positive adjust entries)."""
+        return self.points if self.kind in ("earn", "adjust") and self.points > 0 else 0
+
+    @property
+    def is_activity(self) -> bool:
+        """Whether the entry restarts the inactivity clock (expiry itself does not)."""
+        return self.kind != "expire"
+
+
+@dataclass(frozen=True)
+class PostedEntry(LedgerEntry):
+    """A ledger entry as stored: its increasing id and when it was written."""
+
+    id: int = 0
+    create_time: datetime | None = None
+
+
+def check_idempotency_key(key: str, field: str = "idempotency_key") -> str:
+    """1..128 printable ASCII characters, or INVALID_ARGUMENT naming `field`."""
+    if not key:
+        raise InvalidArgument(field, "required (1..128 printable ASCII characters)")
+    if len(key) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise InvalidArgument(field, "must be 1..128 printable ASCII characters")
+    return key
+
+
+def sum_by_account(entries: Sequence[LedgerEntry]) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per account: (net points, points earned), for one set-based balance update."""
+    totals: dict[uuid.UUID, tuple[int, int]] = {}
+    for e in entries:
+        net, earned = totals.get(e.account_id, (0, 0))
+        totals[e.account_id] = (net + e.points, earned + e.earned)
+    return totals
+
+
+# ---- Accounts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    """A loyalty account: a customer's own, or a family's pooled wallet."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID | None
+    family_id: uuid.UUID | None
+    balance: int = 0
+    lifetime_points: int = 0
+    last_activity_at: datetime | None = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.family_id is not None
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """The points that expire next, and when (none: 0 and None)."""
+
+    points: int
+    at: datetime | None
+
+
+def expiry_for(balance: int, last_activity: datetime | None, expiry_days: int) -> Expiry:
+    """Every available point expires `expiry_days` after the last activity.
+
+    One clock per account (not per earn batch): any earn, redeem or adjustment
+    restarts it, which is what "expire after inactivity" promises.
+    """
+    if balance <= 0 or last_activity is None:
+        return Expiry(0, None)
+    return Expiry(balance, last_activity + timedelta(days=expiry_days))
+
+
+def tier_window_start(now: datetime, rules: TierRules) -> datetime:
+    return now - timedelta(days=rules.window_days)

@@ -1,0 +1,335 @@
+"""The points ledger, loyalty accounts and redemption holds: plain SQL.
+
+Every change of a balance goes through `post_entries`, which appends ledger
+entries and moves the balances in one statement, so a balance always equals
+the sum of its entries. Nothing here commits: callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter
+
+from customer_core.db import Conn
+from customer_core.db.rewards import REDEMPTION_COLUMNS, row_to_redemption, set_redemption_state
+from customer_core.domain import names
+from customer_core.domain.loyalty import Account, LedgerEntry, PostedEntry
+from customer_core.domain.rewards import Redemption, RedemptionState
+from customer_core.errors import InsufficientPoints
+
+# Counted here, where every process posts entries, so the loyalty dashboard
+# sees the consumer's earnings and the api's redemptions alike.
+POINTS_EARNED = Counter(
+    "customer_points_earned", "Points earned (earn and positive adjust entries), by source.",
+    ["source"],
+)  # fmt: skip
+POINTS_REDEEMED = Counter(
+    "customer_points_redeemed", "Points spent by redemption holds, by source.", ["source"]
+)
+POINTS_EXPIRED = Counter("customer_points_expired", "Points expired after inactivity.")
+
+BALANCE_CHECK = "loyalty_accounts_balance_check"
+
+# One statement: insert what is new (a key already in the ledger inserts
+# nothing), then move each touched account by the sum of what was inserted.
+# Data-modifying CTEs always run to completion, read or not.
+POST_ENTRIES = """
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::text[], $8::uuid[], $9::text[])
+        WITH ORDINALITY AS t(account_id, member_id, kind, points, reason, source,
+                             source_ref, campaign_id, idempotency_key, ord)
+), posted AS (
+    INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,
+                                source_ref, campaign_id, idempotency_key)
+    SELECT account_id, member_id, kind, points, reason, source, source_ref, campaign_id,
+           idempotency_key
+    FROM input ORDER BY ord
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, account_id, kind, points, idempotency_key, create_time
+), totals AS (
+    SELECT account_id,
+           sum(points) AS net,
+           coalesce(sum(points) FILTER (WHERE kind IN ('earn', 'adjust') AND points > 0), 0)
+               AS earned,
+           bool_or(kind <> 'expire') AS active
+    FROM posted GROUP BY account_id
+), moved AS (
+    UPDATE loyalty_accounts a SET
+        balance = a.balance + t.net,
+        lifetime_points = a.lifetime_points + t.earned,
+        last_activity_at = CASE WHEN t.active THEN now() ELSE a.last_activity_at END,
+        update_time = now()
+    FROM totals t WHERE a.id = t.account_id
+    RETURNING a.id
+)
+SELECT id, idempotency_key, create_time FROM posted
+"""
+
+LOCK_ACCOUNTS = "SELECT id FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+ACCOUNT_COLUMNS = "id, customer_id, family_id, balance, lifetime_points, last_activity_at"
+
+# The customer's own account, or the family's when its wallet is pooled.
+FIND_ACCOUNT = """
+SELECT c.family_id AS member_family_id, f.wallet_pooled,
+       a.id, a.customer_id, a.family_id, a.balance, a.lifetime_points, a.last_activity_at
+FROM customers c
+JOIN families f ON f.id = c.family_id
+LEFT JOIN loyalty_accounts a
+       ON (f.wallet_pooled AND a.family_id = f.id)
+       OR (NOT f.wallet_pooled AND a.customer_id = c.id)
+WHERE c.id = $1
+"""
+
+CREATE_ACCOUNT = """
+INSERT INTO loyalty_accounts (id, customer_id, family_id) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+"""
+
+LOCK_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM loyalty_accounts WHERE id = $1 FOR UPDATE"
+
+# Points that count towards a tier: earnings and operator corrections in the
+# window, less earnings taken back (a `reverse` that is not a reward's).
+WINDOW_POINTS = """
+SELECT greatest(coalesce(sum(points), 0), 0) FROM loyalty_points
+WHERE account_id = $1 AND create_time >= $2
+  AND (kind IN ('earn', 'adjust') OR (kind = 'reverse' AND source <> 'reward'))
+"""
+
+HELD_POINTS = """
+SELECT coalesce(sum(points), 0) FROM redemptions WHERE account_id = $1 AND state = 'held'
+"""
+
+MEMBER_CONTRIBUTION = """
+SELECT coalesce(sum(points), 0) FROM loyalty_points WHERE account_id = $1 AND member_id = $2
+"""
+
+CAPTURE = f"""
+UPDATE redemptions SET state = 'captured', update_time = now()
+WHERE order_id = ANY($1::text[]) AND state = 'held'
+RETURNING {REDEMPTION_COLUMNS}
+"""
+
+RELEASE = f"""
+UPDATE redemptions SET
+    state = CASE WHEN state = 'held' THEN 'released' ELSE 'refunded' END,
+    update_time = now()
+WHERE order_id = ANY($1::text[]) AND state IN ('held', 'captured')
+RETURNING {REDEMPTION_COLUMNS}
+"""
+
+# SKIP LOCKED: a hold being captured right now is left for that transaction.
+EXPIRE_DUE = f"""
+WITH due AS (
+    SELECT id FROM redemptions
+    WHERE state = 'held' AND hold_expires_at <= $1
+    ORDER BY hold_expires_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE redemptions r SET state = 'expired', update_time = now()
+FROM due WHERE r.id = due.id
+RETURNING {", ".join("r." + c.strip() for c in REDEMPTION_COLUMNS.split(","))}
+"""
+
+
+async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[PostedEntry]:
+    """Append `entries` to the ledger and move the balances; returns those actually posted.
+
+    An entry whose idempotency key is already in the ledger (or earlier in the
+    same batch) is skipped and not returned, so replaying an event or a
+    request posts nothing twice. Posted entries come back in input order with
+    their ledger id and time.
+
+    A balance never goes negative: if the batch would overdraw any account,
+    the statement fails as a whole (the CHECK on loyalty_accounts.balance),
+    nothing is posted and InsufficientPoints is raised. The caller's
+    transaction is then aborted and must be rolled back (let the error
+    propagate). Callers that can check first lock the account
+    (`lock_account`) and compare with its balance, which keeps the error
+    clean under concurrency; the CHECK is the backstop.
+
+    Accounts touched by a batch are locked in id order first, so concurrent
+    batches over the same accounts cannot deadlock. Counts points into the
+    loyalty metrics (counted when posted; a later rollback of the caller's
+    transaction is rare and not subtracted).
+    """
+    if not entries:
+        return []
+    accounts = {e.account_id for e in entries}
+    if len(accounts) > 1:
+        await conn.execute(LOCK_ACCOUNTS, sorted(accounts))
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+    for e in entries:
+        values = (e.account_id, e.member_id, e.kind, e.points, e.reason, e.source,
+                  e.source_ref, e.campaign_id, e.idempotency_key)  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    try:
+        rows = await conn.fetch(POST_ENTRIES, *columns)
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == BALANCE_CHECK:
+            raise InsufficientPoints("not enough points: a balance cannot go below zero") from exc
+        raise
+    stored = {r["idempotency_key"]: r for r in rows}
+    posted: list[PostedEntry] = []
+    for e in entries:
+        row = stored.pop(e.idempotency_key, None)
+        if row is not None:
+            posted.append(_posted(e, row))
+    _count(posted)
+    return posted
+
+
+def _posted(e: LedgerEntry, row: asyncpg.Record) -> PostedEntry:
+    return PostedEntry(
+        account_id=e.account_id, member_id=e.member_id, kind=e.kind, points=e.points,
+        reason=e.reason, source=e.source, source_ref=e.source_ref, campaign_id=e.campaign_id,
+        idempotency_key=e.idempotency_key, id=row["id"], create_time=row["create_time"],
+    )  # fmt: skip
+
+
+def _count(posted: Sequence[PostedEntry]) -> None:
+    for e in posted:
+        if e.earned:
+            POINTS_EARNED.labels(e.source).inc(e.earned)
+        elif e.kind == "redeem":
+            POINTS_REDEEMED.labels(e.source).inc(-e.points)
+        elif e.kind == "expire":
+            POINTS_EXPIRED.inc(-e.points)
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        family_id=row["family_id"],
+        balance=row["balance"],
+        lifetime_points=row["lifetime_points"],
+        last_activity_at=row["last_activity_at"],
+    )
+
+
+async def account_for_customer(conn: Conn, customer_id: uuid.UUID) -> Account | None:
+    """The account the customer earns into and spends from, created if missing.
+
+    That is the customer's own account, or the family's when the family's
+    wallet is pooled. Deleted customers keep theirs (the ledger is kept,
+    keyed by id). None when no such customer exists.
+    """
+    for _ in range(2):
+        row = await conn.fetchrow(FIND_ACCOUNT, customer_id)
+        if row is None:
+            return None
+        if row["id"] is not None:
+            return _account(row)
+        pooled = row["wallet_pooled"]
+        await conn.execute(
+            CREATE_ACCOUNT,
+            uuid.uuid4(),
+            None if pooled else customer_id,
+            row["member_family_id"] if pooled else None,
+        )
+    raise AssertionError(f"no loyalty account for {names.customer_name(customer_id)}")
+
+
+async def lock_account(conn: Conn, account_id: uuid.UUID) -> Account:
+    """The account's current row, locked until the transaction ends (serialises spending)."""
+    row = await conn.fetchrow(LOCK_ACCOUNT, account_id)
+    assert row is not None, f"loyalty account {account_id} vanished"
+    return _account(row)
+
+
+async def window_points(conn: Conn, account_id: uuid.UUID, since: datetime) -> int:
+    """Points that count towards the tier, earned at or after `since` (never negative)."""
+    return int(await conn.fetchval(WINDOW_POINTS, account_id, since))
+
+
+async def held_points(conn: Conn, account_id: uuid.UUID) -> int:
+    """Points reserved by holds not yet captured or released."""
+    return int(await conn.fetchval(HELD_POINTS, account_id))
+
+
+async def member_contribution(conn: Conn, account_id: uuid.UUID, member_id: uuid.UUID) -> int:
+    """Net points a member has put into (a pooled) account."""
+    return int(await conn.fetchval(MEMBER_CONTRIBUTION, account_id, member_id))
+
+
+def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=r.account_id,
+        member_id=r.customer_id,
+        kind="reverse",
+        points=r.points,
+        reason=reason,
+        source="reward",
+        source_ref=names.redemption_name(r.id),
+        idempotency_key=f"redemption:{r.id}:reverse",
+    )
+
+
+async def capture_holds_for_order(conn: Conn, order_ids: Sequence[str]) -> list[Redemption]:
+    """held -> captured for the orders' redemptions (the order completed).
+
+    No ledger entry: the points already left with the `redeem` entry. Holds
+    already released, expired or captured are left alone, so replaying the
+    event changes nothing. Returns the redemptions captured now.
+    """
+    if not order_ids:
+        return []
+    return [row_to_redemption(r) for r in await conn.fetch(CAPTURE, list(order_ids))]
+
+
+async def release_holds_for_order(
+    conn: Conn, order_ids: Sequence[str], reason: str
+) -> list[Redemption]:
+    """Give the orders' redemption points back (the order was cancelled).
+
+    held -> released and captured -> refunded, each with one `reverse` entry
+    of +points (key `redemption:{id}:reverse`, so it is posted once at
+    most). Already released, refunded or expired redemptions are left alone.
+    Returns the redemptions changed now (their customers' caches are stale).
+    """
+    if not order_ids:
+        return []
+    changed = [row_to_redemption(r) for r in await conn.fetch(RELEASE, list(order_ids))]
+    await post_entries(conn, [_reverse_entry(r, reason) for r in changed])
+    return changed
+
+
+async def release_redemption(conn: Conn, r: Redemption, reason: str) -> Redemption:
+    """Release (held) or refund (captured) one locked redemption, with its `reverse` entry."""
+    held = r.state is RedemptionState.HELD
+    state = RedemptionState.RELEASED if held else RedemptionState.REFUNDED
+    changed = await set_redemption_state(conn, r.id, state)
+    await post_entries(conn, [_reverse_entry(r, reason)])
+    return changed
+
+
+async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list[Redemption]:
+    """held -> expired for holds whose timeout passed, with their `reverse` entries.
+
+    At most `limit` per call (oldest first); returns the redemptions expired.
+    """
+    changed = [row_to_redemption(r) for r in await conn.fetch(EXPIRE_DUE, now, limit)]
+    await post_entries(conn, [_reverse_entry(r, "hold timed out") for r in changed])
+    return changed
+
+
+async def release_expired_holds(conn: Conn, now: datetime) -> int:
+    """Expire every hold whose timeout passed by `now`; returns how many.
+
+    Prefer the use case `customer_core.usecases.loyalty.expire_holds`, which
+    also refreshes the customers' caches and publishes notices.
+    """
+    total = 0
+    while True:
+        batch = await expire_due_holds(conn, now)
+        total += len(batch)
+        if len(batch) < 1000:
+            return total
