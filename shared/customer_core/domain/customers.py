@@ -83,7 +83,7 @@ class Customer:
 # a client can point at the exact input; `prefix` is where the value sits in the
 # request.
 
-USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,32}", re.IGNORECASE)
+USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,32}", re.IGNORECASE | re.ASCII)
 # Deliberately loose: one @, a dot in the domain, no spaces. Deliverability is
 # the mail system's business; this only refuses what cannot be an address.
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
@@ -171,12 +171,19 @@ def check_dietary(d: Dietary, field: str) -> Dietary:
     return Dietary(restrictions=frozenset(d.restrictions), allergies=tuple(seen.values()))
 
 
-def check_profile(p: Profile, field: str = "customer") -> Profile:
-    """The profile with normalised values, or InvalidArgument naming the first bad field."""
+def check_profile(p: Profile, field: str = "customer", *, require_role: bool = False) -> Profile:
+    """The profile with normalised values, or InvalidArgument naming the first bad field.
+
+    A missing role means "adult" on create; an update that writes it must set it."""
+    username = check_username(p.username, f"{field}.username")
+    display_name = check_text(p.display_name, f"{field}.display_name", 1, DISPLAY_NAME_MAX)
+    email = check_email(p.email, f"{field}.email") or ""
+    if require_role and p.role is None:
+        raise InvalidArgument(f"{field}.role", "must be owner, adult or child")
     return Profile(
-        username=check_username(p.username, f"{field}.username"),
-        display_name=check_text(p.display_name, f"{field}.display_name", 1, DISPLAY_NAME_MAX),
-        email=check_email(p.email, f"{field}.email") or "",
+        username=username,
+        display_name=display_name,
+        email=email,
         role=p.role,
         preferences=check_preferences(p.preferences, f"{field}.preferences"),
         dietary=check_dietary(p.dietary, f"{field}.dietary"),
@@ -234,6 +241,4 @@ def apply_mask(current: Customer, patch: Profile, paths: Sequence[str]) -> Profi
             )  # fmt: skip
         else:
             values[top] = getattr(patch, top)
-    if values["role"] is None:
-        raise InvalidArgument("customer.role", "must be owner, adult or child")
     return Profile(preferences=prefs, dietary=dietary, **values)

@@ -181,7 +181,7 @@ async def update_customer(
         current = await db.lock_customer(conn, customer_id)
         if current is None or current.deleted:
             raise NotFound(names.customer_name(customer_id))
-        p = check_profile(apply_mask(current, patch, mask))
+        p = check_profile(apply_mask(current, patch, mask), require_role=True)
         if (p.username.lower() != (current.username or "").lower()) and await db.username_taken(
             conn, p.username, customer_id
         ):
