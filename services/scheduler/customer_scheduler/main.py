@@ -1,15 +1,94 @@
-"""`customer-service scheduler` and `customer-service worker`: not built yet (issue #6)."""
+"""`customer-service scheduler` and `customer-service worker`.
+
+The scheduler (exactly one replica) sends each job on its cron schedule
+through the Valkey stream; workers (any number) run them. Both stop cleanly on
+SIGTERM: a worker finishes the jobs it is running, up to its grace period.
+"""
 
 from __future__ import annotations
 
-import sys
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from taskiq import AcknowledgeType, TaskiqScheduler
+from taskiq.api import run_receiver_task, run_scheduler_task
+
+from customer_core.config import load_settings
+from customer_core.context import Context
+from customer_core.runtime import run_until_signalled
+from customer_core.telemetry import setup, start_metrics_server
+from customer_scheduler.broker import build_broker
+from customer_scheduler.schedule import ConfigScheduleSource
+from customer_scheduler.settings import load_job_settings
+from customer_scheduler.tasks import Jobs, register_tasks
+
+log = logging.getLogger("customer_scheduler")
+SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def scheduler_main(argv: list[str]) -> int:
-    print("customer-service scheduler: not built yet (issue #6)", file=sys.stderr)
-    return 2
+    settings = load_settings()
+    jobs = load_job_settings(settings)
+    setup(settings, "scheduler")
+
+    async def main(stop: asyncio.Event) -> int:
+        port = start_metrics_server(settings.metrics_port)
+        broker = build_broker(settings, jobs)
+        register_tasks(broker, None)
+        scheduler = TaskiqScheduler(broker, [ConfigScheduleSource(jobs)])
+        await broker.startup()
+        log.info(
+            "scheduler started",
+            extra={"schedules": jobs.schedules, "queue": jobs.queue, "metrics_port": port},
+        )
+        loop = asyncio.create_task(run_scheduler_task(scheduler, interval=timedelta(minutes=1)))
+        await stop.wait()
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await broker.shutdown()
+        return 0
+
+    return run_until_signalled(main)
 
 
 def worker_main(argv: list[str]) -> int:
-    print("customer-service worker: not built yet (issue #6)", file=sys.stderr)
-    return 2
+    settings = load_settings()
+    job_settings = load_job_settings(settings)
+    setup(settings, "worker")
+
+    async def main(stop: asyncio.Event) -> int:
+        port = start_metrics_server(settings.metrics_port)
+        ctx = await Context.create(settings)
+        jobs = Jobs(ctx, job_settings)
+        broker = build_broker(settings, job_settings)
+        register_tasks(broker, jobs)
+        broker.is_worker_process = True
+        await broker.startup()
+        receiver = asyncio.create_task(
+            run_receiver_task(
+                broker,
+                max_async_tasks=job_settings.concurrency,
+                ack_time=AcknowledgeType.WHEN_EXECUTED,
+                run_startup=False,
+            )
+        )
+        log.info(
+            "worker started",
+            extra={"queue": job_settings.queue, "concurrency": job_settings.concurrency,
+                   "metrics_port": port},
+        )  # fmt: skip
+        try:
+            await stop.wait()
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(receiver, SHUTDOWN_GRACE_SECONDS)
+            await broker.shutdown()
+            await jobs.aclose()
+            await ctx.aclose()
+        return 0
+
+    return run_until_signalled(main)

@@ -1,0 +1,80 @@
+"""The Taskiq broker: a Valkey stream with a consumer group and acknowledgements.
+
+Workers acknowledge a job after it ran (WHEN_EXECUTED), so a job whose worker
+died stays pending in the group. taskiq-redis's RedisStreamBroker reclaims
+pending jobs only after it has received a new message; ours also reclaims
+while idle, on every read timeout, so a dead worker's job is taken over within
+about JOBS_REDELIVER_SECONDS even when nothing else is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq import AckableMessage
+from taskiq_redis import RedisStreamBroker
+
+from customer_core.config import Settings
+from customer_scheduler.settings import JobSettings
+
+GROUP = "customer-service-workers"
+STREAM_MAXLEN = 10_000
+READ_BLOCK_MS = 1000
+
+
+class JobBroker(RedisStreamBroker):  # type: ignore[misc]
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as conn:
+            while True:
+                for message in await self._reclaim(conn):
+                    yield message
+                fetched: Any = await conn.xreadgroup(
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    {self.queue_name: ">"},
+                    block=self.block,
+                    count=self.count,
+                )
+                for stream, entries in fetched or []:
+                    for entry_id, fields in entries:
+                        yield self._message(stream, entry_id, fields)
+
+    async def _reclaim(self, conn: Redis) -> list[AckableMessage]:
+        claimed: Any = await conn.xautoclaim(
+            self.queue_name,
+            self.consumer_group_name,
+            self.consumer_name,
+            min_idle_time=self.idle_timeout,
+            count=self.unacknowledged_batch_size,
+        )
+        entries = claimed[1]
+        return [
+            self._message(self.queue_name, entry_id, fields)
+            for entry_id, fields in entries
+            if fields  # an entry trimmed from the stream has no fields left
+        ]
+
+    def _message(self, stream: Any, entry_id: Any, fields: Any) -> AckableMessage:
+        return AckableMessage(
+            data=fields[b"data"], ack=self._ack_generator(id=entry_id, queue_name=stream)
+        )
+
+
+def build_broker(settings: Settings, jobs: JobSettings) -> JobBroker:
+    return JobBroker(
+        settings.valkey.url(),
+        queue_name=jobs.queue,
+        consumer_group_name=GROUP,
+        # A new group starts at the beginning, so jobs sent before the first
+        # worker started are not lost.
+        consumer_id="0",
+        maxlen=STREAM_MAXLEN,
+        xread_block=READ_BLOCK_MS,
+        # One at a time: a worker must not hold jobs it has not started.
+        xread_count=1,
+        idle_timeout=jobs.redeliver_seconds * 1000,
+        unacknowledged_batch_size=1,
+        max_connection_pool_size=jobs.concurrency + 4,
+    )

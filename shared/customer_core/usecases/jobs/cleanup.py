@@ -1,0 +1,52 @@
+"""Data clean-up: archive old history, prune the inbox, purge deleted customers.
+
+Nothing statistics or the ledger need is lost: archived orders stay readable
+through order_history_all (which the roll-ups read), the ledger and the
+running order_stats tables are never touched, and purging keeps ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from customer_core.context import Context
+from customer_core.db import Conn
+from customer_core.db import cleanup as db
+from customer_core.domain.jobs import JobOutcome, JobPolicy
+
+
+async def _in_batches(ctx: Context, limit: int, step: Callable[[Conn], Awaitable[int]]) -> int:
+    total = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            done = await step(conn)
+        total += done
+        if done < limit:
+            return total
+
+
+async def clean_up(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome:
+    limit = policy.batch_size
+    archived = await _in_batches(
+        ctx, limit, lambda c: db.archive_history(c, policy.history_cutoff(now), limit)
+    )
+    pruned = await _in_batches(
+        ctx, limit, lambda c: db.prune_inbox(c, policy.inbox_cutoff(now), limit)
+    )
+    purged: list[str] = []
+
+    async def purge(conn: Conn) -> int:
+        ids = await db.purge_customers(conn, policy.purge_cutoff(now), limit)
+        purged.extend(ids)
+        return len(ids)
+
+    await _in_batches(ctx, limit, purge)
+    if purged:
+        await ctx.cache.invalidate(*(uuid.UUID(i) for i in purged))
+    return JobOutcome(
+        archived + pruned + len(purged),
+        f"archived {archived} orders, pruned {pruned} inbox rows, "
+        f"purged {len(purged)} deleted customers",
+    )

@@ -1,0 +1,28 @@
+"""Release reward holds past their timeout (their points come back)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.db.loyalty import expire_due_holds
+from customer_core.domain.jobs import JobOutcome, JobPolicy
+
+
+async def release_holds(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome:
+    """Expire due holds a batch per transaction, then refresh the customers' views."""
+    released = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            batch = await expire_due_holds(conn, now, policy.batch_size)
+        released += len(batch)
+        if batch:
+            customers = {r.customer_id for r in batch}
+            await ctx.cache.invalidate(*customers)
+            await notices.publish(
+                ctx.valkey,
+                [notices.Notice(c, None, frozenset({notices.POINTS})) for c in customers],
+            )
+        if len(batch) < policy.batch_size:
+            return JobOutcome(released, f"released {released} expired holds")
