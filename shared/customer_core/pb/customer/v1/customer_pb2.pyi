@@ -2102,16 +2102,25 @@ class ImportCustomersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECORD_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def record(self) -> Global___ImportRecord: ...
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRecord]:
+        """Several records in one message: far fewer messages for a large file (one
+        message per record caps a Python server well below 20,000 records/s).
+        Positions count every record in stream order, `record` before `records`.
+        """
+
     def __init__(
         self,
         *,
         record: Global___ImportRecord | None = ...,
+        records: _abc.Iterable[Global___ImportRecord] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "records", b"records"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
