@@ -26,10 +26,16 @@ async def serve(stop: asyncio.Event) -> int:
     try:
         api = build_server(ctx, settings.grpc_port)
         await api.start()
-        log.info(
-            "serving gRPC (plaintext)",
-            extra={"grpc_port": api.port, "metrics_port": metrics_port},
-        )
+        if api.secure:
+            log.info(
+                "serving gRPC over TLS", extra={"grpc_port": api.port, "metrics_port": metrics_port}
+            )
+        else:
+            # Plaintext is for development: say so loudly, every start.
+            log.warning(
+                "serving gRPC in PLAINTEXT (no TLS_CERT_FILE): for development only",
+                extra={"grpc_port": api.port, "metrics_port": metrics_port},
+            )
         await stop.wait()
         log.info("SIGTERM: draining", extra={"grace_seconds": settings.grpc_grace_seconds})
         await api.stop(settings.grpc_grace_seconds)

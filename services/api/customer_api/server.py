@@ -11,6 +11,8 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from customer_api.edge import EdgeInterceptor
+from customer_api.security.settings import SecuritySettings
+from customer_api.security.setup import server_security
 from customer_api.servicer import CustomerServicer
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2, customer_pb2_grpc
@@ -26,6 +28,7 @@ class ApiServer:
     servicer: CustomerServicer
     health: HealthServicer
     port: int
+    secure: bool = False
 
     async def start(self) -> None:
         await self.servicer.on_start()
@@ -42,12 +45,16 @@ class ApiServer:
         await self.server.stop(grace)
 
 
-def build_server(ctx: Context, port: int, host: str = "[::]") -> ApiServer:
+def build_server(
+    ctx: Context, port: int, host: str = "[::]", security: SecuritySettings | None = None
+) -> ApiServer:
     limit = ctx.settings.grpc_max_message_bytes
+    # Security settings come from the environment unless given (AUTH_MODE=none: no auth).
+    sec = server_security(ctx, security)
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor()],
+        interceptors=[*sec.interceptors, EdgeInterceptor()],
         options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),
             # Keep idle client connections alive through proxies, but refuse pings
@@ -63,5 +70,15 @@ def build_server(ctx: Context, port: int, host: str = "[::]") -> ApiServer:
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    return ApiServer(server=server, servicer=servicer, health=health_servicer, port=bound)
+    address = f"{host}:{port}"
+    if sec.credentials is not None:
+        bound = server.add_secure_port(address, sec.credentials)
+    else:
+        bound = server.add_insecure_port(address)
+    return ApiServer(
+        server=server,
+        servicer=servicer,
+        health=health_servicer,
+        port=bound,
+        secure=sec.credentials is not None,
+    )

@@ -1,0 +1,33 @@
+"""What the server needs from the security settings: interceptors, credentials, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+
+from customer_api.security.interceptor import SecurityInterceptor
+from customer_api.security.settings import SecuritySettings, load_security_settings
+from customer_api.security.tls import server_credentials
+from customer_api.security.tokens import build_authenticator
+from customer_core.context import Context
+
+
+@dataclass
+class ServerSecurity:
+    settings: SecuritySettings
+    # Placed before the edge interceptor, so refused calls do no work at all.
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)  # type: ignore[type-arg]
+    credentials: grpc.ServerCredentials | None = None
+
+
+def server_security(ctx: Context, settings: SecuritySettings | None = None) -> ServerSecurity:
+    """From the given settings, or from the environment (AUTH_MODE=none by default)."""
+    s = settings if settings is not None else load_security_settings()
+    out = ServerSecurity(settings=s)
+    if s.auth_enabled:
+        authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
+        out.interceptors.append(SecurityInterceptor(ctx, s, authenticator))
+    if s.tls is not None:
+        out.credentials = server_credentials(s.tls)
+    return out

@@ -1,0 +1,224 @@
+"""Who is calling: bearer tokens turned into a `Principal`.
+
+Two authenticators share one interface. `JwtAuthenticator` verifies signed JWTs
+against a JWKS (file or URL), issuer, audience, expiry and clock skew; the
+`kind` claim says which caller kind it is and an app's `family_id` claim which
+family it acts for. `StaticAuthenticator` reads a small JSON file of opaque
+tokens for development. Neither says *why* a token failed to the caller: the
+reason is only logged (never the token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import jwt
+
+from customer_api.security.settings import JwtSettings
+from customer_core.errors import ConfigError, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+ORDER_SERVICE = "order-service"
+APP = "app"
+OPERATOR = "operator"
+KINDS = (ORDER_SERVICE, APP, OPERATOR)
+
+_JWKS_TTL_SECONDS = 600.0
+_JWKS_MIN_REFRESH_SECONDS = 30.0
+_MIN_STATIC_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller; `family_id` is set for (and only for) app callers."""
+
+    kind: str
+    subject: str
+    family_id: uuid.UUID | None = None
+
+    @property
+    def key(self) -> str:
+        """One caller for limits: an app backend acting for two families is two callers."""
+        base = f"{self.kind}:{self.subject}"
+        return f"{base}:{self.family_id}" if self.family_id else base
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Principal: ...
+
+
+def principal_from(claims: dict[str, Any], where: str) -> Principal:
+    """Build a Principal from token claims; Unauthenticated when they do not make one."""
+    kind, subject = claims.get("kind"), claims.get("sub")
+    if kind not in KINDS:
+        raise Unauthenticated(f"{where}: kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(subject, str) or not 0 < len(subject) <= 200:
+        raise Unauthenticated(f"{where}: sub must be 1..200 characters")
+    family = claims.get("family_id")
+    if kind != APP:
+        if family is not None:
+            raise Unauthenticated(f"{where}: family_id is only for app callers")
+        return Principal(kind=kind, subject=subject)
+    try:
+        family_id = uuid.UUID(str(family))
+    except ValueError:
+        raise Unauthenticated(f"{where}: an app caller needs a family_id UUID") from None
+    return Principal(kind=kind, subject=subject, family_id=family_id)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class StaticAuthenticator:
+    """Development tokens: `[{"token", "kind", "subject", "family_id"?}, ...]`.
+
+    Tokens are kept as digests and looked up by digest, so the lookup time says
+    nothing about how much of a guessed token was right."""
+
+    def __init__(self, by_digest: dict[str, Principal]) -> None:
+        self._by_digest = by_digest
+
+    @classmethod
+    def from_file(cls, path: Path) -> StaticAuthenticator:
+        name = "AUTH_STATIC_TOKENS_FILE"
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(name, f"cannot read a JSON list from {path}: {exc}") from None
+        if not isinstance(entries, list):
+            raise ConfigError(name, "must hold a JSON list of token entries")
+        by_digest: dict[str, Principal] = {}
+        for i, entry in enumerate(entries):
+            token = entry.get("token") if isinstance(entry, dict) else None
+            if not isinstance(token, str) or len(token) < _MIN_STATIC_TOKEN_LENGTH:
+                raise ConfigError(name, f"entry {i}: token must be at least 16 characters")
+            claims = {"kind": entry.get("kind"), "sub": entry.get("subject")}
+            if "family_id" in entry:
+                claims["family_id"] = entry["family_id"]
+            try:
+                by_digest[_digest(token)] = principal_from(claims, f"entry {i}")
+            except Unauthenticated as exc:
+                raise ConfigError(name, str(exc)) from None
+        return cls(by_digest)
+
+    async def authenticate(self, token: str) -> Principal:
+        found = self._by_digest.get(_digest(token))
+        if found is None:
+            raise Unauthenticated("unknown static token")
+        return found
+
+
+class KeySet:
+    """The JWKS: read from a file (re-read when it changes) or fetched from a URL
+    (cached, and refreshed early when a token names a key id not seen yet)."""
+
+    def __init__(self, settings: JwtSettings) -> None:
+        self._file = settings.jwks_file
+        self._url = settings.jwks_url
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._loaded_at = 0.0
+        self._stamp: float | None = None
+        self._lock = asyncio.Lock()
+
+    def load_now(self) -> None:
+        """First load at start-up, so a bad key set stops the server, not the first call."""
+        self._keys = _parse_jwks(self._read_sync())
+        self._loaded_at = time.monotonic()
+
+    def _read_sync(self) -> bytes:
+        if self._file is not None:
+            self._stamp = self._file.stat().st_mtime
+            return self._file.read_bytes()
+        assert self._url is not None
+        with urllib.request.urlopen(self._url, timeout=5) as reply:  # noqa: S310 (checked https)
+            body: bytes = reply.read(1024 * 1024)
+            return body
+
+    def _stale(self, unknown_kid: bool) -> bool:
+        age = time.monotonic() - self._loaded_at
+        if self._file is not None:
+            return self._file.stat().st_mtime != self._stamp
+        return age > _JWKS_TTL_SECONDS or (unknown_kid and age > _JWKS_MIN_REFRESH_SECONDS)
+
+    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+        if self._stale(kid not in self._keys):
+            async with self._lock:
+                if self._stale(kid not in self._keys):
+                    try:
+                        raw = await asyncio.to_thread(self._read_sync)
+                        self._keys = _parse_jwks(raw)
+                    except (OSError, ValueError, jwt.PyJWKError) as exc:
+                        # Keep serving with the keys we have; the next call retries.
+                        log.error("cannot refresh the JWKS", extra={"error": str(exc)})
+                    self._loaded_at = time.monotonic()
+        key = self._keys.get(kid)
+        if key is None and kid is None and len(self._keys) == 1:
+            key = next(iter(self._keys.values()))
+        if key is None:
+            raise Unauthenticated(f"no signing key {kid!r}")
+        return key
+
+
+def _parse_jwks(raw: bytes) -> dict[str | None, jwt.PyJWK]:
+    try:
+        keyset = jwt.PyJWKSet.from_json(raw.decode())
+    except (ValueError, jwt.PyJWKError) as exc:
+        raise ConfigError("JWT_JWKS_FILE", f"not a usable JWKS: {exc}") from None
+    return {key.key_id: key for key in keyset.keys}
+
+
+class JwtAuthenticator:
+    def __init__(self, settings: JwtSettings, keys: KeySet) -> None:
+        self._settings = settings
+        self._keys = keys
+
+    async def authenticate(self, token: str) -> Principal:
+        s = self._settings
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"malformed token: {exc}") from None
+        algorithm = header.get("alg")
+        if algorithm not in s.algorithms:
+            raise Unauthenticated(f"algorithm {algorithm!r} is not accepted")
+        key = await self._keys.key_for(header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                audience=s.audience,
+                issuer=s.issuer,
+                leeway=s.leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"token rejected: {exc}") from None
+        return principal_from(claims, "token")
+
+
+def build_authenticator(
+    mode: str, static_file: Path | None, jwt_settings: JwtSettings | None
+) -> Authenticator:
+    """The authenticator for AUTH_MODE (not called for `none`); loads keys now."""
+    if mode == "static":
+        assert static_file is not None
+        return StaticAuthenticator.from_file(static_file)
+    assert jwt_settings is not None
+    keys = KeySet(jwt_settings)
+    try:
+        keys.load_now()
+    except OSError as exc:
+        raise ConfigError("JWT_JWKS_URL", f"cannot fetch the JWKS: {exc}") from None
+    return JwtAuthenticator(jwt_settings, keys)

@@ -1,0 +1,121 @@
+"""Bearer tokens: a valid JWT gets in; anything else is UNAUTHENTICATED, saying nothing more."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from tests.integration.security.conftest import AUDIENCE, ISSUER, KID, Family, Serve, Signer
+
+
+def _claims() -> dict[str, object]:
+    now = int(time.time())
+    return {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "kind": "operator", "exp": now + 60}
+
+
+def _forged(**claims: object) -> str:
+    other = ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "kind": "operator", "exp": now + 60}
+    body.update(claims)
+    return jwt.encode(body, other, algorithm="ES256", headers={"kid": KID})
+
+
+async def test_operator_token_is_accepted(
+    serve: Serve, signer: Signer, families: tuple[Family, Family]
+) -> None:
+    running = await serve()
+    stub = running.stub(signer.token("operator", "ops-1"))
+    family = await stub.GetFamily(pb.GetFamilyRequest(name=families[0].name))
+    assert family.name == families[0].name
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda s: None, id="no token"),
+        pytest.param(lambda s: "not-a-jwt", id="garbage"),
+        pytest.param(lambda s: _forged(), id="signed by another key"),
+        pytest.param(lambda s: s.token("operator", exp=int(time.time()) - 60), id="expired"),
+        pytest.param(lambda s: s.token("operator", nbf=int(time.time()) + 600), id="not yet valid"),
+        pytest.param(lambda s: s.token("operator", aud="another-service"), id="wrong audience"),
+        pytest.param(lambda s: s.token("operator", iss="https://evil.example"), id="wrong issuer"),
+        pytest.param(lambda s: s.token("superuser"), id="unknown kind"),
+        pytest.param(lambda s: s.token("app"), id="app without family_id"),
+        pytest.param(
+            lambda s: jwt.encode(
+                {
+                    "iss": ISSUER,
+                    "aud": AUDIENCE,
+                    "sub": "x",
+                    "kind": "operator",
+                    "exp": int(time.time()) + 60,
+                },
+                key=None,
+                algorithm="none",
+            ),
+            id="alg none",
+        ),  # fmt: skip
+        pytest.param(
+            lambda s: jwt.encode(
+                {
+                    "iss": ISSUER,
+                    "aud": AUDIENCE,
+                    "sub": "x",
+                    "kind": "operator",
+                    "exp": int(time.time()) + 60,
+                },
+                key="a-shared-secret-nobody-should-accept",
+                algorithm="HS256",
+            ),
+            id="hmac",
+        ),  # fmt: skip
+    ],
+)
+async def test_bad_credentials_are_unauthenticated_without_detail(
+    serve: Serve, signer: Signer, families: tuple[Family, Family], make_token: object
+) -> None:
+    running = await serve()
+    stub = running.stub(make_token(signer))  # type: ignore[operator]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetFamily(pb.GetFamilyRequest(name=families[0].name))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The same words whatever went wrong: no hint for an attacker.
+    assert caught.value.details() == "unauthenticated"
+
+
+async def test_expired_within_leeway_is_accepted(
+    serve: Serve, signer: Signer, families: tuple[Family, Family]
+) -> None:
+    running = await serve()
+    stub = running.stub(signer.token("operator", exp=int(time.time()) - 2))
+    assert (await stub.GetFamily(pb.GetFamilyRequest(name=families[0].name))).name
+
+
+async def test_a_non_bearer_scheme_is_refused(serve: Serve, signer: Signer) -> None:
+    running = await serve()
+    stub = running.stub()
+    token = signer.token("operator")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListRewards(
+            pb.ListRewardsRequest(), metadata=(("authorization", f"Basic {token}"),)
+        )
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_health_and_reflection_stay_open(serve: Serve) -> None:
+    running = await serve()
+    stub = running.stub()  # no token
+    reply = await stub.HealthCheck(pb.HealthCheckRequest())
+    assert reply.status == pb.HealthCheckResponse.SERVING
+    channel = grpc.aio.insecure_channel(running.target)
+    running.channels.append(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    checked = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    assert checked.status == health_pb2.HealthCheckResponse.SERVING
