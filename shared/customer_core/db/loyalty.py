@@ -110,6 +110,32 @@ MEMBER_CONTRIBUTION = """
 SELECT coalesce(sum(points), 0) FROM loyalty_points WHERE account_id = $1 AND member_id = $2
 """
 
+ENTRY_COLUMNS = """
+    id, account_id, member_id, kind, points, reason, source, source_ref, campaign_id,
+    idempotency_key, create_time
+"""
+
+# Newest first, keyset on the ledger id.
+LIST_ENTRIES = f"""
+SELECT {", ".join("p." + c.strip() for c in ENTRY_COLUMNS.split(","))},
+       coalesce(rc.namespace || '/' || rc.name, '') AS campaign
+FROM loyalty_points p LEFT JOIN reward_campaigns rc ON rc.id = p.campaign_id
+WHERE p.account_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
+ORDER BY p.id DESC
+LIMIT $3
+"""
+
+SELECT_ENTRY_BY_KEY = f"SELECT {ENTRY_COLUMNS} FROM loyalty_points WHERE idempotency_key = $1"
+
+# A customer's own account, or every member of the family owning a pooled one.
+ACCOUNT_MEMBERS = """
+SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id
+WHERE a.id = ANY($1::uuid[])
+UNION
+SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.family_id = a.family_id
+WHERE a.id = ANY($1::uuid[])
+"""
+
 CAPTURE = f"""
 UPDATE redemptions SET state = 'captured', update_time = now()
 WHERE order_id = ANY($1::text[]) AND state = 'held'
@@ -161,6 +187,8 @@ async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[Poste
     """
     if not entries:
         return []
+    for e in entries:
+        e.check()
     accounts = {e.account_id for e in entries}
     if len(accounts) > 1:
         await conn.execute(LOCK_ACCOUNTS, sorted(accounts))
@@ -258,6 +286,37 @@ async def held_points(conn: Conn, account_id: uuid.UUID) -> int:
 async def member_contribution(conn: Conn, account_id: uuid.UUID, member_id: uuid.UUID) -> int:
     """Net points a member has put into (a pooled) account."""
     return int(await conn.fetchval(MEMBER_CONTRIBUTION, account_id, member_id))
+
+
+def _entry(row: asyncpg.Record) -> PostedEntry:
+    return PostedEntry(
+        account_id=row["account_id"], member_id=row["member_id"], kind=row["kind"],
+        points=row["points"], reason=row["reason"], source=row["source"],
+        source_ref=row["source_ref"], campaign_id=row["campaign_id"],
+        idempotency_key=row["idempotency_key"], id=row["id"], create_time=row["create_time"],
+        campaign=row.get("campaign", ""),
+    )  # fmt: skip
+
+
+async def list_entries(
+    conn: Conn, account_id: uuid.UUID, before_id: int | None, limit: int
+) -> list[PostedEntry]:
+    """The account's ledger, newest first, starting below `before_id` when given."""
+    return [_entry(r) for r in await conn.fetch(LIST_ENTRIES, account_id, before_id, limit)]
+
+
+async def fetch_entry_by_key(conn: Conn, key: str) -> PostedEntry | None:
+    row = await conn.fetchrow(SELECT_ENTRY_BY_KEY, key)
+    return _entry(row) if row else None
+
+
+async def account_members(conn: Conn, account_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Customers who see these accounts' balances (every member of a pooled wallet):
+    the ones whose caches a balance change makes stale."""
+    if not account_ids:
+        return []
+    rows = await conn.fetch(ACCOUNT_MEMBERS, list(set(account_ids)))
+    return [r["id"] for r in rows]
 
 
 def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:

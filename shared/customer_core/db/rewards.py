@@ -21,7 +21,7 @@ SELECT_REWARD = f"SELECT {REWARD_COLUMNS} FROM rewards WHERE id = $1"
 # Cheapest first, as a menu reads; keyset on (points_cost, id).
 LIST_REWARDS = f"""
 SELECT {REWARD_COLUMNS} FROM rewards
-WHERE ($1::bigint IS NULL OR (points_cost, id) > ($1::bigint, $2::uuid))
+WHERE active AND ($1::bigint IS NULL OR (points_cost, id) > ($1::bigint, $2::uuid))
 ORDER BY points_cost, id
 LIMIT $3
 """
@@ -110,7 +110,7 @@ async def fetch_reward(conn: Conn, reward_id: uuid.UUID) -> Reward | None:
 
 
 async def list_rewards(conn: Conn, after: tuple[int, uuid.UUID] | None, limit: int) -> list[Reward]:
-    """The whole catalogue (inactive and out-of-window rewards included), cheapest first."""
+    """The active catalogue (rewards outside their window included), cheapest first."""
     cost, rid = after if after else (None, None)
     return [row_to_reward(r) for r in await conn.fetch(LIST_REWARDS, cost, rid, limit)]
 

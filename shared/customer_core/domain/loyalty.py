@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-
-from customer_core.errors import InvalidArgument
 
 # Currencies whose minor unit is not 1/100 (ISO 4217 exponent 0 or 3).
 _MINOR_PER_UNIT = {"JPY": 1, "KRW": 1, "VND": 1, "CLP": 1, "ISK": 1, "BHD": 1000, "KWD": 1000}
@@ -88,7 +85,6 @@ SOURCES = ("order", "reward", "campaign", "operator", "system", "family")
 # Kinds whose sign is fixed; reverse, adjust and transfer go either way.
 _POSITIVE_KINDS = frozenset({"earn"})
 _NEGATIVE_KINDS = frozenset({"redeem", "expire"})
-MAX_KEY_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -112,8 +108,12 @@ class LedgerEntry:
     campaign_id: uuid.UUID | None = None
     idempotency_key: str = ""
 
-    def __post_init__(self) -> None:
-        # Programming errors, not user input: callers validate requests first.
+    def check(self) -> None:
+        """Raise ValueError unless the entry is well-formed (post_entries checks each).
+
+        Programming errors, not user input: use cases validate requests first.
+        Rows read back from the ledger are not checked again.
+        """
         if self.kind not in KINDS:
             raise ValueError(f"unknown ledger kind {self.kind!r}")
         if self.source not in SOURCES:
@@ -146,24 +146,8 @@ class PostedEntry(LedgerEntry):
 
     id: int = 0
     create_time: datetime | None = None
-
-
-def check_idempotency_key(key: str, field: str = "idempotency_key") -> str:
-    """1..128 printable ASCII characters, or INVALID_ARGUMENT naming `field`."""
-    if not key:
-        raise InvalidArgument(field, "required (1..128 printable ASCII characters)")
-    if len(key) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
-        raise InvalidArgument(field, "must be 1..128 printable ASCII characters")
-    return key
-
-
-def sum_by_account(entries: Sequence[LedgerEntry]) -> dict[uuid.UUID, tuple[int, int]]:
-    """Per account: (net points, points earned), for one set-based balance update."""
-    totals: dict[uuid.UUID, tuple[int, int]] = {}
-    for e in entries:
-        net, earned = totals.get(e.account_id, (0, 0))
-        totals[e.account_id] = (net + e.points, earned + e.earned)
-    return totals
+    # The RewardCampaign's `namespace/name` when campaign_id is set (read back only).
+    campaign: str = ""
 
 
 # ---- Accounts ---------------------------------------------------------------------------
@@ -206,3 +190,39 @@ def expiry_for(balance: int, last_activity: datetime | None, expiry_days: int) -
 
 def tier_window_start(now: datetime, rules: TierRules) -> datetime:
     return now - timedelta(days=rules.window_days)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """What GetLoyaltyAccount shows: balances, tier progress and the next expiry."""
+
+    account: Account
+    held_points: int
+    tier: Tier
+    tier_points: int
+    next_tier: Tier | None
+    points_to_next_tier: int
+    expiry: Expiry
+    member_contribution: int = 0
+
+
+def summarize(
+    account: Account,
+    *,
+    held: int,
+    window_points: int,
+    rules: TierRules,
+    expiry_days: int,
+    member_contribution: int = 0,
+) -> AccountSummary:
+    upper, missing = next_tier(window_points, rules)
+    return AccountSummary(
+        account=account,
+        held_points=held,
+        tier=tier_for(window_points, rules),
+        tier_points=window_points,
+        next_tier=upper,
+        points_to_next_tier=missing,
+        expiry=expiry_for(account.balance, account.last_activity_at, expiry_days),
+        member_contribution=member_contribution,
+    )
