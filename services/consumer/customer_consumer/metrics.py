@@ -1,0 +1,41 @@
+"""The consumer's Prometheus metrics (served on METRICS_PORT)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "customer_consumer_events",
+    "Order events by topic and outcome (applied, duplicate, dead_lettered).",
+    ["topic", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "customer_consumer_dead_letters",
+    "Events sent to the dead-letter topic, by source topic and the field at fault.",
+    ["topic", "field"],
+)
+BATCH_SIZE = Histogram(
+    "customer_consumer_batch_size",
+    "Records per applied batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+)
+BATCH_SECONDS = Histogram(
+    "customer_consumer_batch_duration_seconds",
+    "From records fetched to offsets committed, per batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LAG = Gauge(
+    "customer_consumer_lag",
+    "Records behind the end of each assigned partition.",
+    ["topic", "partition"],
+)
+RETRIES = Counter(
+    "customer_consumer_retries",
+    "Batches retried because a dependency (database, broker) was unavailable.",
+    ["dependency"],
+)
+LAST_COMMIT = Gauge(
+    "customer_consumer_last_commit_timestamp_seconds",
+    "Unix time of the last offset commit.",
+)
+READY = Gauge("customer_consumer_ready", "1 when the consumer reports ready, else 0.")

@@ -1,0 +1,108 @@
+"""From Kafka records to decoded events and dead letters (no I/O here).
+
+A record that cannot be decoded or validated becomes a `DeadLetter` carrying
+its original key, value and headers, and where it came from; the runner sends
+it to the dead-letter topic with headers naming the source and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from customer_core.domain.orders import Topic
+from customer_core.errors import InvalidArgument
+from customer_core.events import decode_event
+from customer_core.usecases.events import Incoming
+
+H_TOPIC = "dlq.source.topic"
+H_PARTITION = "dlq.source.partition"
+H_OFFSET = "dlq.source.offset"
+H_REASON = "dlq.reason"
+H_EVENT_ID = "dlq.event.id"
+H_TIME = "dlq.time"
+H_REPLAYED = "dlq.replayed.from"
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class Source:
+    """An original record, kept so a dead letter can carry it unchanged."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    source: Source
+    reason: str
+    field: str
+    event_id: str = ""
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        kept = [(k, v) for k, v in self.source.headers if not k.startswith("dlq.")]
+        return [
+            *kept,
+            (H_TOPIC, self.source.topic.encode()),
+            (H_PARTITION, str(self.source.partition).encode()),
+            (H_OFFSET, str(self.source.offset).encode()),
+            (H_REASON, self.reason.encode()[:1000]),
+            (H_EVENT_ID, self.event_id.encode()),
+            (H_TIME, datetime.now(UTC).isoformat().encode()),
+        ]
+
+
+def source_of(record: Any) -> Source:
+    return Source(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple((k, bytes(v or b"")) for k, v in (record.headers or ())),
+    )
+
+
+def field_label(reason_field: str) -> str:
+    """A metric label from a field path: indexes dropped so the label set stays small."""
+    return _INDEX.sub("", reason_field)[:60]
+
+
+def decode_records(
+    records: Iterable[Any], topics: Mapping[str, Topic]
+) -> tuple[list[Incoming], list[DeadLetter], dict[tuple[str, int, int], Source]]:
+    """Decoded events, dead letters, and every record's source by (topic, partition, offset)."""
+    good: list[Incoming] = []
+    bad: list[DeadLetter] = []
+    sources: dict[tuple[str, int, int], Source] = {}
+    for record in records:
+        source = source_of(record)
+        sources[(source.topic, source.partition, source.offset)] = source
+        try:
+            event = decode_event(record.value, topics[record.topic])
+        except InvalidArgument as exc:
+            bad.append(DeadLetter(source, str(exc), exc.field))
+            continue
+        good.append(Incoming(event, record.topic, record.partition, record.offset))
+    return good, bad, sources
+
+
+def traceparents(sources: Sequence[Source], limit: int = 64) -> list[str]:
+    """The W3C traceparent headers of the batch (at most `limit`), for span links."""
+    found = []
+    for source in sources:
+        for key, value in source.headers:
+            if key == "traceparent":
+                found.append(value.decode(errors="replace"))
+                break
+        if len(found) >= limit:
+            break
+    return found

@@ -1,0 +1,259 @@
+"""The poll loop: fetch a batch, apply it in one transaction, dead-letter what is bad, commit.
+
+Offsets are committed only after the database commit (and after the batch's
+dead letters were acknowledged by the broker), so a crash anywhere replays
+the batch and the inbox turns the replay into no-ops. While the database (or
+the broker, for dead letters) is unavailable, the loop stops fetching and
+retries the same batch with capped exponential backoff, so nothing is lost or
+skipped. On SIGTERM it finishes the batch in hand, commits, and leaves the
+group. The rebalance listener waits for the batch in hand and commits what is
+done before partitions move to another member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import Link
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from customer_consumer import kafka, metrics
+from customer_consumer.health import Health
+from customer_consumer.records import DeadLetter, Source, decode_records, field_label, traceparents
+from customer_consumer.settings import ConsumerSettings
+from customer_core.context import Context
+from customer_core.errors import Unavailable
+from customer_core.usecases.events import BatchResult, Incoming, apply_batch
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("customer_consumer")
+_propagator = TraceContextTextMapPropagator()
+
+
+class Abandoned(Exception):
+    """Shutdown arrived while a batch was waiting for a dependency; it was not committed."""
+
+
+class Runner:
+    def __init__(self, settings: ConsumerSettings, ctx: Context, health: Health) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.health = health
+        self.topics = settings.topics
+        # Held while a batch is applied, so a rebalance waits for it.
+        self.lock = asyncio.Lock()
+        self.done: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        core = self.settings.core.kafka
+        return AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap(core),
+            group_id=core.group_id,
+            client_id=f"customer-consumer-{socket.gethostname()}-{os.getpid()}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.max_batch,
+            fetch_max_wait_ms=min(self.settings.poll_ms, 500),
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        core = self.settings.core.kafka
+        await kafka.ensure_topics(core, list(self.topics), self.settings.partitions)
+        self.consumer = consumer = self._new_consumer()
+        consumer.subscribe(list(self.topics), listener=_Listener(self))
+        self.producer = kafka.producer(core)
+        await self.producer.start()
+        try:
+            await consumer.start()
+            self.health.started = True
+            log.info(
+                "consumer started", extra={"topics": list(self.topics), "group": core.group_id}
+            )
+            while not stop.is_set():
+                self.health.loop_turned()
+                fetched = await consumer.getmany(
+                    timeout_ms=self.settings.poll_ms, max_records=self.settings.max_batch
+                )
+                records = [r for batch in fetched.values() for r in batch]
+                if records:
+                    try:
+                        await self.handle(records, stop)
+                    except Abandoned:
+                        break
+                    await self.commit()
+                self.health.progressed(lag=await self._measure_lag())
+        finally:
+            self.health.started = False
+            await self.commit()
+            await consumer.stop()  # leaves the group: its partitions move at once
+            await self.producer.stop()
+            log.info("consumer stopped")
+
+    async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> None:
+        """Apply one fetched batch until it succeeds (or shutdown abandons it)."""
+        started = time.perf_counter()
+        good, bad, sources = decode_records(records, self.topics)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        links = _links(list(sources.values()))
+        attempt = 0
+        while True:
+            try:
+                with tracer.start_as_current_span(
+                    "consume order events",
+                    links=links,
+                    attributes={"messaging.batch.message_count": len(records)},
+                ):
+                    async with self.lock:
+                        result = await apply_batch(self.ctx, good) if good else BatchResult()
+                        dead = bad + _rejected(result, sources)
+                        await self._send_dead_letters(dead)
+                        self.done.update(offsets)
+                break
+            except (Unavailable, KafkaError) as exc:
+                dependency = "database" if isinstance(exc, Unavailable) else "kafka"
+                metrics.RETRIES.labels(dependency).inc()
+                self.health.waiting(f"{dependency}: {exc}")
+                delay = min(self.settings.retry_max_seconds, 0.2 * 2**attempt)
+                delay *= random.uniform(0.5, 1.0)
+                log.warning(
+                    "batch not applied; retrying",
+                    extra={"dependency": dependency, "error": str(exc), "retry_in": delay},
+                )
+                attempt += 1
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    continue
+                raise Abandoned from exc
+        _count(result, dead)
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        if not dead:
+            return
+        topic = self.settings.core.kafka.dlq_topic
+        futures = [
+            await self.producer.send(topic, d.source.value, key=d.source.key, headers=d.headers())
+            for d in dead
+        ]
+        await asyncio.gather(*futures)
+        for d in dead:
+            log.warning(
+                "event dead-lettered",
+                extra={"topic": d.source.topic, "partition": d.source.partition,
+                       "offset": d.source.offset, "reason": d.reason},
+            )  # fmt: skip
+
+    async def commit(self, only: Sequence[TopicPartition] | None = None) -> None:
+        """Commit the offsets applied but not yet committed (for `only` these partitions)."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        pending = {
+            tp: off
+            for tp, off in self.done.items()
+            if tp in assigned and self.committed.get(tp) != off and (only is None or tp in only)
+        }
+        if not pending:
+            return
+        try:
+            await consumer.commit(pending)
+        except KafkaError as exc:
+            # The group moved on (a rebalance): the new owner re-reads from the last
+            # committed offset, and the inbox makes those events no-ops.
+            log.warning("offset commit failed", extra={"error": str(exc)})
+            return
+        self.committed.update(pending)
+        metrics.LAST_COMMIT.set(time.time())
+
+    async def _measure_lag(self) -> int:
+        consumer = self.consumer
+        if consumer is None:
+            return 0
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            lag = max(high - await consumer.position(tp), 0)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            async with asyncio.timeout(30):
+                async with self.runner.lock:
+                    pass  # the batch in hand is done (or failed and will be replayed)
+        except TimeoutError:
+            log.warning("rebalance: batch still in hand after 30s; its events will replay")
+        await self.runner.commit(only=list(revoked))
+        for tp in revoked:
+            self.runner.done.pop(tp, None)
+            self.runner.committed.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(tp.topic, str(tp.partition))
+        log.info("partitions revoked", extra={"partitions": len(revoked)})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned",
+            extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
+        )
+
+
+def _rejected(result: BatchResult, sources: dict[tuple[str, int, int], Source]) -> list[DeadLetter]:
+    out = []
+    for r in result.rejected:
+        i: Incoming = r.incoming
+        field = r.reason.split(":", 1)[0]
+        source = sources[(i.topic, i.partition, i.offset)]
+        out.append(DeadLetter(source, r.reason, field, i.event.event_id))
+    return out
+
+
+def _count(result: BatchResult, dead: Sequence[DeadLetter]) -> None:
+    for outcome, items in (("applied", result.applied), ("duplicate", result.duplicates)):
+        by_topic: dict[str, int] = {}
+        for i in items:
+            by_topic[i.topic] = by_topic.get(i.topic, 0) + 1
+        for topic, n in by_topic.items():
+            metrics.EVENTS.labels(topic, outcome).inc(n)
+    for d in dead:
+        metrics.EVENTS.labels(d.source.topic, "dead_lettered").inc()
+        metrics.DEAD_LETTERS.labels(d.source.topic, field_label(d.field)).inc()
+
+
+def _links(sources: Sequence[Source]) -> list[Link]:
+    links = []
+    for header in traceparents(sources):
+        context = trace.get_current_span(_propagator.extract({"traceparent": header}))
+        span_context = context.get_span_context()
+        if span_context.is_valid:
+            links.append(Link(span_context))
+    return links

@@ -1,0 +1,393 @@
+"""Order history, order statistics and the consumer's inbox: set-based SQL.
+
+Every statement takes whole arrays (one round trip per table per batch), and
+rows are written in key order so that two consumers never wait on each other
+in opposite orders.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from customer_core.db import Conn
+from customer_core.domain.orders import Item, OrderState, StatsDelta
+
+# Errors after which the same batch may well succeed: the server went away or
+# is starting, a deadlock or serialisation failure between two consumers, a
+# concurrent insert of the same key (the retry then sees the committed row).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.UniqueViolationError,
+    asyncpg.InsufficientResourcesError,
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    customer_id: uuid.UUID
+    family_id: uuid.UUID
+
+
+SELECT_MEMBERS = """
+SELECT id, family_id FROM customers WHERE id = ANY($1::uuid[])
+"""
+
+# A transaction-scoped lock per family, taken in key order: everything one batch
+# writes (a member's statistics, orders, own or pooled points account) belongs
+# to a locked family, so concurrent consumers serialise per family.
+LOCK_FAMILIES = """
+SELECT count(pg_advisory_xact_lock(k))
+FROM (SELECT DISTINCT hashtextextended(f::text, 7) AS k
+      FROM unnest($1::uuid[]) AS f ORDER BY 1) AS keys
+"""
+
+CLAIM_EVENTS = """
+INSERT INTO processed_events (event_id, topic, partition, "offset")
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+SELECT_ORDERS = """
+SELECT order_id, customer_id, placed_at, completed_at, cancelled_at, items, currency_code,
+       total_minor, paid_minor, payment_ids, points_earned, cancel_reason
+FROM order_history WHERE order_id = ANY($1::text[])
+ORDER BY order_id
+FOR UPDATE
+"""
+
+UPSERT_ORDERS = """
+INSERT INTO order_history AS h (
+    order_id, customer_id, family_id, placed_at, completed_at, cancelled_at, items,
+    currency_code, total_minor, paid_minor, payment_ids, points_earned, cancel_reason)
+SELECT o.order_id, o.customer_id, o.family_id, o.placed_at, o.completed_at, o.cancelled_at,
+       o.items::jsonb, NULLIF(o.currency_code, ''), o.total_minor, o.paid_minor,
+       ARRAY(SELECT json_array_elements_text(o.payment_ids::json)), o.points_earned,
+       NULLIF(o.cancel_reason, '')
+FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[],
+            $6::timestamptz[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
+            $11::text[], $12::bigint[], $13::text[])
+     AS o(order_id, customer_id, family_id, placed_at, completed_at, cancelled_at, items,
+          currency_code, total_minor, paid_minor, payment_ids, points_earned, cancel_reason)
+ORDER BY o.order_id
+ON CONFLICT (order_id) DO UPDATE SET
+    placed_at = EXCLUDED.placed_at,
+    completed_at = EXCLUDED.completed_at,
+    cancelled_at = EXCLUDED.cancelled_at,
+    items = EXCLUDED.items,
+    currency_code = EXCLUDED.currency_code,
+    total_minor = EXCLUDED.total_minor,
+    paid_minor = EXCLUDED.paid_minor,
+    payment_ids = EXCLUDED.payment_ids,
+    points_earned = EXCLUDED.points_earned,
+    cancel_reason = EXCLUDED.cancel_reason,
+    update_time = now()
+"""
+
+ADD_STATS = """
+INSERT INTO order_stats AS s (
+    customer_id, order_count, completed_count, cancelled_count, total_spent_minor,
+    payment_count, currency_code, first_order_at, last_order_at)
+SELECT d.customer_id, d.orders, d.completed, d.cancelled, d.spent, d.payments,
+       NULLIF(d.currency_code, ''), d.first_at, d.last_at
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+            $7::text[], $8::timestamptz[], $9::timestamptz[])
+     AS d(customer_id, orders, completed, cancelled, spent, payments, currency_code,
+          first_at, last_at)
+ORDER BY d.customer_id
+ON CONFLICT (customer_id) DO UPDATE SET
+    order_count = s.order_count + EXCLUDED.order_count,
+    completed_count = s.completed_count + EXCLUDED.completed_count,
+    cancelled_count = s.cancelled_count + EXCLUDED.cancelled_count,
+    total_spent_minor = s.total_spent_minor + EXCLUDED.total_spent_minor,
+    payment_count = s.payment_count + EXCLUDED.payment_count,
+    currency_code = COALESCE(s.currency_code, EXCLUDED.currency_code),
+    first_order_at = LEAST(s.first_order_at, EXCLUDED.first_order_at),
+    last_order_at = GREATEST(s.last_order_at, EXCLUDED.last_order_at),
+    update_time = now()
+"""
+
+ADD_DRINKS = """
+INSERT INTO order_stats_drinks AS d (customer_id, drink_id, drink_name, count)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[])
+ORDER BY 1, 2
+ON CONFLICT (customer_id, drink_id) DO UPDATE SET
+    count = d.count + EXCLUDED.count,
+    drink_name = CASE WHEN EXCLUDED.drink_name = '' THEN d.drink_name
+                      ELSE EXCLUDED.drink_name END
+"""
+
+ADD_HOURS = """
+INSERT INTO order_stats_hours AS h (customer_id, hour_of_week, count)
+SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::bigint[])
+ORDER BY 1, 2
+ON CONFLICT (customer_id, hour_of_week) DO UPDATE SET count = h.count + EXCLUDED.count
+"""
+
+
+async def members(conn: Conn, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
+    rows = await conn.fetch(SELECT_MEMBERS, list(set(customer_ids)))
+    return {r["id"]: Member(r["id"], r["family_id"]) for r in rows}
+
+
+async def lock_families(conn: Conn, family_ids: Iterable[uuid.UUID]) -> None:
+    await conn.fetchval(LOCK_FAMILIES, list(set(family_ids)))
+
+
+async def claim_events(conn: Conn, rows: Sequence[tuple[str, str, int, int]]) -> set[str]:
+    """Insert inbox rows (event id, topic, partition, offset); returns the ids not seen before."""
+    if not rows:
+        return set()
+    ids, topics, partitions, offsets = (list(col) for col in zip(*rows, strict=True))
+    claimed = await conn.fetch(CLAIM_EVENTS, ids, topics, partitions, offsets)
+    return {r["event_id"] for r in claimed}
+
+
+def _items_from_json(raw: object) -> tuple[Item, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        Item(
+            drink_id=str(i.get("drink_id", "")),
+            drink_name=str(i.get("drink_name", "")),
+            size=str(i.get("size", "")),
+            quantity=int(i.get("quantity", 0)),
+            unit_price_minor=int(i.get("unit_price_minor", 0)),
+        )
+        for i in raw
+        if isinstance(i, dict)
+    )
+
+
+def _items_json(items: tuple[Item, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "drink_id": i.drink_id,
+                "drink_name": i.drink_name,
+                "size": i.size,
+                "quantity": i.quantity,
+                "unit_price_minor": i.unit_price_minor,
+            }
+            for i in items
+        ],
+        separators=(",", ":"),
+    )
+
+
+async def lock_orders(conn: Conn, order_ids: Iterable[str]) -> dict[str, OrderState]:
+    """The orders already known, locked until the transaction ends."""
+    rows = await conn.fetch(SELECT_ORDERS, sorted(set(order_ids)))
+    return {
+        r["order_id"]: OrderState(
+            order_id=r["order_id"],
+            customer_id=r["customer_id"],
+            placed_at=r["placed_at"],
+            completed_at=r["completed_at"],
+            cancelled_at=r["cancelled_at"],
+            items=_items_from_json(r["items"]),
+            currency_code=r["currency_code"] or "",
+            total_minor=r["total_minor"],
+            paid_minor=r["paid_minor"],
+            payment_ids=frozenset(r["payment_ids"]),
+            points_earned=r["points_earned"],
+            cancel_reason=r["cancel_reason"] or "",
+        )
+        for r in rows
+    }
+
+
+async def save_orders(
+    conn: Conn, orders: Sequence[OrderState], family_of: Mapping[uuid.UUID, uuid.UUID]
+) -> None:
+    if not orders:
+        return
+    cols: list[list[object]] = [[] for _ in range(13)]
+    for o in orders:
+        values = (
+            o.order_id, o.customer_id, family_of.get(o.customer_id), o.placed_at,
+            o.completed_at, o.cancelled_at, _items_json(o.items), o.currency_code,
+            o.total_minor, o.paid_minor, json.dumps(sorted(o.payment_ids)), o.points_earned,
+            o.cancel_reason,
+        )  # fmt: skip
+        for col, value in zip(cols, values, strict=True):
+            col.append(value)
+    await conn.execute(UPSERT_ORDERS, *cols)
+
+
+async def add_stats(conn: Conn, deltas: Mapping[uuid.UUID, StatsDelta]) -> None:
+    """Add per-customer deltas to order_stats, order_stats_drinks and order_stats_hours."""
+    if not deltas:
+        return
+    order = sorted(deltas)
+    stats: list[list[object]] = [[] for _ in range(9)]
+    drinks: list[list[object]] = [[] for _ in range(4)]
+    hours: list[list[object]] = [[] for _ in range(3)]
+    for customer_id in order:
+        d = deltas[customer_id]
+        row: tuple[object, ...] = (
+            customer_id, d.orders, d.completed, d.cancelled, d.spent_minor, d.payments,
+            d.currency_code, d.first_order_at, d.last_order_at,
+        )  # fmt: skip
+        for col, value in zip(stats, row, strict=True):
+            col.append(value)
+        for drink_id, count in d.drinks.items():
+            for col, value in zip(
+                drinks, (customer_id, drink_id, d.drink_names.get(drink_id, ""), count), strict=True
+            ):
+                col.append(value)
+        for hour, count in d.hours.items():
+            for col, value in zip(hours, (customer_id, hour, count), strict=True):
+                col.append(value)
+    await conn.execute(ADD_STATS, *stats)
+    if drinks[0]:
+        await conn.execute(ADD_DRINKS, *drinks)
+    if hours[0]:
+        await conn.execute(ADD_HOURS, *hours)
+
+
+# ---- Points: accounts, what an order earned, tiers ------------------------------------
+
+# The account each customer earns into: its own, or the family's pooled wallet.
+SELECT_ACCOUNTS = """
+SELECT c.id AS customer_id,
+       CASE WHEN f.wallet_pooled THEN fam.id ELSE own.id END AS account_id,
+       CASE WHEN f.wallet_pooled THEN fam.tier ELSE own.tier END AS tier
+FROM customers c
+JOIN families f ON f.id = c.family_id
+LEFT JOIN loyalty_accounts own ON own.customer_id = c.id
+LEFT JOIN loyalty_accounts fam ON fam.family_id = f.id
+WHERE c.id = ANY($1::uuid[])
+"""
+
+CREATE_ACCOUNTS = """
+INSERT INTO loyalty_accounts (id, customer_id, family_id)
+SELECT DISTINCT ON (owner) gen_random_uuid(), customer_id, family_id
+FROM (SELECT CASE WHEN f.wallet_pooled THEN NULL ELSE c.id END AS customer_id,
+             CASE WHEN f.wallet_pooled THEN f.id END AS family_id,
+             CASE WHEN f.wallet_pooled THEN f.id ELSE c.id END AS owner
+      FROM customers c JOIN families f ON f.id = c.family_id
+      WHERE c.id = ANY($1::uuid[])) AS wanted
+ORDER BY owner
+ON CONFLICT DO NOTHING
+"""
+
+# Earn entries of the orders (the index on source_ref comes with 0003).
+SELECT_EARNED = """
+SELECT account_id, member_id, points, source, source_ref, campaign_id, idempotency_key
+FROM loyalty_points
+WHERE source_ref = ANY($1::text[]) AND kind = 'earn'
+ORDER BY id
+"""
+
+SELECT_BALANCES = """
+SELECT id, balance FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
+
+# The same rule as customer_core.db.loyalty.WINDOW_POINTS, for many accounts at once.
+WINDOW_POINTS = """
+SELECT a.id, a.tier,
+       greatest(coalesce((
+           SELECT sum(p.points) FROM loyalty_points p
+           WHERE p.account_id = a.id AND p.create_time >= $2
+             AND (p.kind IN ('earn', 'adjust') OR (p.kind = 'reverse' AND p.source <> 'reward'))
+       ), 0), 0) AS points
+FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
+"""
+
+SET_TIERS = """
+UPDATE loyalty_accounts a SET tier = t.tier, update_time = now()
+FROM unnest($1::uuid[], $2::text[]) AS t(id, tier) WHERE a.id = t.id
+"""
+
+SELECT_COMPLETED_COUNTS = """
+SELECT customer_id, completed_count FROM order_stats WHERE customer_id = ANY($1::uuid[])
+"""
+
+
+@dataclass(frozen=True)
+class EarnedEntry:
+    account_id: uuid.UUID
+    member_id: uuid.UUID | None
+    points: int
+    source: str
+    order_id: str
+    campaign_id: uuid.UUID | None
+    idempotency_key: str
+
+
+async def accounts(
+    conn: Conn, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """Per customer: (account id, tier), creating missing accounts."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
+    if any(r["account_id"] is None for r in rows):
+        await conn.execute(
+            CREATE_ACCOUNTS, [r["customer_id"] for r in rows if r["account_id"] is None]
+        )
+        rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
+    return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}
+
+
+async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:
+    rows = await conn.fetch(SELECT_EARNED, sorted(set(order_ids)))
+    return [
+        EarnedEntry(
+            r["account_id"],
+            r["member_id"],
+            r["points"],
+            r["source"],
+            r["source_ref"],
+            r["campaign_id"],
+            r["idempotency_key"],
+        )
+        for r in rows
+    ]
+
+
+async def lock_balances(conn: Conn, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = await conn.fetch(SELECT_BALANCES, sorted(set(account_ids)))
+    return {r["id"]: r["balance"] for r in rows}
+
+
+async def window_points(
+    conn: Conn, account_ids: Iterable[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, tuple[str, int]]:
+    """Per account: (current tier, points in the tier window)."""
+    rows = await conn.fetch(WINDOW_POINTS, sorted(set(account_ids)), since)
+    return {r["id"]: (r["tier"], r["points"]) for r in rows}
+
+
+async def set_tiers(conn: Conn, tiers: Mapping[uuid.UUID, str]) -> None:
+    if tiers:
+        ids = sorted(tiers)
+        await conn.execute(SET_TIERS, ids, [tiers[i] for i in ids])
+
+
+async def completed_counts(conn: Conn, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = await conn.fetch(SELECT_COMPLETED_COUNTS, list(set(customer_ids)))
+    return {r["customer_id"]: r["completed_count"] for r in rows}
+
+
+SELECT_ACTIVE_CUSTOMERS = """
+SELECT id FROM customers WHERE deleted_at IS NULL ORDER BY create_time, id LIMIT $1
+"""
+
+
+async def active_customers(conn: Conn, limit: int) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(SELECT_ACTIVE_CUSTOMERS, limit)]

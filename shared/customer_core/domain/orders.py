@@ -1,0 +1,223 @@
+"""Order events and how one order's events combine, whatever order they arrive in.
+
+An order's state is a fold of its events. Each kind of event sets its part of
+the state once (a later copy of the same kind changes nothing), and the parts
+never overwrite each other in an arrival-dependent way: the placement's items
+and total win over the completion's copy whichever came first. So every
+permutation of one order's events ends in the same state, and the effects
+(counters, points) follow from the transitions, never from arrival order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    """The event types, which are also the base names of their topics."""
+
+    PLACED = "order.placed"
+    COMPLETED = "order.completed"
+    CANCELLED = "order.cancelled"
+    PAYMENT = "payment.processed"
+
+
+SCHEMA_VERSIONS = frozenset({1})
+
+
+@dataclass(frozen=True)
+class Item:
+    drink_id: str
+    drink_name: str
+    size: str
+    quantity: int
+    unit_price_minor: int
+
+
+@dataclass(frozen=True)
+class Placed:
+    items: tuple[Item, ...]
+    currency_code: str
+    subtotal_minor: int
+    total_minor: int
+
+
+@dataclass(frozen=True)
+class Completed:
+    total_minor: int
+    currency_code: str
+    items: tuple[Item, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    amount_minor: int
+    currency_code: str
+    method: str
+
+
+Body = Placed | Completed | Cancelled | Payment
+BODY_FOR_TOPIC: dict[Topic, type[Body]] = {
+    Topic.PLACED: Placed,
+    Topic.COMPLETED: Completed,
+    Topic.CANCELLED: Cancelled,
+    Topic.PAYMENT: Payment,
+}
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    event_id: str
+    topic: Topic
+    occurred_at: datetime
+    customer_id: uuid.UUID
+    order_id: str
+    schema_version: int
+    body: Body
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """One order as far as its events have told us (a row of order_history)."""
+
+    order_id: str
+    customer_id: uuid.UUID
+    placed_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    items: tuple[Item, ...] = ()
+    currency_code: str = ""
+    total_minor: int = 0
+    paid_minor: int = 0
+    payment_ids: frozenset[str] = frozenset()
+    points_earned: int = 0
+    cancel_reason: str = ""
+
+    @property
+    def reversal_due(self) -> bool:
+        """Completed and cancelled: whatever the completion earned goes back."""
+        return self.completed_at is not None and self.cancelled_at is not None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one event changed in its order (nothing, for a repeat of a kind already seen)."""
+
+    event: OrderEvent
+    placed: bool = False
+    completed: bool = False
+    cancelled: bool = False
+    paid_minor: int = 0
+
+
+def apply_event(state: OrderState, event: OrderEvent) -> tuple[OrderState, Change]:
+    """The order after `event`, and what the event changed."""
+    body = event.body
+    if isinstance(body, Placed):
+        if state.placed_at is not None:
+            return state, Change(event)
+        new = replace(
+            state,
+            placed_at=event.occurred_at,
+            items=body.items,
+            currency_code=body.currency_code,
+            total_minor=body.total_minor,
+        )
+        return new, Change(event, placed=True)
+    if isinstance(body, Completed):
+        if state.completed_at is not None:
+            return state, Change(event)
+        new = replace(state, completed_at=event.occurred_at)
+        if state.placed_at is None:
+            # Only until the placement arrives: its copy is the order of record.
+            new = replace(
+                new,
+                items=body.items or state.items,
+                currency_code=body.currency_code or state.currency_code,
+                total_minor=body.total_minor,
+            )
+        return new, Change(event, completed=True)
+    if isinstance(body, Cancelled):
+        if state.cancelled_at is not None:
+            return state, Change(event)
+        new = replace(state, cancelled_at=event.occurred_at, cancel_reason=body.reason)
+        return new, Change(event, cancelled=True)
+    if body.payment_id in state.payment_ids:
+        return state, Change(event)
+    new = replace(
+        state,
+        paid_minor=state.paid_minor + body.amount_minor,
+        payment_ids=state.payment_ids | {body.payment_id},
+        currency_code=state.currency_code or body.currency_code,
+    )
+    return new, Change(event, paid_minor=body.amount_minor)
+
+
+def hour_of_week(at: datetime) -> int:
+    """0 = Monday 00:00 UTC .. 167 = Sunday 23:00 UTC."""
+    utc = at.utctimetuple()
+    return utc.tm_wday * 24 + utc.tm_hour
+
+
+@dataclass
+class StatsDelta:
+    """What a batch adds to one customer's statistics."""
+
+    orders: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    spent_minor: int = 0
+    payments: int = 0
+    currency_code: str = ""
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    drinks: Counter[str] = field(default_factory=Counter)
+    drink_names: dict[str, str] = field(default_factory=dict)
+    hours: Counter[int] = field(default_factory=Counter)
+
+    def add(self, change: Change, order: OrderState) -> None:
+        if change.placed:
+            at = change.event.occurred_at
+            self.orders += 1
+            self.first_order_at = (
+                at if self.first_order_at is None else min(self.first_order_at, at)
+            )
+            self.last_order_at = at if self.last_order_at is None else max(self.last_order_at, at)
+            self.hours[hour_of_week(at)] += 1
+            for item in order.items:
+                self.drinks[item.drink_id] += item.quantity
+                self.drink_names[item.drink_id] = item.drink_name
+            self.currency_code = self.currency_code or order.currency_code
+        if change.completed:
+            self.completed += 1
+        if change.cancelled:
+            self.cancelled += 1
+        if change.paid_minor:
+            self.payments += 1
+            self.spent_minor += change.paid_minor
+            self.currency_code = self.currency_code or order.currency_code
+
+
+def stats_deltas(changes: Iterable[tuple[Change, OrderState]]) -> dict[uuid.UUID, StatsDelta]:
+    """Per customer, the sum of what the changes add (customers with no change are left out).
+
+    `OrderState` is the order after the batch: a placement's drinks are those of
+    the placement even when the completion arrived in the same batch first.
+    """
+    deltas: dict[uuid.UUID, StatsDelta] = {}
+    for change, order in changes:
+        if not (change.placed or change.completed or change.cancelled or change.paid_minor):
+            continue
+        deltas.setdefault(order.customer_id, StatsDelta()).add(change, order)
+    return deltas

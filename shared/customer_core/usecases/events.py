@@ -1,0 +1,202 @@
+"""Applying a batch of order events: one transaction, each event's effect exactly once.
+
+The inbox (`processed_events`) is claimed in the same transaction as the
+effects, so an event replayed after a crash, a rebalance or a dead-letter
+replay finds its id taken and changes nothing. Effects come from the
+transitions of each order's state (domain.orders), aggregated per customer and
+written with one set-based statement per table.
+
+After the commit the customers' caches are invalidated and change notices go
+out on Valkey. A database that cannot be reached raises `Unavailable` (the
+consumer retries the same batch); an event the database refuses for good is
+isolated by retrying the batch one event at a time, and rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import asyncpg
+
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.db import Conn
+from customer_core.db import orders as db
+from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
+from customer_core.errors import Unavailable
+from customer_core.notices import Activity, Notice
+from customer_core.usecases import order_points
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded event and where it came from."""
+
+    event: OrderEvent
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    incoming: Incoming
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    applied: list[Incoming] = field(default_factory=list)
+    duplicates: list[Incoming] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+
+    def merge(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.notices += other.notices
+        self.activities += other.activities
+
+
+async def apply_batch(
+    ctx: Context, batch: Sequence[Incoming], seconds: float = 60.0
+) -> BatchResult:
+    """Apply `batch` in one transaction, then invalidate caches and publish notices.
+
+    Raises Unavailable when the database cannot be reached (nothing was applied).
+    """
+    try:
+        result = await _apply_in_transaction(ctx, batch, seconds)
+    except asyncpg.PostgresError as exc:
+        if len(batch) == 1:
+            # The database refuses this one event for good: it is a bad event.
+            log.warning("event refused by the database", extra={"error": str(exc)})
+            result = BatchResult(rejected=[Rejected(batch[0], f"database refused it: {exc}")])
+        else:
+            result = BatchResult()
+            for incoming in batch:
+                result.merge(await apply_batch(ctx, [incoming], seconds))
+            return result
+    customers = sorted({n.customer_id for n in result.notices})
+    await ctx.cache.invalidate(*customers)
+    await notices.publish(ctx.valkey, result.notices, result.activities)
+    return result
+
+
+async def _apply_in_transaction(
+    ctx: Context, batch: Sequence[Incoming], seconds: float
+) -> BatchResult:
+    try:
+        async with asyncio.timeout(seconds):
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                return await apply_events(conn, ctx, batch)
+    except db.TRANSIENT_ERRORS as exc:
+        raise Unavailable(f"database: {type(exc).__name__}: {exc}") from exc
+
+
+async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> BatchResult:
+    """The whole batch inside the caller's transaction."""
+    result = BatchResult()
+    seen: set[str] = set()
+    unique: list[Incoming] = []
+    for incoming in batch:
+        if incoming.event.event_id in seen:
+            result.duplicates.append(incoming)
+        else:
+            seen.add(incoming.event.event_id)
+            unique.append(incoming)
+
+    members = await db.members(conn, (i.event.customer_id for i in unique))
+    known: list[Incoming] = []
+    for incoming in unique:
+        if incoming.event.customer_id in members:
+            known.append(incoming)
+        else:
+            reason = f"customer_id: unknown customer {incoming.event.customer_id}"
+            result.rejected.append(Rejected(incoming, reason))
+    await db.lock_families(conn, (m.family_id for m in members.values()))
+
+    states = await db.lock_orders(conn, (i.event.order_id for i in known))
+    owners = {order_id: s.customer_id for order_id, s in states.items()}
+    owned: list[Incoming] = []
+    for incoming in known:
+        ev = incoming.event
+        owner = owners.setdefault(ev.order_id, ev.customer_id)
+        if owner == ev.customer_id:
+            owned.append(incoming)
+        else:
+            reason = f"order_id: order {ev.order_id!r} belongs to another customer"
+            result.rejected.append(Rejected(incoming, reason))
+
+    claimed = await db.claim_events(
+        conn, [(i.event.event_id, i.topic, i.partition, i.offset) for i in owned]
+    )
+    initial: dict[str, OrderState] = {}
+    changes: list[Change] = []
+    for incoming in owned:
+        ev = incoming.event
+        if ev.event_id not in claimed:
+            result.duplicates.append(incoming)
+            continue
+        result.applied.append(incoming)
+        before = states.get(ev.order_id) or OrderState(ev.order_id, ev.customer_id)
+        initial.setdefault(ev.order_id, before)
+        states[ev.order_id], change = apply_event(before, ev)
+        changes.append(change)
+    if not changes:
+        return result
+
+    family_of = {cid: m.family_id for cid, m in members.items()}
+    points = await order_points.settle(conn, ctx.settings, changes, initial, states, family_of)
+    for order_id, delta in points.earned_by_order.items():
+        states[order_id] = replace(
+            states[order_id], points_earned=states[order_id].points_earned + delta
+        )
+    deltas = stats_deltas((c, states[c.event.order_id]) for c in changes)
+    await db.save_orders(conn, [states[oid] for oid in sorted(initial)], family_of)
+    await db.add_stats(conn, deltas)
+
+    result.activities += _order_activities(changes, family_of) + points.activities
+    changed: dict[uuid.UUID, set[str]] = {cid: {notices.STATS} for cid in deltas}
+    for cid, what in points.changed.items():
+        changed.setdefault(cid, set()).update(what)
+    result.notices = [Notice(cid, family_of.get(cid), frozenset(w)) for cid, w in changed.items()]
+    return result
+
+
+_KINDS = (("placed", "order_placed"), ("completed", "order_completed"),
+          ("cancelled", "order_cancelled"))  # fmt: skip
+
+
+def _order_activities(
+    changes: Sequence[Change], family_of: dict[uuid.UUID, uuid.UUID]
+) -> list[Activity]:
+    out = []
+    for change in changes:
+        ev = change.event
+        for flag, kind in _KINDS:
+            if getattr(change, flag):
+                out.append(
+                    Activity(
+                        kind=kind,
+                        customer_id=ev.customer_id,
+                        family_id=family_of.get(ev.customer_id),
+                        order_id=ev.order_id,
+                        occurred_at=ev.occurred_at,
+                    )
+                )
+    return out
+
+
+async def customers_for_demo(ctx: Context, limit: int = 200) -> list[uuid.UUID]:
+    """Customers the demo traffic orders for (the oldest, not deleted)."""
+    async with ctx.pool.acquire() as conn:
+        return await db.active_customers(conn, limit)

@@ -1,0 +1,196 @@
+"""Points for a batch of order changes: earn on completion, reverse on cancellation, tiers.
+
+Part of the consumer's batch transaction (customer_core.usecases.events).
+Every ledger entry's idempotency key derives from the order
+(`order:{id}:earn`, its reverse `order:{id}:earn:reverse`), so whatever order
+the events arrive in, and however often, an order earns once and a cancelled
+order gives back exactly what it earned (as far as the balance allows: a
+balance never goes negative).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from customer_core import notices
+from customer_core.config import Settings
+from customer_core.db import Conn
+from customer_core.db import loyalty as loyalty_db
+from customer_core.db import orders as db
+from customer_core.domain.loyalty import (
+    EarningRules,
+    LedgerEntry,
+    TierRules,
+    points_for_amount,
+    tier_for,
+    tier_window_start,
+)
+from customer_core.domain.orders import Change, Completed, OrderState
+from customer_core.notices import Activity
+
+
+@dataclass
+class PointsOutcome:
+    # Net points each order's entries moved in this batch (earned less reversed).
+    earned_by_order: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    activities: list[Activity] = field(default_factory=list)
+    changed: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+async def settle(
+    conn: Conn,
+    settings: Settings,
+    changes: Sequence[Change],
+    initial: Mapping[str, OrderState],
+    states: Mapping[str, OrderState],
+    family_of: Mapping[uuid.UUID, uuid.UUID],
+) -> PointsOutcome:
+    out = PointsOutcome()
+    completions = [c for c in changes if c.completed]
+    reversals = sorted(
+        oid for oid, before in initial.items()
+        if states[oid].reversal_due and not before.reversal_due
+    )  # fmt: skip
+    await _settle_holds(conn, changes, states, out)
+    customers = {c.event.customer_id for c in completions}
+    customers |= {states[oid].customer_id for oid in reversals}
+    if not customers:
+        return out
+    accounts = await db.accounts(conn, customers)
+    entries = _earn_entries(settings, completions, accounts)
+    posted = await loyalty_db.post_entries(conn, entries)
+    for e in posted:
+        assert e.source_ref is not None
+        assert e.member_id is not None
+        out.earned_by_order[e.source_ref] += e.points
+        out.changed[e.member_id].add(notices.POINTS)
+        out.activities.append(_activity(e, family_of))
+    if reversals:
+        await _reverse(conn, reversals, out)
+    touched = {accounts[c][0] for c in customers if c in accounts}
+    await _evaluate_tiers(conn, settings, touched, accounts, family_of, out)
+    return out
+
+
+def _earn_entries(
+    settings: Settings,
+    completions: Sequence[Change],
+    accounts: Mapping[uuid.UUID, tuple[uuid.UUID, str]],
+) -> list[LedgerEntry]:
+    rules = EarningRules(settings.loyalty.points_per_unit, settings.loyalty.rounding)
+    entries = []
+    for change in completions:
+        ev = change.event
+        body = ev.body
+        assert isinstance(body, Completed)
+        base = points_for_amount(body.total_minor, body.currency_code, rules)
+        if base > 0 and ev.customer_id in accounts:
+            entries.append(
+                LedgerEntry(
+                    account_id=accounts[ev.customer_id][0],
+                    member_id=ev.customer_id,
+                    kind="earn",
+                    points=base,
+                    reason=f"order {ev.order_id}",
+                    source="order",
+                    source_ref=ev.order_id,
+                    idempotency_key=f"order:{ev.order_id}:earn",
+                )
+            )
+    return entries
+
+
+async def _settle_holds(
+    conn: Conn, changes: Sequence[Change], states: Mapping[str, OrderState], out: PointsOutcome
+) -> None:
+    # A completion captures the order's reward hold, unless the order is
+    # already cancelled; a cancellation releases it (or refunds a captured one).
+    capture = sorted(
+        {
+            c.event.order_id
+            for c in changes
+            if c.completed and states[c.event.order_id].cancelled_at is None
+        }
+    )
+    cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
+    for r in await loyalty_db.capture_holds_for_order(conn, capture):
+        out.changed[r.customer_id].add(notices.POINTS)
+    if cancelled:
+        for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
+            out.changed[r.customer_id].add(notices.POINTS)
+
+
+async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> None:
+    earned = await db.earned_for_orders(conn, order_ids)
+    balances = await db.lock_balances(conn, {e.account_id for e in earned})
+    entries = []
+    for e in earned:
+        # Never below zero: points already spent stay spent.
+        take = min(e.points, balances.get(e.account_id, 0))
+        if take <= 0:
+            continue
+        balances[e.account_id] -= take
+        entries.append(
+            LedgerEntry(
+                account_id=e.account_id,
+                member_id=e.member_id,
+                kind="reverse",
+                points=-take,
+                reason=f"order {e.order_id} cancelled",
+                source=e.source,
+                source_ref=e.order_id,
+                campaign_id=e.campaign_id,
+                idempotency_key=f"{e.idempotency_key}:reverse",
+            )
+        )
+    for p in await loyalty_db.post_entries(conn, entries):
+        assert p.source_ref is not None
+        out.earned_by_order[p.source_ref] += p.points
+        if p.member_id is not None:
+            out.changed[p.member_id].add(notices.POINTS)
+
+
+async def _evaluate_tiers(
+    conn: Conn,
+    settings: Settings,
+    account_ids: set[uuid.UUID],
+    accounts: Mapping[uuid.UUID, tuple[uuid.UUID, str]],
+    family_of: Mapping[uuid.UUID, uuid.UUID],
+    out: PointsOutcome,
+) -> None:
+    if not account_ids:
+        return
+    loyalty = settings.loyalty
+    rules = TierRules(loyalty.gold_points, loyalty.reserve_points, loyalty.tier_window_days)
+    since = tier_window_start(datetime.now(UTC), rules)
+    current = await db.window_points(conn, account_ids, since)
+    new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
+    changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
+    await db.set_tiers(conn, changed)
+    for customer_id, (account_id, _) in accounts.items():
+        if account_id in changed:
+            out.changed[customer_id].add(notices.TIER)
+            out.activities.append(
+                Activity(
+                    kind="tier_changed",
+                    customer_id=customer_id,
+                    family_id=family_of.get(customer_id),
+                    tier=changed[account_id],
+                )
+            )
+
+
+def _activity(e: LedgerEntry, family_of: Mapping[uuid.UUID, uuid.UUID]) -> Activity:
+    assert e.member_id is not None
+    return Activity(
+        kind="campaign_bonus" if e.source == "campaign" else "points_earned",
+        customer_id=e.member_id,
+        family_id=family_of.get(e.member_id),
+        order_id=e.source_ref or "",
+        points=e.points,
+        campaign=str(e.campaign_id) if e.campaign_id else "",
+    )
