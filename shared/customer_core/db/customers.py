@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -75,21 +76,26 @@ INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)
 ON CONFLICT (customer_id) DO NOTHING
 """
 
-# Keyset paging in join order: (create_time, id) of the last row returned.
-LIST_FIRST = f"""
+# Keyset paging in join order: (create_time, id) of the last row returned. One
+# statement per shape, so each plan can use its partial index (0007).
+LIST_ALL = f"""
 SELECT {COLUMNS} FROM customers
-WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR family_id = $1)
+WHERE deleted_at IS NULL AND (create_time, id) > ($2::timestamptz, $3::uuid)
 ORDER BY create_time, id
-LIMIT $2
+LIMIT $1
 """
 
-LIST_AFTER = f"""
+LIST_FAMILY = f"""
 SELECT {COLUMNS} FROM customers
-WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR family_id = $1)
-  AND (create_time, id) > ($3::timestamptz, $4::uuid)
+WHERE deleted_at IS NULL AND family_id = $4
+  AND (create_time, id) > ($2::timestamptz, $3::uuid)
 ORDER BY create_time, id
-LIMIT $2
+LIMIT $1
 """
+
+# Sorts before every real row: the first page starts after it.
+_START = (datetime(1, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+
 
 PREFERENCE_KEYS = ("milk", "size", "temperature", "sweetness", "caffeine")
 
@@ -214,11 +220,12 @@ async def erase_customer(conn: Conn, customer_id: uuid.UUID) -> uuid.UUID | None
 
 
 async def list_customers(
-    conn: Conn, family_id: uuid.UUID | None, after: tuple[Any, uuid.UUID] | None, limit: int
+    conn: Conn, family_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Customer]:
     """Live customers in join order, after the (create_time, id) key when given."""
-    if after is None:
-        rows = await conn.fetch(LIST_FIRST, family_id, limit)
+    created, last_id = after or _START
+    if family_id is None:
+        rows = await conn.fetch(LIST_ALL, limit, created, last_id)
     else:
-        rows = await conn.fetch(LIST_AFTER, family_id, limit, after[0], after[1])
+        rows = await conn.fetch(LIST_FAMILY, limit, created, last_id, family_id)
     return [row_to_customer(r) for r in rows]
