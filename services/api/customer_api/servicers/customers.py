@@ -32,7 +32,9 @@ class CustomerRPCs(RpcBase):
         if key == "name":
             customer_id = names.customer_id(request.name, "name")
             return customer_to_pb(await customers.get_customer(self.ctx, customer_id))
-        if key == "username" and request.username:
+        if key == "username":
+            if not request.username:
+                raise InvalidArgument("username", "must not be empty")
             return customer_to_pb(
                 await customers.get_customer_by_username(self.ctx, request.username)
             )
