@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 from customer_api.convert import timestamp
-from customer_api.convert.customers import EnumMap
+from customer_api.convert.customers import EnumMap, customer_to_pb, dietary_to_pb, role_to_pb
+from customer_api.convert.favorites import favorite_to_pb
 from customer_core.domain import names
 from customer_core.domain.loyalty import KINDS, SOURCES, AccountSummary, PostedEntry, Tier
 from customer_core.domain.rewards import Ineligible, Redemption, RedemptionState, Reward
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases.loyalty import Quote
+from customer_core.usecases.orders import OrderContext, Validation
 
 TIER = EnumMap[pb.Tier.ValueType](pb.Tier.DESCRIPTOR, "TIER", [t.value for t in Tier])
 KIND = EnumMap[pb.TransactionKind.ValueType](
@@ -107,4 +109,36 @@ def quote_to_pb(q: Quote) -> pb.QuoteRedemptionResponse:
         balance_before=q.balance_before,
         balance_after=q.balance_after,
         reward=reward_to_pb(q.reward),
+    )
+
+
+def validation_to_pb(v: Validation) -> pb.ValidateCustomerResponse:
+    if v.invalid_reason is not None or v.customer is None:
+        reason = (
+            pb.ValidateCustomerResponse.INVALID_REASON_DELETED
+            if v.invalid_reason == "deleted"
+            else pb.ValidateCustomerResponse.INVALID_REASON_NOT_FOUND
+        )
+        return pb.ValidateCustomerResponse(valid=False, invalid_reason=reason)
+    c = v.customer
+    return pb.ValidateCustomerResponse(
+        valid=True,
+        family=names.family_name(c.family_id),
+        display_name=c.display_name or "",
+        dietary=dietary_to_pb(c.dietary),
+        role=role_to_pb(c.role),
+    )
+
+
+def order_context_to_pb(oc: OrderContext) -> pb.OrderContext:
+    return pb.OrderContext(
+        customer=customer_to_pb(oc.customer),
+        usual_order=favorite_to_pb(oc.usual) if oc.usual else None,
+        points_balance=oc.balance,
+        tier=tier_to_pb(oc.tier),
+        redeemable_rewards=[
+            pb.RedeemableReward(reward=reward_to_pb(r), requires_approval=approval)
+            for r, approval in oc.rewards
+        ],
+        wallet_pooled=oc.pooled,
     )

@@ -1,9 +1,38 @@
-"""OrderServiceRPCs: not built yet; their RPCs answer UNIMPLEMENTED through the Unbuilt base."""
+"""OrderServiceRPCs: the Order Service's hot path (translation only).
+
+The use cases hand back cached, already encoded responses; parsing them is
+the only work a cache hit costs here.
+"""
 
 from __future__ import annotations
 
-from customer_api.servicers.base import RpcBase
+from customer_api.convert.loyalty import order_context_to_pb, validation_to_pb
+from customer_api.servicers.base import RpcBase, RpcContext
+from customer_core.domain import names
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.usecases import orders
+from customer_core.usecases.orders import OrderContext, Validation
+
+
+def _encode_validation(v: Validation) -> bytes:
+    return validation_to_pb(v).SerializeToString()
+
+
+def _encode_context(oc: OrderContext) -> bytes:
+    return order_context_to_pb(oc).SerializeToString()
 
 
 class OrderServiceRPCs(RpcBase):
-    pass
+    async def ValidateCustomer(
+        self, request: pb.ValidateCustomerRequest, context: RpcContext
+    ) -> pb.ValidateCustomerResponse:
+        customer_id = names.customer_id(request.customer)
+        raw = await orders.validate_customer(self.ctx, customer_id, _encode_validation)
+        return pb.ValidateCustomerResponse.FromString(raw)
+
+    async def GetOrderContext(
+        self, request: pb.GetOrderContextRequest, context: RpcContext
+    ) -> pb.OrderContext:
+        customer_id = names.customer_id(request.customer)
+        raw = await orders.order_context(self.ctx, customer_id, _encode_context)
+        return pb.OrderContext.FromString(raw)

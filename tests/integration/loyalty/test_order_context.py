@@ -1,0 +1,170 @@
+"""The Order Service's hot path: cached, and never stale after a write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from customer_core.context import Context
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.pb.customer.v1 import customer_pb2_grpc
+from tests.integration.loyalty.conftest import NewCustomer
+
+Stub = customer_pb2_grpc.CustomerServiceStub
+
+
+async def context_of(api: Stub, cid: uuid.UUID) -> pb.OrderContext:
+    return await api.GetOrderContext(pb.GetOrderContextRequest(customer=f"customers/{cid}"))
+
+
+async def validate(api: Stub, cid: uuid.UUID) -> pb.ValidateCustomerResponse:
+    return await api.ValidateCustomer(pb.ValidateCustomerRequest(customer=f"customers/{cid}"))
+
+
+async def adjust(api: Stub, cid: uuid.UUID, points: int) -> None:
+    await api.AdjustPoints(pb.AdjustPointsRequest(
+        customer=f"customers/{cid}", points=points, reason="test", idempotency_key=str(uuid.uuid4())
+    ))  # fmt: skip
+
+
+async def test_validate_customer_answers_without_errors(
+    api: Stub, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer(dietary=("vegan", "nut_free"), role="child")
+    ok = await validate(api, cid)
+    assert ok.valid and ok.display_name == "Ada" and ok.role == pb.FAMILY_ROLE_CHILD
+    assert ok.family.startswith("families/")
+    assert set(ok.dietary.restrictions) == {
+        pb.DIETARY_RESTRICTION_VEGAN, pb.DIETARY_RESTRICTION_NUT_FREE,
+    }  # fmt: skip
+    unknown = await validate(api, uuid.uuid4())
+    assert (unknown.valid, unknown.invalid_reason) == (
+        False, pb.ValidateCustomerResponse.INVALID_REASON_NOT_FOUND,
+    )  # fmt: skip
+    await api.DeleteCustomer(pb.DeleteCustomerRequest(name=f"customers/{cid}"))
+    gone = await validate(api, cid)
+    assert (gone.valid, gone.invalid_reason) == (
+        False, pb.ValidateCustomerResponse.INVALID_REASON_DELETED,
+    )  # fmt: skip
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.ValidateCustomer(pb.ValidateCustomerRequest(customer="customers/42"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_order_context_in_one_round_trip(api: Stub, new_customer: NewCustomer) -> None:
+    cid = await new_customer()
+    empty = await context_of(api, cid)
+    assert empty.customer.name == f"customers/{cid}" and not empty.HasField("usual_order")
+    assert (empty.points_balance, empty.tier, list(empty.redeemable_rewards)) == (
+        0, pb.TIER_GREEN, [],
+    )  # fmt: skip
+    fav = await api.AddFavorite(pb.AddFavoriteRequest(
+        parent=f"customers/{cid}", favorite=pb.Favorite(drink_id="latte", drink_name="Latte")
+    ))  # fmt: skip
+    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=fav.name))
+    await adjust(api, cid, 120)
+    full = await context_of(api, cid)
+    assert full.usual_order.name == fav.name and full.points_balance == 120
+    assert [r.reward.points_cost for r in full.redeemable_rewards] == [25, 100]
+    assert not any(r.requires_approval for r in full.redeemable_rewards)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await context_of(api, uuid.uuid4())
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_child_in_a_pooled_family_needs_approval(
+    api: Stub, ctx: Context, new_customer: NewCustomer
+) -> None:
+    parent = await new_customer(pooled=True)
+    async with ctx.pool.acquire() as conn:
+        family = await conn.fetchval("SELECT family_id FROM customers WHERE id = $1", parent)
+    child = await new_customer(family_id=family, role="child")
+    assert (await context_of(api, child)).points_balance == 0  # warm
+    # The parent's adjustment moves the shared wallet: the child's view follows.
+    await adjust(api, parent, 30)
+    seen = await context_of(api, child)
+    assert seen.wallet_pooled and seen.points_balance == 30
+    assert [r.requires_approval for r in seen.redeemable_rewards] == [True]
+
+
+async def test_served_from_the_cache_when_warm(
+    api: Stub, ctx: Context, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer()
+    await context_of(api, cid)
+    await validate(api, cid)
+    # Behind the service's back (no cache bump): the warm cache still answers.
+    async with ctx.pool.acquire() as conn:
+        await conn.execute("UPDATE customers SET display_name = 'Changed' WHERE id = $1", cid)
+    assert (await context_of(api, cid)).customer.display_name == "Ada"
+    assert (await validate(api, cid)).display_name == "Ada"
+    await ctx.cache.invalidate(cid)
+    assert (await context_of(api, cid)).customer.display_name == "Changed"
+
+
+async def test_no_stale_read_after_favorite_profile_or_balance_change(
+    api: Stub, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer()
+    name = f"customers/{cid}"
+    fav = await api.AddFavorite(pb.AddFavoriteRequest(
+        parent=name, favorite=pb.Favorite(drink_id="mocha", drink_name="Mocha")
+    ))  # fmt: skip
+    await context_of(api, cid)
+    await validate(api, cid)  # both warm
+
+    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=fav.name))
+    assert (await context_of(api, cid)).usual_order.drink_id == "mocha"
+    await api.UpdateFavorite(pb.UpdateFavoriteRequest(
+        favorite=pb.Favorite(name=fav.name, drink_name="Dark mocha"),
+        update_mask=FieldMask(paths=["drink_name"]),
+    ))  # fmt: skip
+    assert (await context_of(api, cid)).usual_order.drink_name == "Dark mocha"
+    await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=fav.name))
+    assert not (await context_of(api, cid)).HasField("usual_order")
+
+    await api.UpdateCustomer(pb.UpdateCustomerRequest(
+        customer=pb.Customer(name=name, display_name="Grace"),
+        update_mask=FieldMask(paths=["display_name"]),
+    ))  # fmt: skip
+    assert (await context_of(api, cid)).customer.display_name == "Grace"
+    assert (await validate(api, cid)).display_name == "Grace"
+
+    await adjust(api, cid, 100)
+    assert (await context_of(api, cid)).points_balance == 100
+    done = await api.RedeemReward(pb.RedeemRewardRequest(
+        customer=name, reward="rewards/5eed0000-0000-4000-8000-000000000002",
+        order_id="o-1", idempotency_key="k-1",
+    ))  # fmt: skip
+    assert (await context_of(api, cid)).points_balance == 0
+    await api.ReverseRedemption(pb.ReverseRedemptionRequest(redemption=done.redemption.name))
+    assert (await context_of(api, cid)).points_balance == 100
+
+
+async def test_reads_racing_writes_never_leave_a_stale_value(
+    api: Stub, new_customer: NewCustomer
+) -> None:
+    """Readers keep refilling the cache while balances change: after each write
+    returns, the very next read shows it."""
+    cid = await new_customer()
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await context_of(api, cid)
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    try:
+        for expected in range(1, 16):
+            await adjust(api, cid, 1)
+            assert (await context_of(api, cid)).points_balance == expected
+    finally:
+        stop.set()
+        for task in readers:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await task
