@@ -1,10 +1,86 @@
-"""`customer-service operator`: not built yet (issue #7)."""
+"""`customer-service operator`: run kopf over RewardCampaign resources.
+
+One replica (kopf runs standalone: no peering objects, so its RBAC stays small).
+The database schema is checked before kopf starts, so an out-of-date schema
+stops the process with a clear line rather than a crash loop of failed handlers.
+Kopf's own bookkeeping (progress and the last-handled spec) lives in
+annotations, never in `status`, whose schema declares only our fields.
+"""
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from customer_core import telemetry
+from customer_core.config import Settings
+from customer_core.context import Context, connect_db
+from customer_core.db.migrate import check_schema
+from customer_operator import handlers
+from customer_operator.settings import OperatorSettings, load
+
+log = logging.getLogger("customer_operator")
+
+
+async def check_database(settings: Settings) -> None:
+    conn = await connect_db(settings)
+    try:
+        await check_schema(conn)
+    finally:
+        await conn.close()
+
+
+def configure(kopf_settings: kopf.OperatorSettings) -> None:
+    persistence = kopf_settings.persistence
+    persistence.finalizer = handlers.FINALIZER
+    persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=handlers.GROUP)
+    persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=handlers.GROUP, key="last-handled-spec"
+    )
+    kopf_settings.peering.standalone = True
+    # Events explain phases to `kubectl describe`; debug lines would flood them.
+    kopf_settings.posting.level = logging.INFO
+
+
+def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings.refresh_seconds)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        configure(settings)
+        memo["ctx"] = await Context.create(memo["core"])
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        ctx: Context | None = memo.get("ctx")
+        if ctx is not None:
+            await ctx.aclose()
+
+    return registry
 
 
 def main(argv: list[str]) -> int:
-    print("customer-service operator: not built yet (issue #7)", file=sys.stderr)
-    return 2
+    parser = argparse.ArgumentParser(
+        prog="customer-service operator",
+        description="Reconcile RewardCampaign resources into reward campaigns (kopf).",
+    )
+    parser.parse_args(argv)
+    settings = load()
+    telemetry.setup(settings.core, "operator")
+    asyncio.run(check_database(settings.core))
+    where = "the whole cluster" if settings.clusterwide else ", ".join(settings.namespaces)
+    log.warning("reconciling RewardCampaigns in %s", where)
+    kopf.run(
+        registry=build_registry(settings),
+        clusterwide=settings.clusterwide,
+        namespaces=settings.namespaces,
+        standalone=True,
+        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+        memo=kopf.Memo(core=settings.core, retry_seconds=settings.retry_seconds),
+    )
+    return 0

@@ -34,6 +34,8 @@ CATEGORY_WORDS: dict[str, frozenset[str]] = {
     "plant-milk": frozenset({"oat", "almond", "soy", "coconut"}),
     "reserve": frozenset({"reserve"}),
 }
+# A chai or matcha latte is tea, not espresso.
+CATEGORY_EXCLUDES: dict[str, frozenset[str]] = {"espresso": frozenset({"tea", "chai", "matcha"})}
 DRINK_CATEGORIES = tuple(CATEGORY_WORDS)
 
 
@@ -114,7 +116,11 @@ class CampaignState:
 
 def categories_of(drink_id: str) -> frozenset[str]:
     words = set(drink_id.lower().replace("_", "-").split("-"))
-    return frozenset(cat for cat, keys in CATEGORY_WORDS.items() if words & keys)
+    return frozenset(
+        cat
+        for cat, keys in CATEGORY_WORDS.items()
+        if words & keys and not words & CATEGORY_EXCLUDES.get(cat, frozenset())
+    )
 
 
 def in_window(campaign: Campaign, at: datetime) -> bool:
