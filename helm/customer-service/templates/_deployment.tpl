@@ -89,9 +89,9 @@ spec:
               containerPort: {{ $root.Values.service.grpcPort }}
               protocol: TCP
             {{- end }}
-            {{- if eq $c "operator" }}
+            {{- if or (eq $c "operator") (eq $c "consumer") }}
             - name: health
-              containerPort: {{ $root.Values.operator.healthPort }}
+              containerPort: {{ $v.healthPort }}
               protocol: TCP
             {{- end }}
             - name: metrics
@@ -102,11 +102,39 @@ spec:
                 name: {{ include "customer-service.fullname" $root }}
             - secretRef:
                 name: {{ include "customer-service.secretName" $root }}
-          {{- with $v.extraEnv }}
+          {{- $tls := and (eq $c "api") $v.tls.secretName }}
+          {{- if or $v.extraEnv $tls }}
           env:
+            {{- if $tls }}
+            - {name: TLS_CERT_FILE, value: /etc/customer-service/tls/tls.crt}
+            - {name: TLS_KEY_FILE, value: /etc/customer-service/tls/tls.key}
+            {{- if $v.tls.mutual }}
+            - {name: TLS_CLIENT_CA_FILE, value: /etc/customer-service/tls/ca.crt}
+            {{- end }}
+            {{- end }}
+            {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
+            {{- end }}
           {{- end }}
-          {{- if eq $c "api" }}
+          {{- if and (eq $c "api") $tls }}
+          # Kubelet's gRPC probes speak plaintext only: with TLS, check the port is open.
+          startupProbe:
+            tcpSocket:
+              port: grpc
+            periodSeconds: 2
+            failureThreshold: 60
+          livenessProbe:
+            tcpSocket:
+              port: grpc
+            periodSeconds: 10
+            failureThreshold: 3
+          readinessProbe:
+            tcpSocket:
+              port: grpc
+            periodSeconds: 5
+            failureThreshold: 2
+          {{- end }}
+          {{- if and (eq $c "api") (not $tls) }}
           # The standard grpc.health.v1 service: "" is the whole server, the named
           # service turns NOT_SERVING first when the pod drains.
           startupProbe:
@@ -129,14 +157,34 @@ spec:
             periodSeconds: 5
             timeoutSeconds: 3
             failureThreshold: 2
+          {{- end }}
+          {{- if eq $c "api" }}
           lifecycle:
             preStop:
               exec:
                 command: ["sleep", {{ $v.preStopSleepSeconds | toString | quote }}]
+          {{- else if eq $c "consumer" }}
+          # Live: the poll loop turns. Ready: in the group and making progress; a stuck
+          # database makes it unready, not restarted.
+          livenessProbe:
+            httpGet:
+              path: /livez
+              port: health
+            initialDelaySeconds: 10
+            periodSeconds: 15
+            timeoutSeconds: 5
+            failureThreshold: 4
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: health
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 3
           {{- else if eq $c "operator" }}
           livenessProbe:
             httpGet:
-              path: {{ $root.Values.operator.healthPath }}
+              path: /healthz
               port: health
             initialDelaySeconds: 10
             periodSeconds: 15
@@ -161,10 +209,30 @@ spec:
             # The root filesystem is read-only; Python and kopf may still want a scratch dir.
             - name: tmp
               mountPath: /tmp
+            {{- if $tls }}
+            - name: tls
+              mountPath: /etc/customer-service/tls
+              readOnly: true
+            {{- end }}
+            {{- if and (eq $c "api") $v.auth.secretName }}
+            - name: auth
+              mountPath: /etc/customer-service/auth
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if $tls }}
+        - name: tls
+          secret:
+            secretName: {{ $v.tls.secretName }}
+        {{- end }}
+        {{- if and (eq $c "api") $v.auth.secretName }}
+        - name: auth
+          secret:
+            secretName: {{ $v.auth.secretName }}
+        {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

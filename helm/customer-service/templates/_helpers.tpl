@@ -92,9 +92,9 @@ operator.serviceAccount.create) and binds its RBAC; the operator Deployment runs
 {{- end -}}
 
 {{/*
-The non-secret environment every process shares (ConfigMap data). The ports
-come from service.grpcPort and metrics.port so probes, Services and the
-processes always agree.
+The non-secret environment every process shares (ConfigMap data). Ports and the
+partition count come from the values that also shape probes, Services and
+autoscalers, so the processes and Kubernetes always agree.
 */}}
 {{- define "customer-service.configData" -}}
 {{- range $name, $value := .Values.config }}
@@ -102,6 +102,9 @@ processes always agree.
 {{- end }}
 GRPC_PORT: {{ .Values.service.grpcPort | toString | quote }}
 METRICS_PORT: {{ .Values.metrics.port | toString | quote }}
+CONSUMER_HEALTH_PORT: {{ .Values.consumer.healthPort | toString | quote }}
+OPERATOR_LIVENESS_PORT: {{ .Values.operator.healthPort | toString | quote }}
+KAFKA_TOPIC_PARTITIONS: {{ .Values.consumer.partitions | toString | quote }}
 {{- end -}}
 
 {{- define "customer-service.secretData" -}}
