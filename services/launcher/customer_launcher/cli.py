@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "dlq": Command("customer_consumer.dlq_cli:main", "list or replay dead-lettered events"),
     "jobs": Command("customer_scheduler.jobs_cli:main", "list jobs or run one now"),
     "campaigns": Command("customer_operator.campaigns_cli:main", "apply, list or delete campaigns"),
+    "audit": Command("customer_api.audit_cli:main", "who did what to one customer"),
 }
 
 # One line and an exit code per kind of error, at this edge only.
