@@ -70,25 +70,19 @@ async def read_all(config: settings.ConsumerSettings) -> list[Letter]:
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        # Read until the topic goes quiet rather than up to end_offsets: Tansu
+        # reports the end of a multi-record batch as its first offset + 1.
         letters: list[Letter] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        for tp in tps:
-            if ends[tp] == 0:
-                remaining.discard(tp)
-        while remaining:
-            fetched = await consumer.getmany(timeout_ms=2000)
-            if not fetched:
-                break
-            for tp, batch in fetched.items():
-                for r in batch:
-                    if r.offset < ends[tp]:
-                        letters.append(
-                            Letter(r.partition, r.offset, r.timestamp, r.key, r.value,
-                                   tuple((k, bytes(v or b"")) for k, v in r.headers or ()))
-                        )  # fmt: skip
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        quiet = 0
+        while quiet < 2:
+            fetched = await consumer.getmany(timeout_ms=750)
+            quiet = 0 if fetched else quiet + 1
+            for batch in fetched.values():
+                letters += [
+                    Letter(r.partition, r.offset, r.timestamp, r.key, r.value,
+                           tuple((k, bytes(v or b"")) for k, v in r.headers or ()))
+                    for r in batch
+                ]  # fmt: skip
         return sorted(letters, key=lambda x: (x.partition, x.offset))
     finally:
         await consumer.stop()

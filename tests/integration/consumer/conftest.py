@@ -68,9 +68,7 @@ async def make_customers(ctx: Context, n: int, *, pooled: bool = False) -> list[
         for cid in ids:
             fid = family if pooled else uuid.uuid4()
             if not pooled:
-                await conn.execute(
-                    "INSERT INTO families (id, display_name) VALUES ($1, 'F')", fid
-                )
+                await conn.execute("INSERT INTO families (id, display_name) VALUES ($1, 'F')", fid)
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name) "
                 "VALUES ($1, $2, $3, 'C')",
@@ -97,9 +95,7 @@ async def send(
     await demo_traffic.publish(producer, cset.topic_prefix, outs, random.Random(1))
 
 
-async def send_raw(
-    producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes = b"k"
-) -> None:
+async def send_raw(producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes = b"k") -> None:
     await (await producer.send(topic, value, key=key))
 
 
