@@ -89,15 +89,20 @@ async def _abort(context: RpcContext, exc: BaseException) -> None:
     await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
 
 
-def _arity(handler: Handler) -> str:
+def arity_of(handler: Handler) -> str:
     return next(a for a in _ARITIES if getattr(handler, a) is not None)
 
 
-def _rebuild(handler: Handler, behavior: Callable[..., Any]) -> Handler:
-    factory: Callable[..., Handler] = _FACTORIES[_arity(handler)]
+def rebuild(
+    handler: Handler,
+    behavior: Callable[..., Any],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
+    """A handler of the same kind as `handler`, calling `behavior`."""
+    factory: Callable[..., Handler] = _FACTORIES[arity_of(handler)]
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
@@ -132,17 +137,17 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         except Unauthenticated as exc:
             DENIALS.labels(method, "unauthenticated").inc()
             log.info("call refused: unauthenticated", extra={"method": method, "reason": str(exc)})
-            return _rebuild(handler, _refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"))
+            return rebuild(handler, _refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"))
         rule = rule_for(method) if ours else None
         call = _Call(self, method, rule or Rule(frozenset()), principal, request_id)
         if rule is None or principal.kind not in rule.kinds:
             DENIALS.labels(method, "scope").inc()
             message = f"a {principal.kind} caller may not call {method}"
-            return _rebuild(handler, call.refusal(grpc.StatusCode.PERMISSION_DENIED, message))
+            return rebuild(handler, call.refusal(grpc.StatusCode.PERMISSION_DENIED, message))
         retry_ms = await self.limiter.retry_after_ms(principal)
         if retry_ms is not None:
             DENIALS.labels(method, "rate").inc()
-            return _rebuild(
+            return rebuild(
                 handler,
                 _refusal(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -150,7 +155,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     (("retry-after-ms", str(retry_ms)),),
                 ),
             )
-        return _rebuild(handler, call.guard(handler))
+        return rebuild(handler, call.guard(handler))
 
 
 def _refusal(
@@ -215,7 +220,7 @@ class _Call:
             yield request
 
     def guard(self, handler: Handler) -> Callable[..., Any]:
-        arity = _arity(handler)
+        arity = arity_of(handler)
         inner = getattr(handler, arity)
         streams_in = arity.startswith("stream_")
         streams_out = arity.endswith("_stream")

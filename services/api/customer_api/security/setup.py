@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from customer_api.security.interceptor import SecurityInterceptor
+from customer_api.security.malformed import MalformedRequestGuard
 from customer_api.security.settings import SecuritySettings, load_security_settings
 from customer_api.security.tls import server_credentials
 from customer_api.security.tokens import build_authenticator
@@ -24,7 +25,8 @@ class ServerSecurity:
 def server_security(ctx: Context, settings: SecuritySettings | None = None) -> ServerSecurity:
     """From the given settings, or from the environment (AUTH_MODE=none by default)."""
     s = settings if settings is not None else load_security_settings()
-    out = ServerSecurity(settings=s)
+    # Undecodable requests are INVALID_ARGUMENT in every mode (not UNKNOWN).
+    out = ServerSecurity(settings=s, interceptors=[MalformedRequestGuard()])
     if s.auth_enabled:
         authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
         out.interceptors.append(SecurityInterceptor(ctx, s, authenticator))
