@@ -1,8 +1,10 @@
 """`customer-service scheduler` and `customer-service worker`.
 
 The scheduler (exactly one replica) sends each job on its cron schedule
-through the Valkey stream; workers (any number) run them. Both stop cleanly on
-SIGTERM: a worker finishes the jobs it is running, up to its grace period.
+through the Valkey stream; workers (any number) run them. On SIGTERM a worker
+stops at once: a job it was running is recorded as failed, stays unacknowledged
+and is taken over by another worker after JOBS_REDELIVER_SECONDS (jobs commit
+in batches and are idempotent, so the taker finishes what is left).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from customer_scheduler.settings import load_job_settings
 from customer_scheduler.tasks import Jobs, register_tasks
 
 log = logging.getLogger("customer_scheduler")
-SHUTDOWN_GRACE_SECONDS = 30.0
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def scheduler_main(argv: list[str]) -> int:
