@@ -19,7 +19,7 @@ from customer_api.servicer import CustomerServicer
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from tests.integration.security.conftest import Family, Signer
+from tests.integration.security.conftest import Family, Serve, Signer
 
 
 class EchoFeed(CustomerServicer):
@@ -159,3 +159,23 @@ async def test_open_streams_are_capped_per_caller(
         assert ack.ack.subscribed
         for call in (second, third, theirs):
             call.cancel()
+
+
+async def test_the_real_feed_refuses_another_familys_subscription(
+    serve: Serve, signer: Signer, families: tuple[Family, Family]
+) -> None:
+    own, other = families
+    running = await serve()
+    async with grpc.aio.insecure_channel(running.target) as channel:
+        stub = customer_pb2_grpc.CustomerServiceStub(channel)
+        call = stub.ActivityFeed(metadata=_auth(signer.token(APP, "app-1", own.id)), timeout=30)
+        await call.write(_subscribe("mine", family=own.name))
+        first = await call.read()
+        assert first.ack.subscription_id == "mine" and first.ack.subscribed
+        await call.write(_subscribe("theirs", family=other.name))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            while True:  # events for the own family may come first
+                got = await call.read()
+                assert got is not grpc.aio.EOF
+                assert got.ack.subscription_id != "theirs"
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED

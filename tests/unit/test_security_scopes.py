@@ -1,0 +1,63 @@
+"""The scope table against the proto: every RPC has a row, and the rows say what
+the design says each caller kind may do."""
+
+from __future__ import annotations
+
+import pytest
+
+from customer_api.security.scopes import SCOPES, Target
+from customer_api.security.tokens import APP, OPERATOR, ORDER_SERVICE
+from customer_api.servicers.base import SERVICE
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+
+RPCS = {m.name: m for m in SERVICE.methods}
+
+
+def test_every_rpc_has_exactly_one_row() -> None:
+    assert set(SCOPES) == set(RPCS)
+
+
+def test_operators_may_call_everything() -> None:
+    assert all(OPERATOR in rule.kinds for rule in SCOPES.values())
+
+
+def test_the_order_service_gets_its_hot_path_and_only_reads_besides() -> None:
+    allowed = {m for m, rule in SCOPES.items() if ORDER_SERVICE in rule.kinds}
+    hot_path = {
+        "ValidateCustomer", "GetOrderContext", "RedeemReward", "ReverseRedemption",
+        "QuoteRedemption",
+    }  # fmt: skip
+    assert hot_path <= allowed
+    writes = {m for m, rule in SCOPES.items() if rule.effects}
+    assert allowed & writes == {"RedeemReward", "ReverseRedemption"}
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["AdjustPoints", "ImportCustomers", "DeleteCustomer", "CreateFamily", "RedeemReward",
+     "ReverseRedemption", "ValidateCustomer", "GetOrderContext"],
+)  # fmt: skip
+def test_apps_cannot_call_operator_or_order_service_rpcs(method: str) -> None:
+    assert APP not in SCOPES[method].kinds
+
+
+def test_every_rpc_open_to_apps_names_the_field_that_scopes_it() -> None:
+    for method, rule in SCOPES.items():
+        if APP not in rule.kinds or method == "HealthCheck":
+            continue
+        assert rule.target is not None and rule.field, method
+        if rule.target in (Target.CUSTOMER_KEY, Target.SUBSCRIPTION):
+            continue
+        message = getattr(pb, RPCS[method].input_type.name)
+        *parents, last = rule.field.split(".")
+        desc = message.DESCRIPTOR
+        for part in parents:
+            desc = desc.fields_by_name[part].message_type
+        assert last in desc.fields_by_name, f"{method}: no field {rule.field}"
+
+
+def test_every_call_taking_an_idempotency_key_is_audited() -> None:
+    for method, rule in SCOPES.items():
+        fields = getattr(pb, RPCS[method].input_type.name).DESCRIPTOR.fields_by_name
+        if "idempotency_key" in fields:
+            assert rule.effects, method
