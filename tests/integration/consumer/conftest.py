@@ -115,14 +115,15 @@ class Running:
 @pytest.fixture
 async def start_consumer(
     cset: consumer_settings.ConsumerSettings,
-) -> AsyncIterator[Callable[[], Awaitable[Running]]]:
+) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
     """Start in-process consumers (each with its own Context); all stopped at the end."""
     started: list[Running] = []
 
-    async def start() -> Running:
-        ctx = await Context.create(cset.core)
+    async def start(config: consumer_settings.ConsumerSettings | None = None) -> Running:
+        config = config or cset
+        ctx = await Context.create(config.core)
         stop = asyncio.Event()
-        runner = Runner(cset, ctx, Health(cset.stuck_seconds))
+        runner = Runner(config, ctx, Health(config.stuck_seconds))
         running = Running(runner, asyncio.create_task(runner.run(stop)), stop, ctx)
         started.append(running)
         return running
@@ -134,12 +135,12 @@ async def start_consumer(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 60, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], within: float = 60, what: str = "condition"
 ) -> None:
     """Poll `check` until true; machines are shared and slow, so be generous."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from customer_consumer import demo_traffic
 from customer_core.context import Context
-
 from tests.integration.consumer.conftest import eventually, make_customers, send
 
 

@@ -18,7 +18,6 @@ from customer_core.domain.orders import (
     Topic,
 )
 from customer_core.usecases.events import Incoming, apply_batch
-
 from tests.integration.consumer.conftest import make_customers
 
 AT = datetime(2025, 6, 2, 7, 45, tzinfo=UTC)
