@@ -17,6 +17,7 @@ import logging
 import time
 import urllib.request
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +37,8 @@ KINDS = (ORDER_SERVICE, APP, OPERATOR)
 _JWKS_TTL_SECONDS = 600.0
 _JWKS_MIN_REFRESH_SECONDS = 30.0
 _MIN_STATIC_TOKEN_LENGTH = 16
+_VERIFIED_TTL_SECONDS = 60.0
+_VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -179,11 +182,26 @@ def _parse_jwks(raw: bytes) -> dict[str | None, jwt.PyJWK]:
 
 
 class JwtAuthenticator:
+    """Verifies signatures once per token: a verified token is remembered (at most
+    a minute, never past its expiry), as a caller sends the same token on every
+    call and a signature check costs far more than the rest of the call's checks."""
+
     def __init__(self, settings: JwtSettings, keys: KeySet) -> None:
         self._settings = settings
         self._keys = keys
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def authenticate(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            return known[0]
+        principal, expires = await self._verify(token)
+        self._verified[token] = (principal, min(expires, time.time() + _VERIFIED_TTL_SECONDS))
+        if len(self._verified) > _VERIFIED_MAX:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         s = self._settings
         try:
             header = jwt.get_unverified_header(token)
@@ -205,7 +223,7 @@ class JwtAuthenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"token rejected: {exc}") from None
-        return principal_from(claims, "token")
+        return principal_from(claims, "token"), float(claims["exp"])
 
 
 def build_authenticator(
