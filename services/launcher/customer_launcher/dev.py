@@ -90,6 +90,10 @@ async def prepare_database(seed: bool) -> str:
         ctx = await Context.create(settings)
         try:
             summary += f"; demo data: {await seed_demo(ctx)}"
+            # The example RewardCampaigns, as the operator would apply them.
+            from customer_operator.campaigns_cli import apply_examples
+
+            summary += f"; {await apply_examples(ctx)}"
         finally:
             await ctx.aclose()
     return summary

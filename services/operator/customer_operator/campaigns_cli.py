@@ -144,3 +144,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     return asyncio.run(_run(parser().parse_args(argv)))
+
+
+# The example resources, when running from a checkout (`make run`).
+EXAMPLES = Path(__file__).resolve().parents[3] / "k8s" / "examples"
+
+
+async def apply_examples(ctx: Context) -> str:
+    """Apply k8s/examples/*.yaml (for `customer-service dev`); a one-line summary."""
+    paths = sorted(EXAMPLES.glob("*.yaml")) if EXAMPLES.is_dir() else []
+    if not paths:
+        return "no example campaigns found"
+    done, errors = await apply_files(ctx, paths)
+    return f"{len(done)} example campaigns applied" + (f", {len(errors)} refused" if errors else "")

@@ -83,3 +83,13 @@ def test_operator_refuses_to_start_on_a_database_without_our_schema(env: dict[st
     result = run({**env, "DB_NAME": "postgres", "OPERATOR_NAMESPACES": "coffee"}, "operator")
     assert result.returncode == 3, result.stderr
     assert "database schema" in result.stderr
+
+
+async def test_dev_loads_every_example_once(ctx: Context) -> None:
+    from customer_operator.campaigns_cli import apply_examples
+
+    count = len(list(EXAMPLES.glob("*.yaml")))
+    assert await apply_examples(ctx) == f"{count} example campaigns applied"
+    assert await apply_examples(ctx) == f"{count} example campaigns applied"
+    rows = await usecases.list_campaigns(ctx, include_ended=True)
+    assert len(rows) == count and all(r.generation == 1 for r in rows)
