@@ -174,8 +174,12 @@ async def test_the_real_feed_refuses_another_familys_subscription(
         assert first.ack.subscription_id == "mine" and first.ack.subscribed
         await call.write(_subscribe("theirs", family=other.name))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            while True:  # events for the own family may come first
-                got = await call.read()
-                assert got is not grpc.aio.EOF
-                assert got.ack.subscription_id != "theirs"
+            await _read_until_refused(call)
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def _read_until_refused(call: Any) -> None:
+    while True:  # events for the own family may come first
+        got = await call.read()
+        assert got is not grpc.aio.EOF
+        assert got.ack.subscription_id != "theirs"
