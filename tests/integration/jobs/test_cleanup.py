@@ -72,6 +72,13 @@ async def test_cleanup_keeps_aggregates_and_ledger_totals(ctx: Context) -> None:
                 i,
                 NOW - days(40 if i < 6 else 1),
             )
+        for key, age in (("old-key", 40), ("fresh-key", 1)):
+            await conn.execute(
+                "INSERT INTO idempotency_keys (key, method, request_hash, response, create_time)"
+                " VALUES ($1, 'CreateCustomer', 'h', '', $2)",
+                key,
+                NOW - days(age),
+            )
         await conn.execute(
             "UPDATE customers SET deleted_at = $2 WHERE id = $1", gone, NOW - days(31)
         )
@@ -84,7 +91,9 @@ async def test_cleanup_keeps_aggregates_and_ledger_totals(ctx: Context) -> None:
 
     outcome = await clean_up(ctx, policy, NOW)
 
-    assert outcome.detail == "archived 11 orders, pruned 6 inbox rows, purged 1 deleted customers"
+    assert outcome.detail == (
+        "archived 11 orders, pruned 6 inbox rows and 1 idempotency keys, purged 1 deleted customers"
+    )
     assert await snapshot(ctx, *AGGREGATES) == before
     # A roll-up after the archive (history re-read from both tables) agrees too.
     async with ctx.pool.acquire() as conn:
@@ -98,6 +107,8 @@ async def test_cleanup_keeps_aggregates_and_ledger_totals(ctx: Context) -> None:
         assert live == {recent}
         assert archived == {*old, open_old}
         assert await conn.fetchval("SELECT count(*) FROM processed_events") == 3
+        kept = await conn.fetch("SELECT key FROM idempotency_keys")
+        assert [r["key"] for r in kept] == ["fresh-key"]
         purged = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", gone)
         assert purged["purged_at"] is not None
         assert (purged["username"], purged["display_name"], purged["email"]) == (None, None, None)

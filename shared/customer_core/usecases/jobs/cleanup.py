@@ -1,4 +1,5 @@
-"""Data clean-up: archive old history, prune the inbox, purge deleted customers.
+"""Data clean-up: archive old history, prune the inbox and idempotency keys, purge
+deleted customers.
 
 Nothing statistics or the ledger need is lost: archived orders stay readable
 through order_history_all (which the roll-ups read), the ledger and the
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from customer_core.context import Context
-from customer_core.db import Conn
+from customer_core.db import Conn, idempotency
 from customer_core.db import cleanup as db
 from customer_core.domain.jobs import JobOutcome, JobPolicy
 
@@ -35,6 +36,10 @@ async def clean_up(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome
     pruned = await _in_batches(
         ctx, limit, lambda c: db.prune_inbox(c, policy.inbox_cutoff(now), limit)
     )
+    # Idempotency records share the inbox's retention: a client retrying a
+    # call after that long gets a fresh effect, as it would for an event.
+    async with ctx.pool.acquire() as conn:
+        forgotten = await idempotency.delete_older_than(conn, policy.inbox_cutoff(now))
     purged: list[str] = []
 
     async def purge(conn: Conn) -> int:
@@ -46,7 +51,7 @@ async def clean_up(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome
     if purged:
         await ctx.cache.invalidate(*(uuid.UUID(i) for i in purged))
     return JobOutcome(
-        archived + pruned + len(purged),
-        f"archived {archived} orders, pruned {pruned} inbox rows, "
-        f"purged {len(purged)} deleted customers",
+        archived + pruned + forgotten + len(purged),
+        f"archived {archived} orders, pruned {pruned} inbox rows and {forgotten} "
+        f"idempotency keys, purged {len(purged)} deleted customers",
     )

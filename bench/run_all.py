@@ -1,0 +1,106 @@
+"""`make bench`: run every benchmark in bench/ and write bench/SUMMARY.md.
+
+Each benchmark script prints, as its last line, one JSON object:
+
+    {"bench": "api", "figures": [
+        {"name": "GetCustomer req/s", "value": 2400.0, "unit": "req/s",
+         "baseline": 3100.0, "baseline_name": "bare grpc.aio server",
+         "ratio": 0.77, "target": ">= 0.7 of baseline", "pass": true}, ...]}
+
+`baseline` and `ratio` are measured in the same run (these machines are noisy,
+so absolute numbers from different runs are not comparable); a figure with an
+absolute target (events/s, p99) has `pass` computed by the script itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SKIP = {"run_all.py", "soak.py"}  # soak runs for as long as it is told; not part of make bench
+
+
+def run_one(script: Path, quick: bool, timeout: float) -> tuple[dict[str, object] | None, str]:
+    cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
+    start = time.monotonic()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout:.0f}s"
+    took = time.monotonic() - start
+    for line in reversed(done.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line), f"{took:.0f}s"
+            except json.JSONDecodeError:
+                break
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return None, f"exit {done.returncode}, no JSON result: {' / '.join(tail)}"
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if value is None or value == "":
+        return "–"
+    return str(value)
+
+
+def summary(results: list[tuple[str, dict[str, object] | None, str]], quick: bool) -> str:
+    lines = [
+        "# Benchmark summary",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, Python {platform.python_version()}, "
+        f"{'quick' if quick else 'full'} mode. Baselines are measured in the same run.",
+        "",
+        "| Benchmark | Figure | Value | Baseline | Ratio | Target | Result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, result, note in results:
+        if result is None:
+            lines.append(f"| {name} | – | – | – | – | – | **failed to run** ({note}) |")
+            continue
+        for fig in result.get("figures", []):  # type: ignore[union-attr]
+            assert isinstance(fig, dict)
+            unit = f" {fig.get('unit')}" if fig.get("unit") else ""
+            baseline = fmt(fig.get("baseline"))
+            if fig.get("baseline_name"):
+                baseline += f" ({fig['baseline_name']})"
+            verdict = {True: "pass", False: "**FAIL**"}.get(fig.get("pass"), "–")  # type: ignore[call-overload]
+            lines.append(
+                f"| {name} | {fig.get('name')} | {fmt(fig.get('value'))}{unit} | {baseline} "
+                f"| {fmt(fig.get('ratio'))} | {fig.get('target', '–')} | {verdict} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="full sizes instead of --quick")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
+    parser.add_argument("--out", type=Path, default=HERE / "SUMMARY.md")
+    opts = parser.parse_args()
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP)
+    results = []
+    for script in scripts:
+        print(f"running {script.name} ...", flush=True)
+        result, note = run_one(script, quick=not opts.full, timeout=opts.timeout)
+        print(f"  {script.stem}: {note}", flush=True)
+        results.append((script.stem, result, note))
+    text = summary(results, quick=not opts.full)
+    opts.out.write_text(text)
+    print(text)
+    return 0 if all(r is not None for _, r, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
