@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -204,7 +204,7 @@ async def reserve_budget(conn: Conn, awards: Sequence[Award]) -> list[Award]:
             continue
         await conn.execute(ADD_CUSTOMER_POINTS, award.campaign_id, award.customer_id, points)
         await conn.execute(ADD_CAMPAIGN_POINTS, award.campaign_id, points, int(had is None))
-        granted.append(Award(**{**award.__dict__, "points": points}))
+        granted.append(replace(award, points=points))
     return granted
 
 

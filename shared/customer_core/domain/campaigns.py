@@ -229,11 +229,3 @@ def next_change(state: CampaignState, now: datetime) -> datetime | None:
         if now < edge:
             return edge
     return None
-
-
-def describe_window(campaign: Campaign) -> str:
-    days = ",".join(WEEKDAYS[d] for d in sorted(campaign.weekdays)) or "daily"
-    if campaign.hours is None:
-        return days if campaign.weekdays else "all day"
-    start, end = campaign.hours
-    return f"{days} {start:%H:%M}-{end:%H:%M} {campaign.time_zone}"
