@@ -31,6 +31,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
+from customer_consumer.notifier import Notifier
 from customer_consumer.records import DeadLetter, Source, decode_records, field_label, traceparents
 from customer_consumer.settings import ConsumerSettings
 from customer_core.context import Context
@@ -57,6 +58,9 @@ class Runner:
         self.done: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
+        self.notifier = Notifier(ctx.valkey)
+        # When the first records arrived (after joining the group): the benchmark's clock.
+        self.first_fetch_at: float | None = None
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         core = self.settings.core.kafka
@@ -78,6 +82,7 @@ class Runner:
         consumer.subscribe(list(self.topics), listener=_Listener(self))
         self.producer = kafka.producer(core)
         await self.producer.start()
+        self.notifier.start()
         try:
             await consumer.start()
             self.health.started = True
@@ -91,6 +96,8 @@ class Runner:
                 )
                 records = [r for batch in fetched.values() for r in batch]
                 if records:
+                    if self.first_fetch_at is None:
+                        self.first_fetch_at = time.perf_counter()
                     try:
                         await self.handle(records, stop)
                     except Abandoned:
@@ -102,6 +109,7 @@ class Runner:
             await self.commit()
             await consumer.stop()  # leaves the group: its partitions move at once
             await self.producer.stop()
+            await self.notifier.close()
             log.info("consumer stopped")
 
     async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> None:
@@ -122,7 +130,9 @@ class Runner:
                     attributes={"messaging.batch.message_count": len(records)},
                 ):
                     async with self.lock:
-                        result = await apply_batch(self.ctx, good) if good else BatchResult()
+                        result = BatchResult()
+                        if good:
+                            result = await apply_batch(self.ctx, good, publish=False)
                         dead = bad + _rejected(result, sources)
                         await self._send_dead_letters(dead)
                         self.done.update(offsets)
@@ -143,6 +153,7 @@ class Runner:
                 except TimeoutError:
                     continue
                 raise Abandoned from exc
+        await self.notifier.put(result.notices, result.activities)
         _count(result, dead)
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -67,10 +67,12 @@ class BatchResult:
 
 
 async def apply_batch(
-    ctx: Context, batch: Sequence[Incoming], seconds: float = 60.0
+    ctx: Context, batch: Sequence[Incoming], seconds: float = 60.0, *, publish: bool = True
 ) -> BatchResult:
     """Apply `batch` in one transaction, then invalidate caches and publish notices.
 
+    With `publish=False` the caller publishes `result.notices` and
+    `result.activities` itself (the consumer does, off its critical path).
     Raises Unavailable when the database cannot be reached (nothing was applied).
     """
     try:
@@ -81,13 +83,16 @@ async def apply_batch(
             log.warning("event refused by the database", extra={"error": str(exc)})
             result = BatchResult(rejected=[Rejected(batch[0], f"database refused it: {exc}")])
         else:
+            log.warning("batch refused by the database; applying its events one by one",
+                        extra={"events": len(batch), "error": str(exc)})  # fmt: skip
             result = BatchResult()
             for incoming in batch:
-                result.merge(await apply_batch(ctx, [incoming], seconds))
+                result.merge(await apply_batch(ctx, [incoming], seconds, publish=publish))
             return result
     customers = sorted({n.customer_id for n in result.notices})
     await ctx.cache.invalidate(*customers)
-    await notices.publish(ctx.valkey, result.notices, result.activities)
+    if publish:
+        await notices.publish(ctx.valkey, result.notices, result.activities)
     return result
 
 
