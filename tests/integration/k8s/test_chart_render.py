@@ -7,6 +7,7 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 from customer_core.pb.customer.v1 import customer_pb2
 from tests.integration.k8s.conftest import (
@@ -50,6 +51,15 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(
             pytest.fail(f"{m.template}: {m.kind}/{m.name}: {path}: {exc.message}")
         checked.add(m.kind)
     assert {"Deployment", "Service", "ConfigMap", "Job", "NetworkPolicy"} <= checked
+
+
+def test_the_chart_ships_the_rewardcampaign_crd() -> None:
+    with helm.Chart.load(CHART) as chart:
+        crds = [yaml.safe_load(c["data"]) for c in chart.crds]
+    names = [c["metadata"]["name"] for c in crds]
+    assert "rewardcampaigns.rewards.coffee.example" in names
+    for crd in crds:
+        kubernetes_validate.validate(crd, KUBE_VERSION, strict=True)
 
 
 def test_custom_resources_carry_what_their_operators_need(
