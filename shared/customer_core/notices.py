@@ -6,6 +6,12 @@ customer and per family (the replay window; the stream entry id is the
 cursor), and one compact notice per customer goes out on pub/sub, where every
 api replica fans it out to its open streams.
 
+A notice is a doorbell, not the data: a replica that hears "customer C has new
+activity" reads C's stream after the last entry it delivered, so entries come
+out in stream order whatever order the doorbells arrive in, and a lost
+doorbell only delays delivery until the next one (or the replica's periodic
+sweep). That is what makes resume-from-cursor gap-free.
+
 Publishing is best effort: the database is the truth, a lost notice delays a
 live update, it never loses data.
 """
@@ -15,17 +21,20 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 
 NOTICE_CHANNEL = "cs:notices"
 REPLAY_WINDOW = 1000  # entries kept per customer and per family
+# A stream nobody writes to for this long is dropped; its window is then empty.
+REPLAY_TTL_SECONDS = 7 * 86400
 
 # What a notice says changed.
 STATS = "stats"
@@ -33,6 +42,9 @@ POINTS = "points"
 TIER = "tier"
 PROFILE = "profile"
 FAVORITES = "favorites"
+ACTIVITY = "activity"  # new entries in the customer's (and family's) activity streams
+
+START_CURSOR = "0-0"
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,31 @@ class Activity:
             "campaign": self.campaign,
             "occurred_at": self.occurred_at.isoformat(),
         }
+
+    @classmethod
+    def from_fields(cls, raw: Mapping[Any, Any]) -> Activity:
+        f = {_text(k): _text(v) for k, v in raw.items()}
+        return cls(
+            kind=f.get("kind", ""),
+            customer_id=uuid.UUID(f["customer_id"]),
+            family_id=uuid.UUID(f["family_id"]) if f.get("family_id") else None,
+            order_id=f.get("order_id", ""),
+            points=int(f.get("points") or 0),
+            reward_id=uuid.UUID(f["reward_id"]) if f.get("reward_id") else None,
+            tier=f.get("tier", ""),
+            campaign=f.get("campaign", ""),
+            occurred_at=datetime.fromisoformat(f["occurred_at"])
+            if f.get("occurred_at")
+            else datetime.now(UTC),
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An activity as stored in one stream: its cursor there, and what happened."""
+
+    cursor: str
+    activity: Activity
 
 
 @dataclass(frozen=True)
@@ -111,6 +148,12 @@ def merge(notices: Iterable[Notice]) -> list[Notice]:
     return list(merged.values())
 
 
+def _activity_notices(activities: Sequence[Activity]) -> list[Notice]:
+    # Every appended entry rings its customer's doorbell (and, through the
+    # family id, the family's), whether or not the caller sent a notice too.
+    return [Notice(a.customer_id, a.family_id, frozenset({ACTIVITY})) for a in activities]
+
+
 async def publish(
     client: redis.Redis, notices: Sequence[Notice], activities: Sequence[Activity] = ()
 ) -> None:
@@ -118,16 +161,78 @@ async def publish(
     if not notices and not activities:
         return
     try:
+        # One connection, commands in order: the entries exist before any
+        # replica hears the doorbell for them.
         async with client.pipeline(transaction=False) as pipe:
             for a in activities:
                 fields = a.to_fields()
-                pipe.xadd(customer_stream(a.customer_id), fields,  # type: ignore[arg-type]
-                          maxlen=REPLAY_WINDOW, approximate=True)  # fmt: skip
+                keys = [customer_stream(a.customer_id)]
                 if a.family_id:
-                    pipe.xadd(family_stream(a.family_id), fields,  # type: ignore[arg-type]
-                              maxlen=REPLAY_WINDOW, approximate=True)  # fmt: skip
-            for n in merge(notices):
+                    keys.append(family_stream(a.family_id))
+                for key in keys:
+                    pipe.xadd(key, fields, maxlen=REPLAY_WINDOW, approximate=True)  # type: ignore[arg-type]
+                    pipe.expire(key, REPLAY_TTL_SECONDS)
+            for n in merge([*_activity_notices(activities), *notices]):
                 pipe.publish(NOTICE_CHANNEL, n.encode())
             await pipe.execute()
     except RedisError as exc:
         log.warning("publishing change notices failed", extra={"error": str(exc)})
+
+
+# ---- Cursors and replay ------------------------------------------------------------
+# A cursor is the entry id Valkey gave the activity in the subscription's
+# stream ("<milliseconds>-<sequence>"): increasing, and valid as an XRANGE bound.
+
+
+def cursor_key(cursor: str) -> tuple[int, int]:
+    """The cursor as a comparable pair; ValueError when it is not one."""
+    ms, sep, seq = cursor.partition("-")
+    if not sep or not ms.isdigit() or not seq.isdigit() or len(cursor) > 41:
+        raise ValueError(f"not a cursor: {cursor[:50]!r}")
+    return int(ms), int(seq)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries(rows: Sequence[Any]) -> list[Entry]:
+    out = []
+    for entry_id, fields in rows:
+        try:
+            out.append(Entry(_text(entry_id), Activity.from_fields(fields)))
+        except (KeyError, ValueError) as exc:
+            # A malformed entry (written by hand, or an older writer) is skipped, not fatal.
+            log.warning("skipping a malformed activity entry", extra={"error": str(exc)})
+    return out
+
+
+async def read_after(client: redis.Redis, stream: str, cursor: str, count: int) -> list[Entry]:
+    """Up to `count` entries strictly after `cursor`, oldest first."""
+    rows = await client.xrange(stream, min=f"({cursor}", max="+", count=count)
+    return _entries(rows or [])
+
+
+async def latest_cursor(client: redis.Redis, stream: str) -> str:
+    """The newest entry's cursor, or START_CURSOR for an empty stream."""
+    rows = await client.xrevrange(stream, max="+", min="-", count=1)
+    return _text(rows[0][0]) if rows else START_CURSOR
+
+
+async def lost_after(client: redis.Redis, stream: str, cursor: str) -> bool:
+    """Whether the cursor is older than the replay window: entries after it may be gone.
+
+    Trimming keeps the newest entries, so when any were trimmed and the cursor
+    is before the oldest one kept, what lay between them was lost to the
+    client. (If the cursor was itself the last entry trimmed, nothing was; the
+    stream cannot tell, so the answer errs on the side of "lost".)
+    """
+    try:
+        info = await client.xinfo_stream(stream)
+    except ResponseError:
+        return False  # no such stream: nothing was ever trimmed from it
+    if int(info.get("entries-added", 0)) <= int(info.get("length", 0)):
+        return False
+    first = info.get("first-entry")
+    oldest = _text(first[0]) if first else _text(info.get("last-generated-id", START_CURSOR))
+    return cursor_key(cursor) < cursor_key(oldest)

@@ -1,0 +1,388 @@
+"""One hub per api process: a single Valkey pub/sub subscription fanned out to open streams.
+
+Every replica hears every notice (`customer_core.notices`) and serves its own
+streams:
+
+- Statistics: a notice for a watched customer schedules one re-read of that
+  customer's statistics, at once after a quiet spell, else at the end of the
+  coalescing interval; due customers are read together in one query, and the
+  snapshot goes to each of the customer's watchers (latest value wins, so a
+  slow watcher holds one snapshot, never a backlog).
+- Activity: a notice rings the doorbell of the customer's and family's
+  streams; the hub reads each rung stream once after the last entry it
+  fanned out and hands the entries to the subscriptions on it, which filter
+  by their own cursor.
+
+Pub/sub is at-most-once, so after a (re)subscribe and every few seconds the
+hub sweeps: each stream it follows is read again (cheap when nothing is new).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from customer_api.flow import Closable
+from customer_api.servicers.base import RpcBase
+from customer_api.stream_settings import StreamSettings, load_stream_settings
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.domain.streams import StatsSnapshot, refresh_delay
+from customer_core.errors import Unavailable
+from customer_core.usecases.stats import read_many
+
+if TYPE_CHECKING:
+    from customer_api.feed import Subscription
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 5.0
+FETCH_COUNT = 500
+# Between two chunks of one activity stream, the hub gives its readers this long
+# to make room; a reader that has not by then overflows and is cut off, so a
+# stalled client delays the others on its stream once, briefly.
+ROOM_WAIT_SECONDS = 1.0
+READ_BATCH = 500  # customers re-read in one statistics query
+STATS_CHANGES = frozenset({notices.STATS, notices.POINTS, notices.TIER})
+SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
+
+
+class StatsWatch(Closable):
+    """One WatchCustomerStats stream: the newest snapshot not yet sent, if any."""
+
+    def __init__(self, customer_id: uuid.UUID) -> None:
+        super().__init__()
+        self.customer_id = customer_id
+        self.sent: StatsSnapshot | None = None
+        self._pending: StatsSnapshot | None = None
+        self._pending_started = 0.0
+        self._baseline = 0.0
+        self._ready = asyncio.Event()
+
+    def begin(self, first: StatsSnapshot, started: float) -> None:
+        """The stream sent `first`, read at `started`; older reads are ignored from now on."""
+        self.sent = first
+        self._baseline = started
+        if self._pending is not None and (
+            self._pending_started < started or self._pending == first
+        ):
+            self._pending = None
+
+    def offer(self, snapshot: StatsSnapshot, started: float) -> None:
+        if started < self._baseline or self.error is not None:
+            return
+        if snapshot == self.sent:
+            self._pending = None  # the client already shows this
+            return
+        self._pending, self._pending_started = snapshot, started
+        self._ready.set()
+
+    async def next(self) -> StatsSnapshot:
+        while True:
+            self.raise_if_closed()
+            if self._pending is not None and self.sent is not None:
+                snapshot, self._pending = self._pending, None
+                self.sent = snapshot
+                return snapshot
+            self._ready.clear()
+            await self._ready.wait()
+
+    def on_close(self) -> None:
+        self._pending = None
+        self._ready.set()
+
+
+@dataclass(eq=False)
+class _Group:
+    watchers: set[StatsWatch] = field(default_factory=set)
+    last_refresh: float | None = None
+
+
+@dataclass(eq=False)
+class _Target:
+    """An activity stream some subscription on this replica follows."""
+
+    key: str
+    subs: set[Subscription] = field(default_factory=set)
+    last: str | None = None  # the newest entry fanned out; None until initialised
+    busy: bool = False
+    dirty: bool = False
+
+
+class Hub:
+    def __init__(self, ctx: Context, settings: StreamSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self._groups: dict[uuid.UUID, _Group] = {}
+        self._due: dict[uuid.UUID, float] = {}
+        self._due_changed = asyncio.Event()
+        self._targets: dict[str, _Target] = {}
+        self._streams: set[Closable] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subscribed = asyncio.Event()
+        self._closing = False
+
+    # ---- Life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._spawn(self._listen())
+        self._spawn(self._refresh_loop())
+        # Streams opened right after start must not miss a notice; but a Valkey
+        # outage must not stop the server from starting (health reports it).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), 5)
+
+    async def stop(self) -> None:
+        """End every open stream with UNAVAILABLE, then stop listening."""
+        self._closing = True
+        for stream in list(self._streams):
+            stream.close(Unavailable(SHUTDOWN))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def open(self, stream: Closable) -> None:
+        """Track a stream so shutdown can end it; refuse new streams while stopping."""
+        if self._closing:
+            raise Unavailable(SHUTDOWN)
+        self._streams.add(stream)
+
+    def release(self, stream: Closable) -> None:
+        self._streams.discard(stream)
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def followed(self) -> int:
+        """Customers watched plus activity streams followed (zero when all streams closed)."""
+        return len(self._groups) + len(self._targets)
+
+    # ---- Statistics -----------------------------------------------------------------
+
+    def watch_stats(self, customer_id: uuid.UUID) -> StatsWatch:
+        watch = StatsWatch(customer_id)
+        self.open(watch)
+        self._groups.setdefault(customer_id, _Group()).watchers.add(watch)
+        return watch
+
+    def unwatch_stats(self, watch: StatsWatch) -> None:
+        self.release(watch)
+        group = self._groups.get(watch.customer_id)
+        if group is not None:
+            group.watchers.discard(watch)
+            if not group.watchers:
+                del self._groups[watch.customer_id]
+                self._due.pop(watch.customer_id, None)
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _stats_changed(self, customer_id: uuid.UUID) -> None:
+        group = self._groups.get(customer_id)
+        if group is None or customer_id in self._due:
+            return
+        now = self.now()
+        self._due[customer_id] = now + refresh_delay(
+            group.last_refresh, now, self.settings.coalesce_seconds
+        )
+        self._due_changed.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            if not self._due:
+                self._due_changed.clear()
+                await self._due_changed.wait()
+                continue
+            now = self.now()
+            soonest = min(self._due.values())
+            if soonest > now:
+                self._due_changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._due_changed.wait(), soonest - now)
+                continue
+            await self._refresh([c for c, at in self._due.items() if at <= now][:READ_BATCH], now)
+
+    async def _refresh(self, customers: list[uuid.UUID], started: float) -> None:
+        for c in customers:
+            del self._due[c]
+            group = self._groups.get(c)
+            if group is not None:
+                group.last_refresh = started
+        try:
+            snapshots = await read_many(self.ctx, customers)
+        except Exception as exc:
+            # The database is away: try these customers again in a second.
+            log.warning("refreshing watched statistics failed", extra={"error": repr(exc)})
+            for c in customers:
+                if c in self._groups:
+                    self._due.setdefault(c, started + 1.0)
+            return
+        for c in customers:
+            group, snapshot = self._groups.get(c), snapshots.get(c)
+            if group is not None and snapshot is not None:
+                for watch in list(group.watchers):
+                    watch.offer(snapshot, started)
+
+    # ---- Activity ---------------------------------------------------------------------
+
+    async def follow(self, sub: Subscription) -> None:
+        """Fan the stream's new entries out to `sub` from now on."""
+        target = self._targets.get(sub.stream)
+        if target is None:
+            target = self._targets[sub.stream] = _Target(sub.stream)
+        target.subs.add(sub)
+        if target.last is None:
+            await self._initialise(target)
+
+    def unfollow(self, sub: Subscription) -> None:
+        target = self._targets.get(sub.stream)
+        if target is not None:
+            target.subs.discard(sub)
+            if not target.subs:
+                del self._targets[sub.stream]
+
+    async def _initialise(self, target: _Target) -> None:
+        latest = await notices.latest_cursor(self.ctx.valkey, target.key)
+        if target.last is None:
+            target.last = latest
+        if target.dirty:
+            self._ring(target.key)
+
+    def _ring(self, key: str) -> None:
+        target = self._targets.get(key)
+        if target is None:
+            return
+        target.dirty = True
+        if not target.busy and target.last is not None:
+            target.busy = True
+            self._spawn(self._fetch(target))
+
+    async def _fetch(self, target: _Target) -> None:
+        # Chunks of a quarter of a queue: a reader keeping up absorbs a burst.
+        chunk = max(1, min(FETCH_COUNT, self.settings.queue_limit // 4))
+        try:
+            while target.dirty and target.subs:
+                target.dirty = False
+                while target.last is not None:
+                    await self._wait_for_room(target, chunk)
+                    entries = await notices.read_after(
+                        self.ctx.valkey, target.key, target.last, chunk
+                    )
+                    if not entries:
+                        break
+                    target.last = entries[-1].cursor
+                    for sub in list(target.subs):
+                        sub.deliver(entries)
+                    if len(entries) < chunk:
+                        break
+        except RedisError as exc:
+            log.warning("reading an activity stream failed", extra={"error": str(exc)})
+        finally:
+            target.busy = False
+
+    @staticmethod
+    async def _wait_for_room(target: _Target, n: int) -> None:
+        full = [s.session.outbox for s in target.subs if not s.session.outbox.has_room(n)]
+        if not full:
+            return
+        waits = [asyncio.ensure_future(o.wait_room(n)) for o in full]
+        try:
+            await asyncio.wait(waits, timeout=ROOM_WAIT_SECONDS)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    # ---- Notices ----------------------------------------------------------------------
+
+    def dispatch(self, raw: bytes | str) -> None:
+        try:
+            notice = notices.Notice.decode(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring a malformed notice", extra={"error": str(exc)})
+            return
+        if notice.changed & STATS_CHANGES:
+            self._stats_changed(notice.customer_id)
+        if notices.ACTIVITY in notice.changed:
+            self._ring(notices.customer_stream(notice.customer_id))
+            if notice.family_id is not None:
+                self._ring(notices.family_stream(notice.family_id))
+
+    def sweep(self, *, stats: bool = False) -> None:
+        """Re-read everything followed: notices may have been lost (reconnect, outage)."""
+        for target in list(self._targets.values()):
+            if target.last is None:
+                self._spawn(self._initialise(target))
+            else:
+                self._ring(target.key)
+        if stats:
+            for customer_id in list(self._groups):
+                self._stats_changed(customer_id)
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        loop = asyncio.get_running_loop()
+        while True:
+            pubsub = self.ctx.valkey.pubsub()
+            try:
+                await pubsub.subscribe(notices.NOTICE_CHANNEL)
+                last_sweep = loop.time()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        kind = message.get("type")
+                        if kind in (b"message", "message"):
+                            self.dispatch(message["data"])
+                        elif kind in (b"subscribe", "subscribe"):
+                            # (Re)subscribed: whatever was published meanwhile is unheard.
+                            self._subscribed.set()
+                            self.sweep(stats=True)
+                            backoff = 0.1
+                    if loop.time() - last_sweep >= SWEEP_SECONDS:
+                        last_sweep = loop.time()
+                        self.sweep()
+            except (RedisError, OSError) as exc:
+                log.warning("notice subscription lost; retrying", extra={"error": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class HubRPCs(RpcBase):
+    """Base of the streaming mixins: one Hub per servicer, that is per process."""
+
+    _hub: Hub | None = None
+    stream_settings: StreamSettings | None = None  # None: read from the environment
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            raise Unavailable("the server is not serving streams (starting or stopping)")
+        return self._hub
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self._hub is None:
+            self._hub = Hub(self.ctx, self.stream_settings or load_stream_settings())
+            await self._hub.start()
+
+    async def on_stop(self) -> None:
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            await hub.stop()
+        await super().on_stop()
