@@ -1,6 +1,6 @@
 {{/*
 One Deployment per process, all from the same image and environment. Call with
-(dict "root" $ "component" "api" "single" false): `single` processes (scheduler,
+(dict "root" $ "component" "api" "single" false "metrics" true): `single` processes (scheduler,
 operator) run exactly one replica and are replaced with Recreate, so two never
 overlap during a rollout.
 */}}
@@ -94,9 +94,11 @@ spec:
               containerPort: {{ $v.healthPort }}
               protocol: TCP
             {{- end }}
+            {{- if .metrics }}
             - name: metrics
               containerPort: {{ $root.Values.metrics.port }}
               protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "customer-service.fullname" $root }}

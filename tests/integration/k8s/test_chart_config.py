@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import importlib
+from pathlib import Path
 
 from customer_launcher.cli import COMMANDS
 from tests.integration.k8s.conftest import Manifest, find, service_variables
@@ -107,3 +109,19 @@ def test_a_config_change_rolls_the_pods() -> None:
 
     before, after = checksums({}), checksums({"config": {"LOG_LEVEL": "DEBUG"}})
     assert len(before) == 1 and len(after) == 1 and before != after
+
+
+def test_a_metrics_port_is_declared_exactly_where_a_process_serves_one(
+    default_manifests: list[Manifest],
+) -> None:
+    """A declared port nobody serves is a scrape target forever down; a served one
+    without a port is never scraped."""
+    for name, container in _containers(default_manifests):
+        subcommand = container["args"][0]
+        package = COMMANDS[subcommand].target.split(".")[0]
+        source = "".join(
+            p.read_text() for p in Path(importlib.import_module(package).__path__[0]).rglob("*.py")
+        )
+        declared = any(p["name"] == "metrics" for p in container.get("ports", []))
+        serves = "start_metrics_server(" in source and subcommand != "migrate"
+        assert declared == serves, f"{name}: metrics port declared {declared}, served {serves}"

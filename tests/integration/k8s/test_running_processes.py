@@ -74,7 +74,7 @@ class Process:
 
 
 @pytest.fixture
-def processes(env: dict[str, str], tmp_path: object) -> Iterator[dict[str, Process]]:
+def processes(env: dict[str, str]) -> Iterator[dict[str, Process]]:
     tag = uuid.uuid4().hex[:8]
     common = {
         **env,
