@@ -235,3 +235,28 @@ def test_dashboards_ship_as_sidecar_configmaps(production_manifests: list[Manife
     names = {key.removesuffix(".json") for m in boards for key in m.body["data"]}
     assert names == {"api", "consumer", "jobs", "loyalty"}
     assert {m.body["metadata"]["namespace"] for m in boards} == {"monitoring"}
+
+
+def test_tls_mounts_the_certificate_and_probes_by_tcp() -> None:
+    """Kubelet's gRPC probes speak plaintext only; with TLS they would always fail."""
+    from tests.integration.k8s.conftest import render
+
+    values = {"api": {"tls": {"secretName": "api-tls", "mutual": True}}}
+    manifests = render(values)
+    (api,) = find(manifests, "Deployment", "customer-customer-service-api")
+    spec = api.body["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    mount = next(m["mountPath"] for m in c["volumeMounts"] if m["name"] == "tls")
+    assert env == {
+        "TLS_CERT_FILE": f"{mount}/tls.crt",
+        "TLS_KEY_FILE": f"{mount}/tls.key",
+        "TLS_CLIENT_CA_FILE": f"{mount}/ca.crt",
+    }
+    assert {"name": "tls", "secret": {"secretName": "api-tls"}} in spec["volumes"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["tcpSocket"] == {"port": "grpc"}
+    kubernetes_validate.validate(api.body, KUBE_VERSION, strict=True)
+    # Only the api serves TLS.
+    (consumer,) = find(manifests, "Deployment", "customer-customer-service-consumer")
+    assert "env" not in consumer.body["spec"]["template"]["spec"]["containers"][0]
