@@ -179,7 +179,7 @@ def live_schedule(
         now = datetime.now(UTC)
         for event in order_events(rng, skewed(rng, customers), now):
             # Compress an order's minutes into seconds so the demo moves.
-            delay = (event.occurred_at - now).total_seconds() / 40
+            delay = (event.occurred_at - now).total_seconds() / 60
             heapq.heappush(heap, (clock + delay, seq, event))
             seq += 1
         while heap and heap[0][0] <= clock:
