@@ -1,0 +1,320 @@
+"""API benchmark: the hot path against a bare grpc.aio server, same load, same run.
+
+    .venv/bin/python bench/api.py [--quick] [--seconds S] [--concurrency N]
+
+Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
+temporary folder, migrates, seeds customers with favorites, a usual order and
+points, and starts the real api (`customer-service api`, as deployed: edge
+interceptor, metrics, tracing hooks) in a child process. It warms the cache,
+records one real GetCustomer and GetOrderContext response, and starts a bare
+grpc.aio server in another child process that answers those very bytes as
+constants (so the messages are the same size). One load generator then drives
+both servers in alternating rounds (bare, api, bare, api, ...): a shared,
+noisy machine hits both alike. It prints requests/s, p50 and p99 for each and
+the ratios; the last line is one JSON object for bench/run_all.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.pb.customer.v1 import customer_pb2_grpc
+
+TARGETS = {"GetCustomer": 0.7, "GetOrderContext": 0.5}
+CUSTOMERS = 1000
+
+SEED = """
+WITH f AS (
+    INSERT INTO families (id, display_name)
+    SELECT gen_random_uuid(), 'Family ' || g FROM generate_series(1, $1) g RETURNING id
+), c AS (
+    INSERT INTO customers (id, family_id, username, display_name, email, preferences,
+                           dietary_restrictions, allergies)
+    SELECT gen_random_uuid(), id, 'u' || replace(id::text, '-', ''), 'Bench Customer',
+           'bench@example.com', '{"milk": "oat", "size": "large", "extra_shots": 1}',
+           '{vegan,nut_free}', '{peanuts}'
+    FROM f RETURNING id
+), a AS (
+    INSERT INTO loyalty_accounts (id, customer_id, balance, lifetime_points, last_activity_at)
+    SELECT gen_random_uuid(), id, 450, 450, now() FROM c RETURNING id, customer_id
+), p AS (
+    INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,
+                                idempotency_key)
+    SELECT id, customer_id, 'earn', 450, 'seed', 'order', 'seed:' || id FROM a
+)
+INSERT INTO favorites (id, customer_id, drink_id, drink_name, customization,
+                       customization_key, position, is_usual)
+SELECT gen_random_uuid(), customer_id, 'latte-' || k, 'Oat latte ' || k,
+       '{"size": "large", "milk": "oat", "shots": 2, "syrups": ["vanilla"], "notes": ""}',
+       'k' || k, k, k = 0
+FROM a, generate_series(0, 2) k
+"""
+
+
+# ---- The bare server (child process) ------------------------------------------------
+
+
+class BareServicer(customer_pb2_grpc.CustomerServiceServicer):
+    def __init__(self, customer: bytes, context: bytes) -> None:
+        self.customer = pb.Customer.FromString(customer)
+        self.context = pb.OrderContext.FromString(context)
+
+    async def GetCustomer(self, request: Any, context: Any) -> pb.Customer:
+        return self.customer
+
+    async def GetOrderContext(self, request: Any, context: Any) -> pb.OrderContext:
+        return self.context
+
+
+async def serve_bare(port: int, payloads: Path) -> None:
+    data = json.loads(payloads.read_text())
+    server = grpc.aio.server()
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        BareServicer(bytes.fromhex(data["customer"]), bytes.fromhex(data["context"])), server
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await server.stop(0)
+
+
+# ---- Load generation ----------------------------------------------------------------
+
+
+async def drive(
+    call: Callable[[int], Awaitable[Any]], concurrency: int, seconds: float
+) -> tuple[float, list[float]]:
+    """`concurrency` workers calling back to back for `seconds`; (req/s, latencies)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(n: int) -> None:
+        i = n
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            await call(i)
+            latencies.append(time.perf_counter() - start)
+            i += concurrency
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
+def stubs(port: int, channels: int) -> list[customer_pb2_grpc.CustomerServiceStub]:
+    return [
+        customer_pb2_grpc.CustomerServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+        for _ in range(channels)
+    ]
+
+
+def callers(
+    port: int, ids: list[uuid.UUID], channels: int
+) -> dict[str, Callable[[int], Awaitable[Any]]]:
+    pool = stubs(port, channels)
+    get = [pb.GetCustomerRequest(name=f"customers/{i}") for i in ids]
+    ctx = [pb.GetOrderContextRequest(customer=f"customers/{i}") for i in ids]
+
+    def get_customer(i: int) -> Awaitable[Any]:
+        return pool[i % channels].GetCustomer(get[i % len(get)])
+
+    def get_context(i: int) -> Awaitable[Any]:
+        return pool[i % channels].GetOrderContext(ctx[i % len(ctx)])
+
+    return {"GetCustomer": get_customer, "GetOrderContext": get_context}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+# ---- Orchestration ---------------------------------------------------------------------
+
+
+async def seed(env: dict[str, str]) -> list[uuid.UUID]:
+    from customer_core.config import load_settings
+    from customer_core.context import connect_db
+    from customer_core.db.migrate import apply_migrations
+
+    conn = await connect_db(load_settings(env))
+    try:
+        await apply_migrations(conn)
+        await conn.execute(SEED, CUSTOMERS)
+        return [r["id"] for r in await conn.fetch("SELECT id FROM customers ORDER BY id")]
+    finally:
+        await conn.close()
+
+
+async def wait_serving(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = customer_pb2_grpc.CustomerServiceStub(channel)
+        while True:
+            try:
+                await stub.HealthCheck(pb.HealthCheckRequest(), timeout=2)
+                return
+            except grpc.aio.AioRpcError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+async def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
+    from customer_launcher.devstack import DevStack, free_port
+
+    stack = DevStack.create(root, kafka=False)
+    stack.start()
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
+               "DB_POOL_MAX": "10"}  # fmt: skip
+        ids = await seed(env)
+        api_port, bare_port = free_port(), free_port()
+        cli = Path(sys.executable).with_name("customer-service")
+        children.append(subprocess.Popen(
+            [str(cli), "api"], env={**env, "GRPC_PORT": str(api_port)},
+            stdout=subprocess.DEVNULL, stderr=open(root / "api.log", "wb"),
+        ))  # fmt: skip
+        await wait_serving(api_port)
+        api = callers(api_port, ids, opts.channels)
+        for i in range(len(ids)):  # warm the cache for every customer
+            await api["GetCustomer"](i)
+            await api["GetOrderContext"](i)
+        real = stubs(api_port, 1)[0]
+        payloads = root / "payloads.json"
+        payloads.write_text(json.dumps({
+            "customer": (await real.GetCustomer(
+                pb.GetCustomerRequest(name=f"customers/{ids[0]}"))).SerializeToString().hex(),
+            "context": (await real.GetOrderContext(
+                pb.GetOrderContextRequest(customer=f"customers/{ids[0]}"))).SerializeToString().hex(),
+        }))  # fmt: skip
+        children.append(subprocess.Popen(
+            [sys.executable, __file__, "--bare-server", str(bare_port), str(payloads)],
+            stdout=subprocess.DEVNULL, stderr=open(root / "bare.log", "wb"),
+        ))  # fmt: skip
+        await wait_port(bare_port)
+        bare = callers(bare_port, ids, opts.channels)
+        results: dict[str, dict[str, list[float]]] = {}
+        for method in TARGETS:
+            rounds: dict[str, list[float]] = {
+                "bare_rps": [], "api_rps": [], "bare": [], "api": [], "bare_cpu": [], "api_cpu": [],
+            }  # fmt: skip
+            await drive(bare[method], opts.concurrency, 1.0)  # warm both paths
+            await drive(api[method], opts.concurrency, 1.0)
+            for _ in range(opts.rounds):
+                for side, call, pid in (
+                    ("bare", bare[method], children[1].pid), ("api", api[method], children[0].pid)
+                ):  # fmt: skip
+                    cpu = cpu_seconds(pid)
+                    rps, lat = await drive(call, opts.concurrency, opts.seconds)
+                    rounds[f"{side}_rps"].append(rps)
+                    rounds[f"{side}_cpu"].append((cpu_seconds(pid) - cpu) / len(lat) * 1e6)
+                    rounds[side].extend(lat)
+            results[method] = rounds
+        return summarise(results, opts)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        stack.stop()
+
+
+def summarise(
+    results: dict[str, dict[str, list[float]]], opts: argparse.Namespace
+) -> dict[str, Any]:
+    figures: list[dict[str, Any]] = []
+    print(f"{opts.concurrency} concurrent callers on {opts.channels} channels, "
+          f"{opts.rounds} alternating rounds of {opts.seconds:.0f}s each side")  # fmt: skip
+    print(f"{'call':<18}{'server':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}")
+    for method, r in results.items():
+        # Median over rounds: a neighbour's burst in one round does not decide it.
+        api_rps, bare_rps = statistics.median(r["api_rps"]), statistics.median(r["bare_rps"])
+        ratio = api_rps / bare_rps
+        for side, rps in (("bare", bare_rps), ("api", api_rps)):
+            cpu = statistics.median(r[f"{side}_cpu"])
+            print(f"{method:<18}{side:<8}{rps:>9.0f}{pct(r[side], 0.5):>9.2f}"
+                  f"{pct(r[side], 0.99):>9.2f}{cpu:>12.0f}")  # fmt: skip
+        print(f"{method:<18}ratio {ratio:.2f} (target >= {TARGETS[method]})")
+        figures.append({
+            "name": f"{method} req/s", "value": round(api_rps, 1), "unit": "req/s",
+            "baseline": round(bare_rps, 1), "baseline_name": "bare grpc.aio server",
+            "ratio": round(ratio, 3), "target": f">= {TARGETS[method]} of baseline",
+            "pass": ratio >= TARGETS[method],
+        })  # fmt: skip
+        for side in ("api", "bare"):
+            figures.append({
+                "name": f"{method} {side} p50/p99", "value": round(pct(r[side], 0.5), 3),
+                "unit": "ms p50", "baseline": round(pct(r[side], 0.99), 3),
+                "baseline_name": "p99 ms",
+            })  # fmt: skip
+    return {"bench": "api", "figures": figures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short rounds (about a minute)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per round and side")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument(
+        "--bare-server", nargs=2, metavar=("PORT", "PAYLOADS"), help=argparse.SUPPRESS
+    )
+    opts = parser.parse_args()
+    if opts.bare_server:
+        asyncio.run(serve_bare(int(opts.bare_server[0]), Path(opts.bare_server[1])))
+        return 0
+    opts.seconds = opts.seconds or (3.0 if opts.quick else 8.0)
+    opts.rounds = opts.rounds or (3 if opts.quick else 5)
+    with tempfile.TemporaryDirectory(prefix="customer-bench-api-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)  # PostgreSQL runs as another user when we are root
+        result = asyncio.run(run(opts, root))
+    print(json.dumps(result))
+    return 0 if all(f.get("pass", True) for f in result["figures"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
