@@ -391,3 +391,26 @@ SELECT id FROM customers WHERE deleted_at IS NULL ORDER BY create_time, id LIMIT
 
 async def active_customers(conn: Conn, limit: int) -> list[uuid.UUID]:
     return [r["id"] for r in await conn.fetch(SELECT_ACTIVE_CUSTOMERS, limit)]
+
+
+CAMPAIGNS_OVERLAP = """
+SELECT EXISTS (
+    SELECT 1 FROM reward_campaigns
+    WHERE starts_at <= $2 AND ends_at > $1 AND NOT paused AND (ended_at IS NULL OR ended_at > $1)
+)
+"""
+
+FAMILY_SIZES = """
+SELECT family_id, count(*) AS members FROM customers
+WHERE family_id = ANY($1::uuid[]) AND deleted_at IS NULL GROUP BY family_id
+"""
+
+
+async def campaigns_overlap(conn: Conn, first: datetime, last: datetime) -> bool:
+    """Whether any campaign may be active between `first` and `last` (a cheap pre-check)."""
+    return bool(await conn.fetchval(CAMPAIGNS_OVERLAP, first, last))
+
+
+async def family_sizes(conn: Conn, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = await conn.fetch(FAMILY_SIZES, list(set(family_ids)))
+    return {r["family_id"]: r["members"] for r in rows}

@@ -31,6 +31,7 @@ from customer_core.domain.loyalty import (
 )
 from customer_core.domain.orders import Change, Completed, OrderState
 from customer_core.notices import Activity
+from customer_core.usecases import order_campaigns
 
 
 @dataclass
@@ -62,6 +63,10 @@ async def settle(
         return out
     accounts = await db.accounts(conn, customers)
     entries = _earn_entries(settings, completions, accounts)
+    base = {e.source_ref or "": e.points for e in entries}
+    entries += await order_campaigns.award_entries(
+        conn, completions, base, accounts, states, family_of
+    )
     posted = await loyalty_db.post_entries(conn, entries)
     for e in posted:
         assert e.source_ref is not None
