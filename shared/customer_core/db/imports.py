@@ -1,0 +1,220 @@
+"""Set-based reads and writes for ImportCustomers: one statement per step per batch.
+
+Rows go in as parallel arrays through unnest(); per-record arrays (dietary
+restrictions, allergies) travel as one text joined by the unit separator
+(U+001F, which validation keeps out of every value), since unnest() would
+flatten a 2-D array. Preferences are sent as JSON text, encoded once per
+distinct value (a file has few distinct preference sets).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from customer_core.db import Conn
+from customer_core.db.customers import preferences_from_json, preferences_to_json
+from customer_core.db.favorites import customization_to_json
+from customer_core.domain.customers import Dietary, Preferences, Profile, Role
+from customer_core.domain.favorites import customization_key
+from customer_core.domain.imports import Existing, Plan
+
+FAMILIES_BY_EXTERNAL_ID = "SELECT external_id, id FROM families WHERE external_id = ANY($1::text[])"
+
+INSERT_FAMILIES = """
+INSERT INTO families (id, display_name, external_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+ON CONFLICT (external_id) DO NOTHING
+"""
+
+# Live customers only: DeleteCustomer clears external_id, so a deleted person
+# imported again is a new customer.
+EXISTING = """
+SELECT c.id, c.external_id, c.family_id, c.username, c.display_name, c.email, c.role,
+       c.preferences, c.dietary_restrictions, c.allergies,
+       coalesce(f.keys, '{}') AS favorite_keys, coalesce(f.next_position, 0) AS next_position,
+       coalesce(f.has_usual, false) AS has_usual,
+       EXISTS (SELECT 1 FROM loyalty_points p
+               WHERE p.idempotency_key = 'import:' || c.external_id || ':opening') AS opening_posted
+FROM customers c
+LEFT JOIN LATERAL (
+    SELECT array_agg(drink_id || chr(31) || customization_key) AS keys,
+           max(position) + 1 AS next_position, bool_or(is_usual) AS has_usual
+    FROM favorites WHERE customer_id = c.id
+) f ON true
+WHERE c.external_id = ANY($1::text[]) AND c.deleted_at IS NULL
+"""
+
+# Who holds each username (case-insensitive), and under which external id.
+USERNAME_HOLDERS = """
+SELECT lower(username) AS username, external_id FROM customers
+WHERE lower(username) = ANY($1::text[])
+"""
+
+INSERT_CUSTOMERS = """
+INSERT INTO customers (id, family_id, username, display_name, email, role, preferences,
+                       dietary_restrictions, allergies, external_id)
+SELECT u.id, u.family_id, u.username, u.display_name, u.email, u.role, u.preferences,
+       string_to_array(u.restrictions, chr(31)), string_to_array(u.allergies, chr(31)),
+       u.external_id
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[]::jsonb[], $8::text[], $9::text[], $10::text[])
+     AS u(id, family_id, username, display_name, email, role, preferences, restrictions,
+          allergies, external_id)
+"""
+
+UPDATE_CUSTOMERS = """
+UPDATE customers c SET
+    username = u.username, display_name = u.display_name, email = u.email, role = u.role,
+    preferences = u.preferences,
+    dietary_restrictions = string_to_array(u.restrictions, chr(31)),
+    allergies = string_to_array(u.allergies, chr(31)),
+    update_time = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]::jsonb[],
+            $7::text[], $8::text[])
+     AS u(id, username, display_name, email, role, preferences, restrictions, allergies)
+WHERE c.id = u.id AND c.deleted_at IS NULL
+"""
+
+INSERT_ACCOUNTS = """
+INSERT INTO loyalty_accounts (id, customer_id)
+SELECT gen_random_uuid(), unnest($1::uuid[])
+ON CONFLICT (customer_id) DO NOTHING
+"""
+
+INSERT_FAVORITES = """
+INSERT INTO favorites (id, customer_id, drink_id, drink_name, customization,
+                       customization_key, position, is_usual)
+SELECT gen_random_uuid(), * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[],
+                                        $5::text[], $6::integer[], $7::boolean[])
+ON CONFLICT (customer_id, drink_id, customization_key) DO NOTHING
+"""
+
+# The account each customer's points go to: the family's pooled wallet, else its own.
+ACCOUNTS = """
+SELECT c.id AS customer_id, coalesce(fa.id, ca.id) AS account_id
+FROM customers c
+JOIN families f ON f.id = c.family_id
+LEFT JOIN loyalty_accounts fa ON f.wallet_pooled AND fa.family_id = f.id
+LEFT JOIN loyalty_accounts ca ON ca.customer_id = c.id
+WHERE c.id = ANY($1::uuid[])
+"""
+
+
+# An import grows the tables it reads faster than statistics follow; a plan
+# cached while they were small (sequential scans) would stay in use.
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+async def prefer_custom_plans(conn: Conn) -> None:
+    await conn.execute(CUSTOM_PLANS)
+
+
+async def family_ids(conn: Conn, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+    rows = await conn.fetch(FAMILIES_BY_EXTERNAL_ID, list(external_ids))
+    return {r["external_id"]: r["id"] for r in rows}
+
+
+async def insert_families(conn: Conn, families: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+    """(id, display name, external id) rows; one already there (a racing import) is kept."""
+    if families:
+        await conn.execute(INSERT_FAMILIES, *map(list, zip(*families, strict=True)))
+
+
+def _existing(row: Any) -> Existing:
+    keys = frozenset(tuple(k.split("\x1f", 1)) for k in row["favorite_keys"])
+    profile = Profile(
+        username=row["username"] or "",
+        display_name=row["display_name"] or "",
+        email=row["email"] or "",
+        role=Role(row["role"]),
+        preferences=preferences_from_json(row["preferences"]),
+        dietary=Dietary(
+            restrictions=frozenset(row["dietary_restrictions"] or ()),
+            allergies=tuple(row["allergies"] or ()),
+        ),
+    )
+    return Existing(
+        customer_id=row["id"],
+        family_id=row["family_id"],
+        profile=profile,
+        favorite_keys=keys,  # type: ignore[arg-type]
+        next_position=row["next_position"],
+        has_usual=row["has_usual"],
+        opening_posted=row["opening_posted"],
+    )
+
+
+async def existing_customers(conn: Conn, external_ids: Sequence[str]) -> dict[str, Existing]:
+    rows = await conn.fetch(EXISTING, list(external_ids))
+    return {r["external_id"]: _existing(r) for r in rows}
+
+
+async def username_holders(conn: Conn, usernames: Sequence[str]) -> dict[str, str | None]:
+    """lower(username) -> the external id of the customer holding it (None: not imported)."""
+    rows = await conn.fetch(USERNAME_HOLDERS, [u.lower() for u in usernames])
+    return {r["username"]: r["external_id"] for r in rows}
+
+
+@functools.lru_cache(maxsize=4096)
+def _preferences_text(p: Preferences) -> str:
+    return json.dumps(preferences_to_json(p), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _restrictions_text(restrictions: frozenset[str]) -> str:
+    return "\x1f".join(sorted(restrictions))
+
+
+def _profile_columns(p: Profile) -> tuple[Any, ...]:
+    return (
+        p.username,
+        p.display_name,
+        p.email or None,
+        (p.role or Role.ADULT).value,
+        _preferences_text(p.preferences),
+        _restrictions_text(p.dietary.restrictions),
+        "\x1f".join(p.dietary.allergies),
+    )
+
+
+async def insert_customers(conn: Conn, plans: Sequence[Plan]) -> None:
+    if not plans:
+        return
+    rows = [
+        (p.customer_id, p.family_id, *_profile_columns(p.record.profile), p.record.external_id)
+        for p in plans
+    ]
+    await conn.execute(INSERT_CUSTOMERS, *map(list, zip(*rows, strict=True)))
+    await conn.execute(INSERT_ACCOUNTS, [p.customer_id for p in plans])
+
+
+async def update_customers(conn: Conn, plans: Sequence[Plan]) -> None:
+    if plans:
+        rows = [(p.customer_id, *_profile_columns(p.record.profile)) for p in plans]
+        await conn.execute(UPDATE_CUSTOMERS, *map(list, zip(*rows, strict=True)))
+
+
+async def insert_favorites(conn: Conn, plans: Sequence[Plan]) -> None:
+    rows = [
+        (p.customer_id, f.draft.drink_id, f.draft.drink_name,
+         customization_to_json(f.draft.customization), customization_key(f.draft.customization),
+         position, usual)
+        for p in plans
+        for f, position, usual in p.favorites
+    ]  # fmt: skip
+    if rows:
+        await conn.execute(INSERT_FAVORITES, *map(list, zip(*rows, strict=True)))
+
+
+async def accounts_of(
+    conn: Conn, customer_ids: Sequence[uuid.UUID], *, create: bool
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The account each customer's points go to (`create`: make missing own accounts)."""
+    if create:
+        await conn.execute(INSERT_ACCOUNTS, list(customer_ids))
+    rows = await conn.fetch(ACCOUNTS, list(customer_ids))
+    return {r["customer_id"]: r["account_id"] for r in rows if r["account_id"] is not None}

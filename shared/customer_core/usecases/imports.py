@@ -1,0 +1,235 @@
+"""ImportCustomers: validate records, write them in set-based batches, count the outcomes.
+
+Memory stays bounded whatever the stream's length: one batch of records at a
+time, counts, and at most MAX_REJECTIONS rejections. Each batch commits on its
+own, so a failure part-way (database gone) loses nothing that was written,
+and re-running the import (idempotent by external id) completes it.
+
+A batch is written in one transaction; if a unique index refuses it (another
+writer took a username, or a concurrent import of the same file created the
+same external id) it is rolled back and written again one record per
+transaction, so only the record in conflict is rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.db import Conn
+from customer_core.db import imports as db
+from customer_core.db.loyalty import post_entries
+from customer_core.domain.imports import (
+    BATCH_SIZE,
+    Batch,
+    BatchOutcome,
+    ImportRecord,
+    ImportSummary,
+    Plan,
+    check_record,
+    plan,
+    rejection,
+)
+from customer_core.domain.loyalty import LedgerEntry
+from customer_core.errors import InvalidArgument
+from customer_core.telemetry import timed_query
+
+log = logging.getLogger(__name__)
+
+
+class ImportSession:
+    """One ImportCustomers stream: feed it records in order, then finish() (or close()).
+
+    While one batch is written, the next is validated and collected: the
+    database and this process work at the same time. At most one write is in
+    flight, and batches commit in stream order (a later record may depend on
+    an earlier one: a repeated external id, a username taken).
+    """
+
+    def __init__(self, ctx: Context, batch_size: int = BATCH_SIZE) -> None:
+        self.ctx = ctx
+        self.batch_size = batch_size
+        self.summary = ImportSummary()
+        self._batch = Batch()
+        self._writing: asyncio.Task[BatchOutcome] | None = None
+
+    def reject(self, position: int, external_id: str, exc: InvalidArgument) -> None:
+        self.summary.received += 1
+        self.summary.reject(rejection(position, external_id, exc))
+
+    async def add(self, record: ImportRecord) -> None:
+        """Validate and queue one record; writes a batch when it is full."""
+        self.summary.received += 1
+        try:
+            record = check_record(record)
+        except InvalidArgument as exc:
+            self.summary.reject(rejection(record.position, record.external_id, exc))
+            return
+        if not self._batch.fits(record):
+            await self._flush()
+        self._batch.add(record)
+        if len(self._batch) >= self.batch_size:
+            await self._flush()
+
+    async def finish(self) -> ImportSummary:
+        await self._flush()
+        await self._settle()
+        return self.summary
+
+    async def close(self) -> None:
+        """Stop a write still in flight (the client went away)."""
+        if self._writing is not None and not self._writing.done():
+            self._writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writing
+
+    async def _settle(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            self.summary.add(await writing)
+
+    async def _flush(self) -> None:
+        records, self._batch = self._batch.records, Batch()
+        if records:
+            await self._settle()
+            self._writing = asyncio.create_task(write_batch(self.ctx, records))
+
+
+async def write_batch(ctx: Context, records: Sequence[ImportRecord]) -> BatchOutcome:
+    """Write one batch (unique external ids and usernames) and publish what changed."""
+    async with ctx.pool.acquire() as conn:
+        try:
+            with timed_query("imports.batch"):
+                async with conn.transaction():
+                    outcome, changed = await _write(conn, records)
+        except asyncpg.UniqueViolationError:
+            outcome, changed = BatchOutcome(), []
+            for r in records:
+                try:
+                    async with conn.transaction():
+                        one, ids = await _write(conn, [r])
+                except asyncpg.UniqueViolationError as exc:
+                    one, ids = BatchOutcome(), []
+                    one.rejections.append(rejection(r.position, r.external_id, _taken(exc, r)))
+                _merge(outcome, one)
+                changed += ids
+    if changed:
+        # Profiles and balances changed under cached values and open watches.
+        await ctx.cache.invalidate(*changed)
+        await notices.publish(
+            ctx.valkey,
+            [
+                notices.Notice(c, None, frozenset({notices.PROFILE, notices.POINTS}))
+                for c in changed
+            ],
+        )
+    return outcome
+
+
+def _taken(exc: asyncpg.UniqueViolationError, r: ImportRecord) -> InvalidArgument:
+    if exc.constraint_name == "customers_username_key":
+        return InvalidArgument("username", f"{r.profile.username!r} is already taken")
+    return InvalidArgument("external_id", "was written by another import at the same time; retry")
+
+
+def _merge(into: BatchOutcome, one: BatchOutcome) -> None:
+    into.created += one.created
+    into.updated += one.updated
+    into.unchanged += one.unchanged
+    into.rejections += one.rejections
+
+
+async def _write(
+    conn: Conn, records: Sequence[ImportRecord]
+) -> tuple[BatchOutcome, list[uuid.UUID]]:
+    """The batch's writes, set-based; returns the outcome and the existing customers changed."""
+    outcome = BatchOutcome()
+    await db.prefer_custom_plans(conn)
+    families = await _families(conn, records, outcome)
+    records = [r for r in records if r.family_external_id in families]
+    existing = await db.existing_customers(conn, [r.external_id for r in records])
+    holders = await db.username_holders(conn, [r.profile.username for r in records])
+    plans: list[Plan] = []
+    for r in records:
+        holder = holders.get(r.username_key, r.external_id)
+        try:
+            if holder != r.external_id:
+                raise InvalidArgument("username", f"{r.profile.username!r} is already taken")
+            plans.append(
+                plan(r, families[r.family_external_id], existing.get(r.external_id), uuid.uuid4())
+            )
+        except InvalidArgument as exc:
+            outcome.rejections.append(rejection(r.position, r.external_id, exc))
+    created = [p for p in plans if p.outcome == "created"]
+    await db.insert_customers(conn, created)
+    await db.update_customers(
+        conn, [p for p in plans if p.outcome == "updated" and p.write_profile]
+    )
+    await db.insert_favorites(conn, plans)
+    await _post_openings(conn, [p for p in plans if p.opening_points > 0])
+    outcome.created = len(created)
+    outcome.updated = sum(p.outcome == "updated" for p in plans)
+    outcome.unchanged = sum(p.outcome == "unchanged" for p in plans)
+    return outcome, [p.customer_id for p in plans if p.outcome == "updated"]
+
+
+async def _families(
+    conn: Conn, records: Sequence[ImportRecord], outcome: BatchOutcome
+) -> dict[str, uuid.UUID]:
+    """Family ids by external id, creating the families seen for the first time.
+
+    A record naming a new family without a display name is rejected (and so
+    are the batch's other records for that family, unless one names it).
+    """
+    wanted = {r.family_external_id for r in records}
+    found = await db.family_ids(conn, list(wanted))
+    names: dict[str, str] = {}
+    for r in records:
+        if r.family_external_id not in found and r.family_display_name:
+            names.setdefault(r.family_external_id, r.family_display_name)
+    if names:
+        await db.insert_families(conn, [(uuid.uuid4(), n, ext) for ext, n in names.items()])
+        found = await db.family_ids(conn, list(wanted))
+    for r in records:
+        if r.family_external_id not in found:
+            outcome.rejections.append(
+                rejection(
+                    r.position,
+                    r.external_id,
+                    InvalidArgument(
+                        "family_display_name", "required for a family imported for the first time"
+                    ),
+                )
+            )
+    return found
+
+
+async def _post_openings(conn: Conn, plans: Sequence[Plan]) -> None:
+    if not plans:
+        return
+    # New customers got their account with their row; older ones may predate accounts.
+    older = any(p.outcome != "created" for p in plans)
+    accounts = await db.accounts_of(conn, [p.customer_id for p in plans], create=older)
+    await post_entries(
+        conn,
+        [
+            LedgerEntry(
+                account_id=accounts[p.customer_id],
+                member_id=p.customer_id,
+                kind="adjust",
+                points=p.opening_points,
+                reason="opening balance (import)",
+                source="system",
+                source_ref=p.record.external_id,
+                idempotency_key=p.record.opening_key,
+            )
+            for p in plans
+        ],
+    )
