@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from customer_core.db import Conn
 from customer_core.db import campaigns as campaigns_db
-from customer_core.db import orders as db
+from customer_core.db import order_points as db
 from customer_core.domain.campaigns import Campaign, OrderFacts, campaign_awards
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.orders import Change, Completed, OrderState

@@ -20,7 +20,7 @@ from customer_core import notices
 from customer_core.config import Settings
 from customer_core.db import Conn
 from customer_core.db import loyalty as loyalty_db
-from customer_core.db import orders as db
+from customer_core.db import order_points as db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
