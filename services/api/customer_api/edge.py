@@ -38,7 +38,14 @@ RPC_SECONDS = Histogram(
 )
 RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served now.", ["method"])
 
-_UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, RedisError)
+# OperatorInterventionError: PostgreSQL shutting down or starting up (57P0x), transient.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    OSError,
+    RedisError,
+)
 
 
 def _short(method: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 from customer_core.config import load_settings
 from customer_core.context import Context, connect_db
 from customer_core.db.migrate import apply_migrations
-from customer_launcher.devstack import DevStack
+from customer_launcher.devstack import DevStack, free_port
 
 PROCESSES = ("api", "consumer", "scheduler", "worker")
 # Stable ports on a developer's machine, so bookmarks and clients keep working;
@@ -36,17 +37,29 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     reported: bool = False
+    replica: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    restarts: int = 0
+    args: tuple[str, ...] = ()
+
+
+# Where `--state-file` tells tools (the e2e suite, bench/soak.py) each process's pid and ports.
+STATE_FILE = "dev-state.json"
 
 
 @dataclass
 class Launcher:
     env: dict[str, str]
     children: list[Child] = field(default_factory=list)
+    # Restart a process that exits, as Kubernetes would (`--restart`).
+    restart: bool = False
+    state_path: Path | None = None
 
-    def spawn(self, name: str, *args: str) -> None:
+    def spawn(self, name: str, *args: str, replica: int = 0) -> None:
         cmd = [sys.executable, "-m", "customer_launcher", name, *args]
         proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)
-        self.children.append(Child(name, proc))
+        self.children.append(Child(name, proc, replica=replica, env=self.env, args=args))
+        self.write_state()
 
     def watch(self) -> None:
         for child in self.children:
@@ -54,6 +67,36 @@ class Launcher:
             if code is not None and not child.reported:
                 child.reported = True
                 print(f"[dev] {child.name} exited with status {code}", flush=True)
+                if self.restart:
+                    cmd = [sys.executable, "-m", "customer_launcher", child.name, *child.args]
+                    child.proc = subprocess.Popen(cmd, env=child.env, start_new_session=True)
+                    child.reported = False
+                    child.restarts += 1
+                    print(f"[dev] {child.name} restarted (pid {child.proc.pid})", flush=True)
+                    self.write_state()
+
+    def write_state(self) -> None:
+        """Each process's pid and ports, as JSON, replaced atomically."""
+        if self.state_path is None:
+            return
+        state = {
+            "pid": os.getpid(),
+            "processes": [
+                {
+                    "name": c.name,
+                    "args": list(c.args),
+                    "replica": c.replica,
+                    "pid": c.proc.pid,
+                    "restarts": c.restarts,
+                    "grpc_port": int(c.env["GRPC_PORT"]) if c.name == "api" else None,
+                    "metrics_port": int(c.env.get("METRICS_PORT", "0")),
+                }
+                for c in self.children
+            ],
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
 
     def stop(self, grace: float = 15.0) -> None:
         for child in self.children:
@@ -127,7 +170,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--only", default=",".join(PROCESSES), help="comma-separated processes to run"
     )
+    parser.add_argument(
+        "--api-replicas", type=int, default=1, help="api processes, on consecutive gRPC ports"
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="restart a process that exits, as Kubernetes would"
+    )
+    parser.add_argument(
+        "--state-file", action="store_true", help=f"write pids and ports to DATA_DIR/{STATE_FILE}"
+    )
     opts = parser.parse_args(argv)
+    if opts.api_replicas < 1:
+        parser.error("--api-replicas must be at least 1")
     only = [p for p in opts.only.split(",") if p]
     unknown = sorted(set(only) - set(PROCESSES))
     if unknown:
@@ -143,13 +197,19 @@ def main(argv: list[str]) -> int:
     )
     print("[dev] starting servers ...", flush=True)
     stack.start()
-    launcher = Launcher(env={})
+    launcher = Launcher(env={}, restart=opts.restart)
+    if opts.state_file:
+        launcher.state_path = stack.root / STATE_FILE
     try:
         os.environ.update(stack.env())
         print(f"[dev] {asyncio.run(prepare_database(seed=not opts.no_seed))}", flush=True)
         for name in only:
-            launcher.env = process_env(stack.env(), name)
-            launcher.spawn(name)
+            replicas = opts.api_replicas if name == "api" else 1
+            for replica in range(replicas):
+                launcher.env = process_env(stack.env(), name)
+                if replicas > 1 or opts.state_file:
+                    _pick_ports(launcher.env, name, replica)
+                launcher.spawn(name, replica=replica)
         print(banner(stack, {**os.environ}), flush=True)
         stop = _wait_for_signal(launcher)
         print(f"[dev] {stop}: stopping processes, then servers ...", flush=True)
@@ -157,6 +217,16 @@ def main(argv: list[str]) -> int:
         launcher.stop()
         stack.stop()
     return 0
+
+
+def _pick_ports(env: dict[str, str], name: str, replica: int) -> None:
+    # Replicas need ports of their own; a state file needs ports known before
+    # the child binds them (a taken port falls back to any free one).
+    metrics = int(env["METRICS_PORT"])
+    env["METRICS_PORT"] = str(free_port(metrics + 10 * replica if metrics else 0))
+    if name == "api":
+        grpc_port = int(env.get("GRPC_PORT", "50052"))
+        env["GRPC_PORT"] = str(free_port(grpc_port + replica if grpc_port else 0))
 
 
 def _wait_for_signal(launcher: Launcher) -> str:
