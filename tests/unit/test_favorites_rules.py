@@ -64,6 +64,8 @@ def test_different_customisations_have_different_keys() -> None:
          "favorite.customization.syrups[1]"),
         (Draft("latte", "Latte", Customization(notes="n" * 201)),
          "favorite.customization.notes"),
+        (Draft("latte", "Latte", Customization(notes="no\x00nul")),
+         "favorite.customization.notes"),
     ],
 )  # fmt: skip
 def test_bad_drafts_name_the_field(draft: Draft, field: str) -> None:

@@ -99,6 +99,8 @@ def check_customization(c: Customization, field: str = "favorite.customization")
     notes = c.notes.strip()
     if len(notes) > MAX_NOTES:
         raise InvalidArgument(f"{field}.notes", f"at most {MAX_NOTES} characters")
+    if not all(ch.isprintable() or ch in "\n\t" for ch in notes):
+        raise InvalidArgument(f"{field}.notes", "must not contain control characters")
     return replace(c, syrups=syrups, notes=notes)
 
 

@@ -314,6 +314,8 @@ def check_reason(reason: str, *, required: bool) -> str:
         raise InvalidArgument("reason", f"required, 1..{MAX_REASON} characters")
     if len(reason) > MAX_REASON:
         raise InvalidArgument("reason", f"at most {MAX_REASON} characters, got {len(reason)}")
+    if not reason.isprintable():
+        raise InvalidArgument("reason", "must be printable text (no control characters)")
     return reason
 
 

@@ -89,6 +89,7 @@ async def test_adjust_points_rules(api: Stub, new_customer: NewCustomer) -> None
         grpc.StatusCode.INVALID_ARGUMENT, "reason: required, 1..200 characters",
     )  # fmt: skip
     assert (await code_of(adjust(0)))[1].startswith("points:")
+    assert (await code_of(adjust(5, reason="nul\x00")))[1].startswith("reason:")
     assert (await code_of(adjust(5, key="")))[1].startswith("idempotency_key:")
     first = await adjust(70)  # type: ignore[misc]
     assert (first.kind, first.points, first.source, first.member) == (
