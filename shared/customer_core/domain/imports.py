@@ -139,6 +139,11 @@ class Batch:
     def fits(self, r: ImportRecord) -> bool:
         return r.external_id not in self._ids and r.username_key not in self._usernames
 
+    def overlaps(self, other: Batch) -> bool:
+        return not (
+            self._ids.isdisjoint(other._ids) and self._usernames.isdisjoint(other._usernames)
+        )
+
     def add(self, r: ImportRecord) -> None:
         self.records.append(r)
         self._ids.add(r.external_id)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Sequence
 
 import asyncpg
@@ -44,13 +45,19 @@ from customer_core.telemetry import timed_query
 log = logging.getLogger(__name__)
 
 
+# Batches written at once: PostgreSQL writes one while another waits on its
+# indexes, and this process validates the next meanwhile.
+IN_FLIGHT = 2
+
+
 class ImportSession:
     """One ImportCustomers stream: feed it records in order, then finish() (or close()).
 
-    While one batch is written, the next is validated and collected: the
-    database and this process work at the same time. At most one write is in
-    flight, and batches commit in stream order (a later record may depend on
-    an earlier one: a repeated external id, a username taken).
+    While batches are written, the next is validated and collected, so the
+    database and this process work at the same time. At most IN_FLIGHT writes
+    run at once, and a batch sharing an external id or username with one in
+    flight waits for it (a later record may depend on an earlier one: a
+    repeated external id updates, a username taken earlier is rejected).
     """
 
     def __init__(self, ctx: Context, batch_size: int = BATCH_SIZE) -> None:
@@ -58,7 +65,7 @@ class ImportSession:
         self.batch_size = batch_size
         self.summary = ImportSummary()
         self._batch = Batch()
-        self._writing: asyncio.Task[BatchOutcome] | None = None
+        self._writing: deque[tuple[asyncio.Task[BatchOutcome], Batch]] = deque()
 
     def reject(self, position: int, external_id: str, exc: InvalidArgument) -> None:
         self.summary.received += 1
@@ -80,35 +87,41 @@ class ImportSession:
 
     async def finish(self) -> ImportSummary:
         await self._flush()
-        await self._settle()
+        while self._writing:
+            await self._settle_oldest()
+        self.summary.rejections.sort(key=lambda r: r.position)
         return self.summary
 
     async def close(self) -> None:
-        """Stop a write still in flight (the client went away)."""
-        if self._writing is not None and not self._writing.done():
-            self._writing.cancel()
+        """Stop writes still in flight (the client went away)."""
+        for task, _ in self._writing:
+            task.cancel()
+        for task, _ in self._writing:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writing
+                await task
+        self._writing.clear()
 
-    async def _settle(self) -> None:
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            self.summary.add(await writing)
+    async def _settle_oldest(self) -> None:
+        task, _ = self._writing[0]
+        outcome = await task
+        self._writing.popleft()
+        self.summary.add(outcome)
 
     async def _flush(self) -> None:
-        records, self._batch = self._batch.records, Batch()
-        if records:
-            await self._settle()
-            self._writing = asyncio.create_task(write_batch(self.ctx, records))
+        batch, self._batch = self._batch, Batch()
+        if not batch.records:
+            return
+        while len(self._writing) >= IN_FLIGHT or any(b.overlaps(batch) for _, b in self._writing):
+            await self._settle_oldest()
+        task = asyncio.create_task(write_batch(self.ctx, batch.records))
+        self._writing.append((task, batch))
 
 
 async def write_batch(ctx: Context, records: Sequence[ImportRecord]) -> BatchOutcome:
     """Write one batch (unique external ids and usernames) and publish what changed."""
     async with ctx.pool.acquire() as conn:
         try:
-            with timed_query("imports.batch"):
-                async with conn.transaction():
-                    outcome, changed = await _write(conn, records)
+            outcome, changed = await _write_retrying(conn, records)
         except asyncpg.UniqueViolationError:
             outcome, changed = BatchOutcome(), []
             for r in records:
@@ -131,6 +144,23 @@ async def write_batch(ctx: Context, records: Sequence[ImportRecord]) -> BatchOut
             ],
         )
     return outcome
+
+
+async def _write_retrying(
+    conn: Conn, records: Sequence[ImportRecord]
+) -> tuple[BatchOutcome, list[uuid.UUID]]:
+    # Two batches in flight can deadlock on rows both create (a family at a
+    # batch boundary, a pooled wallet); PostgreSQL breaks the tie, we retry.
+    for attempt in range(3):
+        try:
+            with timed_query("imports.batch"):
+                async with conn.transaction():
+                    return await _write(conn, records)
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 2:
+                raise
+            log.info("import batch deadlocked; retrying", extra={"records": len(records)})
+    raise AssertionError("unreachable")
 
 
 def _taken(exc: asyncpg.UniqueViolationError, r: ImportRecord) -> InvalidArgument:
@@ -195,7 +225,9 @@ async def _families(
         if r.family_external_id not in found and r.family_display_name:
             names.setdefault(r.family_external_id, r.family_display_name)
     if names:
-        await db.insert_families(conn, [(uuid.uuid4(), n, ext) for ext, n in names.items()])
+        # In external id order, so two batches lock new families in the same order.
+        new = [(uuid.uuid4(), n, ext) for ext, n in sorted(names.items())]
+        await db.insert_families(conn, new)
         found = await db.family_ids(conn, list(wanted))
     for r in records:
         if r.family_external_id not in found:
