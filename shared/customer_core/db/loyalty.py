@@ -383,7 +383,7 @@ async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list
 async def release_expired_holds(conn: Conn, now: datetime) -> int:
     """Expire every hold whose timeout passed by `now`; returns how many.
 
-    Prefer the use case `customer_core.usecases.loyalty.expire_holds`, which
+    Prefer the use case `customer_core.usecases.rewards.expire_holds`, which
     also refreshes the customers' caches and publishes notices.
     """
     total = 0

@@ -19,7 +19,7 @@ from customer_core.context import Context
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.errors import InsufficientPoints
-from customer_core.usecases import loyalty
+from customer_core.usecases import loyalty, rewards
 
 T = TypeVar("T")
 # Rewards with no tier restriction: 25, 100 and 200 points.
@@ -76,7 +76,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
         def redeem(self, reward: uuid.UUID) -> uuid.UUID:
             order, key = f"o-{uuid.uuid4()}", str(uuid.uuid4())
             try:
-                done = run(loyalty.redeem_reward(ctx, self.customer, reward, order, key))
+                done = run(rewards.redeem_reward(ctx, self.customer, reward, order, key))
             except InsufficientPoints:
                 assert self.balance < COST[reward]
                 return uuid.UUID(int=0)
@@ -86,7 +86,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
             self.held[rid] = COST[reward]
             self.live[rid] = (order, COST[reward])
             # A retry with the same key changes nothing and answers the same.
-            again = run(loyalty.redeem_reward(ctx, self.customer, reward, order, key))
+            again = run(rewards.redeem_reward(ctx, self.customer, reward, order, key))
             assert again.replayed and again.redemption.id == rid
             return rid
 
@@ -107,7 +107,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
         def reverse(self, rid: uuid.UUID) -> None:
             if rid.int == 0:
                 return
-            run(loyalty.reverse_redemption(ctx, rid, "changed mind", ""))
+            run(rewards.reverse_redemption(ctx, rid, "changed mind", ""))
             if rid in self.live:
                 self.balance += self.live.pop(rid)[1]
                 self.held.pop(rid, None)
@@ -132,7 +132,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
         @rule()
         def hold_timeout_passes(self) -> None:
             later = datetime.now(UTC) + timedelta(days=1)
-            run(loyalty.expire_holds(ctx, later))
+            run(rewards.expire_holds(ctx, later))
             for rid, points in self.held.items():
                 self.balance += points
                 del self.live[rid]

@@ -14,7 +14,7 @@ from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from customer_core.usecases import loyalty
+from customer_core.usecases import rewards
 from tests.integration.loyalty.conftest import NewCustomer
 
 Stub = customer_pb2_grpc.CustomerServiceStub
@@ -220,10 +220,10 @@ async def test_timed_out_holds_are_released_by_the_job(
     cid = await new_customer()
     await earn(ctx, cid, 100)
     done = await api.RedeemReward(redeem(cid, "o-late", "k-late"))
-    assert await loyalty.expire_holds(ctx, datetime.now(UTC)) == 0
+    assert await rewards.expire_holds(ctx, datetime.now(UTC)) == 0
     later = datetime.now(UTC) + timedelta(seconds=1801)
-    assert await loyalty.expire_holds(ctx, later) == 1
-    assert await loyalty.expire_holds(ctx, later) == 0
+    assert await rewards.expire_holds(ctx, later) == 1
+    assert await rewards.expire_holds(ctx, later) == 0
     view = await account(api, cid)
     assert (view.balance, view.held_points) == (100, 0)
     # A late reversal of an expired hold gives nothing back twice.

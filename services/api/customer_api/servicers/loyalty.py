@@ -12,7 +12,7 @@ from customer_api.convert.loyalty import (
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases import loyalty
+from customer_core.usecases import loyalty, rewards
 
 
 class LoyaltyRPCs(RpcBase):
@@ -38,7 +38,7 @@ class LoyaltyRPCs(RpcBase):
         self, request: pb.ListRewardsRequest, context: RpcContext
     ) -> pb.ListRewardsResponse:
         customer_id = names.customer_id(request.customer) if request.customer else None
-        page = await loyalty.list_rewards(
+        page = await rewards.list_rewards(
             self.ctx, customer_id, request.page_size, request.page_token
         )
         return pb.ListRewardsResponse(
@@ -48,7 +48,7 @@ class LoyaltyRPCs(RpcBase):
     async def QuoteRedemption(
         self, request: pb.QuoteRedemptionRequest, context: RpcContext
     ) -> pb.QuoteRedemptionResponse:
-        quote = await loyalty.quote_redemption(
+        quote = await rewards.quote_redemption(
             self.ctx,
             names.customer_id(request.customer),
             names.reward_id(request.reward),
@@ -59,7 +59,7 @@ class LoyaltyRPCs(RpcBase):
     async def RedeemReward(
         self, request: pb.RedeemRewardRequest, context: RpcContext
     ) -> pb.RedeemRewardResponse:
-        done = await loyalty.redeem_reward(
+        done = await rewards.redeem_reward(
             self.ctx,
             names.customer_id(request.customer),
             names.reward_id(request.reward),
@@ -75,7 +75,7 @@ class LoyaltyRPCs(RpcBase):
     async def ReverseRedemption(
         self, request: pb.ReverseRedemptionRequest, context: RpcContext
     ) -> pb.Redemption:
-        redemption = await loyalty.reverse_redemption(
+        redemption = await rewards.reverse_redemption(
             self.ctx,
             names.redemption_id(request.redemption),
             request.reason,

@@ -1,0 +1,270 @@
+"""Rewards and redemption holds: the catalogue, quotes, RedeemReward, reversal, timeouts.
+
+A redemption locks the customer's account first (see `usecases.loyalty`), so
+concurrent redemptions queue on it and exactly as many succeed as the balance
+covers. Its idempotency key is unique in `redemptions`, written in the same
+transaction as the hold and its `redeem` entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.db import Conn
+from customer_core.db import customers as customers_db
+from customer_core.db import loyalty as db
+from customer_core.db import rewards as rewards_db
+from customer_core.domain import names, paging
+from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.rewards import (
+    RETURNED_STATES,
+    Ineligible,
+    Redemption,
+    RedemptionState,
+    Reward,
+    check_order_id,
+    ineligibility,
+    offered_to,
+    request_digest,
+)
+from customer_core.errors import (
+    FailedPrecondition,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidArgument,
+    NotFound,
+)
+from customer_core.telemetry import timed_query
+from customer_core.usecases.idempotency import check_key
+from customer_core.usecases.loyalty import (
+    MAX_REASON,
+    account_of,
+    after_change,
+    check_reason,
+    live_customer,
+    summary_on,
+    tier_rules,
+)
+
+
+@dataclass(frozen=True)
+class RewardPage:
+    rewards: list[Reward]
+    next_page_token: str
+
+
+async def list_rewards(
+    ctx: Context, customer_id: uuid.UUID | None, size: int, token: str
+) -> RewardPage:
+    """The active catalogue cheapest first; with a customer, only what they can redeem now."""
+    limit = paging.page_size(size)
+    query = f"rewards:{customer_id or ''}"
+    key = paging.decode_token(query, token)
+    try:
+        after = (int(key[0]), uuid.UUID(key[1])) if key is not None else None
+    except (ValueError, TypeError, IndexError):
+        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    with timed_query("loyalty.list_rewards"):
+        async with ctx.pool.acquire() as conn:
+            if customer_id is None:
+                rows = await rewards_db.list_rewards(conn, after, limit + 1)
+            else:
+                rows = await _redeemable(conn, ctx, customer_id, after)
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1] if page else None
+    next_token = (
+        paging.encode_token(query, [last.points_cost, str(last.id)]) if more and last else ""
+    )
+    return RewardPage(page, next_token)
+
+
+async def _redeemable(
+    conn: Conn, ctx: Context, customer_id: uuid.UUID, after: tuple[int, uuid.UUID] | None
+) -> list[Reward]:
+    await live_customer(conn, customer_id)
+    now = datetime.now(UTC)
+    summary = await summary_on(conn, ctx, customer_id, await account_of(conn, customer_id), now)
+    return [
+        r
+        for r in await rewards_db.list_available_rewards(conn, now)
+        if offered_to(r, summary.tier, now)
+        and r.points_cost <= summary.account.balance
+        and (after is None or (r.points_cost, r.id) > after)
+    ]
+
+
+@dataclass(frozen=True)
+class Quote:
+    reward: Reward
+    redeemable: bool
+    reason: Ineligible | None
+    balance_before: int
+    balance_after: int
+
+
+async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
+    reward = await rewards_db.fetch_reward(conn, reward_id)
+    if reward is None:
+        raise NotFound(names.reward_name(reward_id))
+    return reward
+
+
+async def _check(
+    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime
+) -> Ineligible | None:
+    rules = tier_rules(ctx)
+    tier = tier_for(await db.window_points(conn, account.id, tier_window_start(now, rules)), rules)
+    taken = await rewards_db.order_taken(conn, order_id)
+    return ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=taken)
+
+
+async def quote_redemption(
+    ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str
+) -> Quote:
+    """Whether the customer could redeem the reward for the order now; changes nothing."""
+    check_order_id(order_id)
+    with timed_query("loyalty.quote"):
+        async with ctx.pool.acquire() as conn:
+            await live_customer(conn, customer_id)
+            reward = await _reward(conn, reward_id)
+            account = await account_of(conn, customer_id)
+            reason = await _check(conn, ctx, account, reward, order_id, datetime.now(UTC))
+    after = account.balance - reward.points_cost if reason is None else account.balance
+    return Quote(reward, reason is None, reason, account.balance, after)
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    redemption: Redemption
+    reward: Reward
+    replayed: bool
+
+
+def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) -> Exception:
+    if reason is Ineligible.INSUFFICIENT_POINTS:
+        return InsufficientPoints(
+            f"{names.reward_name(reward.id)} costs {reward.points_cost} points; "
+            f"the balance is {balance}"
+        )
+    why = {
+        Ineligible.NOT_AVAILABLE: "is not available now",
+        Ineligible.TIER_TOO_LOW: f"needs tier {reward.min_tier} or above",
+        Ineligible.ALREADY_REDEEMED_FOR_ORDER: f"cannot be added: order {order_id!r} "
+        "already has a reward",
+    }.get(reason, reason.value)
+    return FailedPrecondition(f"{names.reward_name(reward.id)} {why}")
+
+
+async def redeem_reward(
+    ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str, key: str
+) -> Redeemed:
+    """Hold the reward's points against the order (see the module doc for concurrency)."""
+    check_order_id(order_id)
+    check_key(key)
+    digest = request_digest(customer_id, reward_id, order_id)
+    now = datetime.now(UTC)
+    with timed_query("loyalty.redeem"):
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            customer = await live_customer(conn, customer_id)
+            reward = await _reward(conn, reward_id)
+            account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
+            first = await _replay(conn, key, digest)
+            if first is not None:
+                return Redeemed(first, reward, replayed=True)
+            reason = await _check(conn, ctx, account, reward, order_id, now)
+            if reason is not None:
+                raise _refusal(reason, reward, account.balance, order_id)
+            hold = Redemption(
+                id=uuid.uuid4(), account_id=account.id, customer_id=customer_id,
+                reward_id=reward_id, order_id=order_id, points=reward.points_cost,
+                state=RedemptionState.HELD, request_hash=digest,
+                hold_expires_at=now + timedelta(seconds=ctx.settings.loyalty.hold_seconds),
+                balance_after=account.balance - reward.points_cost,
+            )  # fmt: skip
+            inserted = await rewards_db.insert_redemption(conn, hold, key)
+            if inserted is None:
+                # Raced by a caller outside this account's lock: same key, or same order.
+                first = await _replay(conn, key, digest)
+                if first is not None:
+                    return Redeemed(first, reward, replayed=True)
+                raise _refusal(Ineligible.ALREADY_REDEEMED_FOR_ORDER, reward, 0, order_id)
+            await db.post_entries(conn, [_redeem_entry(inserted, reward)])
+            members = await db.account_members(conn, [account.id])
+    await after_change(ctx, members, customer, "reward_redeemed", inserted)
+    return Redeemed(inserted, reward, replayed=False)
+
+
+async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
+    first = await rewards_db.fetch_redemption_by_key(conn, key)
+    if first is not None and first.request_hash != digest:
+        raise IdempotencyConflict(key)
+    return first
+
+
+def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=r.account_id,
+        member_id=r.customer_id,
+        kind="redeem",
+        points=-r.points,
+        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
+        source="reward",
+        source_ref=names.redemption_name(r.id),
+        idempotency_key=f"redemption:{r.id}:redeem",
+    )
+
+
+async def reverse_redemption(
+    ctx: Context, redemption_id: uuid.UUID, reason: str, key: str
+) -> Redemption:
+    """Release a held redemption or refund a captured one; again is a no-op."""
+    why = check_reason(reason, required=False) or "reversed on request"
+    if key:
+        check_key(key)  # reversing is idempotent by itself; a key is accepted, not needed
+    with timed_query("loyalty.reverse"):
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
+            if r is None:
+                raise NotFound(names.redemption_name(redemption_id))
+            if r.state in RETURNED_STATES:
+                return r
+            if r.state not in (RedemptionState.HELD, RedemptionState.CAPTURED):
+                raise FailedPrecondition(
+                    f"{names.redemption_name(r.id)} is {r.state.value}: nothing to reverse"
+                )
+            changed = await db.release_redemption(conn, r, why)
+            customer = await customers_db.fetch_customer(conn, r.customer_id)
+            members = await db.account_members(conn, [r.account_id])
+    if customer is not None:
+        await after_change(ctx, members, customer, "reward_reversed", changed)
+    return changed
+
+
+async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
+    """Release every hold whose timeout passed (the hold-timeout job); returns how many.
+
+    Batches of 1,000, each in its own transaction; affected members' caches are
+    bumped and notices published after each commit.
+    """
+    now = now or datetime.now(UTC)
+    total = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            expired = await db.expire_due_holds(conn, now)
+            members = await db.account_members(conn, [r.account_id for r in expired])
+        total += len(expired)
+        if expired:
+            await ctx.cache.invalidate(*members)
+            await notices.publish(
+                ctx.valkey,
+                [notices.Notice(r.customer_id, None, frozenset({notices.POINTS})) for r in expired],
+                [notices.Activity(kind="reward_reversed", customer_id=r.customer_id,
+                                  order_id=r.order_id, points=r.points, reward_id=r.reward_id)
+                 for r in expired],
+            )  # fmt: skip
+        if len(expired) < 1000:
+            return total
