@@ -32,9 +32,10 @@ from redis.exceptions import RedisError
 from customer_api.flow import Closable
 from customer_api.servicers.base import RpcBase
 from customer_api.stream_settings import StreamSettings, load_stream_settings
+from customer_api.watch import StatsWatch
 from customer_core import notices
 from customer_core.context import Context
-from customer_core.domain.streams import StatsSnapshot, refresh_delay
+from customer_core.domain.streams import refresh_delay
 from customer_core.errors import Unavailable
 from customer_core.usecases.stats import read_many
 
@@ -52,51 +53,6 @@ ROOM_WAIT_SECONDS = 1.0
 READ_BATCH = 500  # customers re-read in one statistics query
 STATS_CHANGES = frozenset({notices.STATS, notices.POINTS, notices.TIER})
 SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
-
-
-class StatsWatch(Closable):
-    """One WatchCustomerStats stream: the newest snapshot not yet sent, if any."""
-
-    def __init__(self, customer_id: uuid.UUID) -> None:
-        super().__init__()
-        self.customer_id = customer_id
-        self.sent: StatsSnapshot | None = None
-        self._pending: StatsSnapshot | None = None
-        self._pending_started = 0.0
-        self._baseline = 0.0
-        self._ready = asyncio.Event()
-
-    def begin(self, first: StatsSnapshot, started: float) -> None:
-        """The stream sent `first`, read at `started`; older reads are ignored from now on."""
-        self.sent = first
-        self._baseline = started
-        if self._pending is not None and (
-            self._pending_started < started or self._pending == first
-        ):
-            self._pending = None
-
-    def offer(self, snapshot: StatsSnapshot, started: float) -> None:
-        if started < self._baseline or self.error is not None:
-            return
-        if snapshot == self.sent:
-            self._pending = None  # the client already shows this
-            return
-        self._pending, self._pending_started = snapshot, started
-        self._ready.set()
-
-    async def next(self) -> StatsSnapshot:
-        while True:
-            self.raise_if_closed()
-            if self._pending is not None and self.sent is not None:
-                snapshot, self._pending = self._pending, None
-                self.sent = snapshot
-                return snapshot
-            self._ready.clear()
-            await self._ready.wait()
-
-    def on_close(self) -> None:
-        self._pending = None
-        self._ready.set()
 
 
 @dataclass(eq=False)
