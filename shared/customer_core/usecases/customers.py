@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -142,18 +142,26 @@ def _from_profile(cid: uuid.UUID, family_id: uuid.UUID, p: Profile) -> Customer:
     )
 
 
-async def get_customer(ctx: Context, customer_id: uuid.UUID) -> Customer:
-    """The live customer, through the cache; NotFound when unknown or deleted."""
+async def get_customer(
+    ctx: Context, customer_id: uuid.UUID, encode: Callable[[Customer], bytes]
+) -> bytes:
+    """The live customer, encoded by `encode`, through the cache; NotFound when unknown
+    or deleted.
+
+    The cache holds the encoded response, so a hit hands back bytes without
+    decoding or rebuilding anything (the GetCustomer hot path).
+    """
     raw, slot = await ctx.cache.get(CACHE_KIND, customer_id)
     if raw is not None:
-        return CODEC.decode(raw)
+        return raw
     with timed_query("customers.get"):
         async with ctx.pool.acquire() as conn:
             customer = await db.fetch_customer(conn, customer_id)
     if customer is None or customer.deleted:
         raise NotFound(names.customer_name(customer_id))
-    await ctx.cache.put(slot, CODEC.encode(customer))
-    return customer
+    encoded = encode(customer)
+    await ctx.cache.put(slot, encoded)
+    return encoded
 
 
 async def get_customer_by_username(ctx: Context, username: str) -> Customer:

@@ -92,6 +92,9 @@ async def test_get_needs_a_name_or_username(api: Stub) -> None:
         (pb.GetCustomerRequest(), "name"),
         (pb.GetCustomerRequest(name="customers/42"), "name"),
         (pb.GetCustomerRequest(name="families/00000000-0000-4000-8000-000000000000"), "name"),
+        # PostgreSQL refuses NUL in text: it must never reach a query (was INTERNAL).
+        (pb.GetCustomerRequest(username="ana\x00rivera"), "username"),
+        (pb.GetCustomerRequest(username="no spaces"), "username"),
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await api.GetCustomer(request)

@@ -7,6 +7,7 @@ from google.protobuf.empty_pb2 import Empty
 from customer_api.convert.customers import customer_to_pb, profile_from_pb
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
+from customer_core.domain.customers import Customer, check_username
 from customer_core.errors import InvalidArgument
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases import customers, families, idempotency
@@ -15,6 +16,10 @@ from customer_core.usecases import customers, families, idempotency
 def _call(request: object, key: str, method: str) -> idempotency.Call | None:
     fingerprint = request.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
     return idempotency.Call.of(key, method, fingerprint)
+
+
+def _encode_customer(customer: Customer) -> bytes:
+    return customer_to_pb(customer).SerializeToString()
 
 
 class CustomerRPCs(RpcBase):
@@ -31,13 +36,15 @@ class CustomerRPCs(RpcBase):
         key = request.WhichOneof("key")
         if key == "name":
             customer_id = names.customer_id(request.name, "name")
-            return customer_to_pb(await customers.get_customer(self.ctx, customer_id))
+            raw = await customers.get_customer(self.ctx, customer_id, _encode_customer)
+            return pb.Customer.FromString(raw)
         if key == "username":
             if not request.username:
                 raise InvalidArgument("username", "must not be empty")
-            return customer_to_pb(
-                await customers.get_customer_by_username(self.ctx, request.username)
-            )
+            # No stored username can break the rules, and checking first keeps
+            # bytes PostgreSQL refuses (NUL) away from the query.
+            username = check_username(request.username, "username")
+            return customer_to_pb(await customers.get_customer_by_username(self.ctx, username))
         raise InvalidArgument("name", "set name (customers/{id}) or username")
 
     async def UpdateCustomer(
