@@ -175,6 +175,11 @@ async def watch_latency(
         await ctx.aclose()
 
 
+def start_api(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+
+
 async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     from customer_core.config import load_settings
     from customer_core.context import connect_db
@@ -193,10 +198,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
             await conn.close()
         port = free_port()
         cli = Path(sys.executable).with_name("customer-service")
-        api = subprocess.Popen(
-            [str(cli), "api"], env={**env, "GRPC_PORT": str(port)},
-            stdout=subprocess.DEVNULL, stderr=open(root / "api.log", "wb"),
-        )  # fmt: skip
+        api = start_api([str(cli), "api"], {**env, "GRPC_PORT": str(port)}, root / "api.log")
         await wait_serving(port)
         msgs = messages(opts.records, "b")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
