@@ -1,4 +1,5 @@
-"""The README's promises that code can check: the two commands and the configuration table."""
+"""The README's promises that code can check: the two commands, the configuration table,
+and that it is assembled from its sources (docs/, the proto, the code's variables)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from build_readme import build  # noqa: E402
 from config_table import table  # noqa: E402
 
 
@@ -22,8 +24,20 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 
 def test_configuration_table_lists_exactly_what_the_code_reads() -> None:
-    """Regenerate with `python scripts/config_table.py` when a variable changes."""
     assert table() in readme()
+
+
+def test_readme_is_assembled_from_its_sources() -> None:
+    """Rebuild with `python scripts/build_readme.py` after changing docs/ or the proto."""
+    assert readme() == build()
+
+
+def test_every_rpc_is_in_the_api_overview() -> None:
+    from customer_core.pb.customer.v1 import customer_pb2
+
+    service = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+    for method in service.methods:
+        assert f"| `{method.name}` |" in readme(), method.name
 
 
 def test_ci_calls_the_readme_test_command() -> None:

@@ -190,25 +190,29 @@ class CustomerServiceServicer:
 
     def CreateFamily(self, request, context):
         """---- Families ---------------------------------------------------------
+        A family groups its members; its id names it in every member's `family`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetFamily(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The family with its member count and whether its wallet is pooled.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListFamilyMembers(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The family's live members, paged.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateCustomer(self, request, context):
         """---- Customers (family members) ---------------------------------------
+        A member of an existing family; a taken username is ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -222,7 +226,8 @@ class CustomerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCustomer(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Partial update with `update_mask`; the cache is invalidated before it returns.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -237,7 +242,8 @@ class CustomerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListCustomers(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every live customer, or one family's, paged by a keyset token.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -252,19 +258,22 @@ class CustomerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListFavorites(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """In the customer's chosen order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateFavorite(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Partial update with `update_mask` (rename, recustomise, reorder).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveFavorite(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes one favorite; the others close the gap in order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -285,6 +294,7 @@ class CustomerServiceServicer:
 
     def GetCustomerStats(self, request, context):
         """---- Statistics -----------------------------------------------------------
+        Order counts, spend, top drinks and peak hours, from the consumed events.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -300,6 +310,7 @@ class CustomerServiceServicer:
 
     def GetLoyaltyAccount(self, request, context):
         """---- Loyalty ----------------------------------------------------------------
+        Balance, held points, tier and progress, lifetime points, next expiry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -313,7 +324,8 @@ class CustomerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRewards(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The catalogue, or only what one customer could redeem now.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

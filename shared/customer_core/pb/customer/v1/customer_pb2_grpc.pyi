@@ -53,43 +53,59 @@ class CustomerServiceStub:
     grpc.health.v1.Health service is served beside this one for probes.
     """
     CreateFamily: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateFamilyRequest, _customer_pb2.Family]
-    """---- Families ---------------------------------------------------------"""
+    """---- Families ---------------------------------------------------------
+    A family groups its members; its id names it in every member's `family`.
+    """
     GetFamily: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetFamilyRequest, _customer_pb2.Family]
+    """The family with its member count and whether its wallet is pooled."""
     ListFamilyMembers: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListFamilyMembersRequest, _customer_pb2.ListFamilyMembersResponse]
+    """The family's live members, paged."""
     CreateCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateCustomerRequest, _customer_pb2.Customer]
-    """---- Customers (family members) ---------------------------------------"""
+    """---- Customers (family members) ---------------------------------------
+    A member of an existing family; a taken username is ALREADY_EXISTS.
+    """
     GetCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.Customer]
     """By `name` or by `username`."""
     UpdateCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.Customer]
+    """Partial update with `update_mask`; the cache is invalidated before it returns."""
     DeleteCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.DeleteCustomerRequest, _empty_pb2.Empty]
     """Erases personal data (username, display name, email, preferences,
     allergies, favorites). Anonymised aggregates (statistics, the points
     ledger) stay, keyed by id only. Deleting twice is NOT_FOUND.
     """
     ListCustomers: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListCustomersRequest, _customer_pb2.ListCustomersResponse]
+    """Every live customer, or one family's, paged by a keyset token."""
     AddFavorite: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AddFavoriteRequest, _customer_pb2.Favorite]
     """---- Favorites ----------------------------------------------------------
     The same drink with the same customisation twice is ALREADY_EXISTS; more
     than the per-customer limit (50) is RESOURCE_EXHAUSTED.
     """
     ListFavorites: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListFavoritesRequest, _customer_pb2.ListFavoritesResponse]
+    """In the customer's chosen order."""
     UpdateFavorite: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdateFavoriteRequest, _customer_pb2.Favorite]
+    """Partial update with `update_mask` (rename, recustomise, reorder)."""
     RemoveFavorite: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RemoveFavoriteRequest, _empty_pb2.Empty]
+    """Removes one favorite; the others close the gap in order."""
     SetUsualOrder: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SetUsualOrderRequest, _customer_pb2.Favorite]
     """Marks one favorite as the customer's usual; at most one is usual."""
     GetUsualOrder: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetUsualOrderRequest, _customer_pb2.Favorite]
     """NOT_FOUND when the customer has no usual order."""
     GetCustomerStats: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerStatsRequest, _customer_pb2.CustomerStats]
-    """---- Statistics -----------------------------------------------------------"""
+    """---- Statistics -----------------------------------------------------------
+    Order counts, spend, top drinks and peak hours, from the consumed events.
+    """
     WatchCustomerStats: _grpc.UnaryStreamMultiCallable[_customer_pb2.WatchCustomerStatsRequest, _customer_pb2.CustomerStatsUpdate]
     """Sends the current statistics at once, then an update whenever they change
     (coalesced: at most one update per customer per short interval).
     """
     GetLoyaltyAccount: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetLoyaltyAccountRequest, _customer_pb2.LoyaltyAccount]
-    """---- Loyalty ----------------------------------------------------------------"""
+    """---- Loyalty ----------------------------------------------------------------
+    Balance, held points, tier and progress, lifetime points, next expiry.
+    """
     ListLoyaltyTransactions: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListLoyaltyTransactionsRequest, _customer_pb2.ListLoyaltyTransactionsResponse]
     """Newest first."""
     ListRewards: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListRewardsRequest, _customer_pb2.ListRewardsResponse]
+    """The catalogue, or only what one customer could redeem now."""
     QuoteRedemption: _grpc.UnaryUnaryMultiCallable[_customer_pb2.QuoteRedemptionRequest, _customer_pb2.QuoteRedemptionResponse]
     """Says whether the customer could redeem the reward for the order now, and
     what it would leave. Changes nothing.
@@ -129,43 +145,59 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     grpc.health.v1.Health service is served beside this one for probes.
     """
     CreateFamily: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateFamilyRequest, _customer_pb2.Family]  # type: ignore[assignment]
-    """---- Families ---------------------------------------------------------"""
+    """---- Families ---------------------------------------------------------
+    A family groups its members; its id names it in every member's `family`.
+    """
     GetFamily: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetFamilyRequest, _customer_pb2.Family]  # type: ignore[assignment]
+    """The family with its member count and whether its wallet is pooled."""
     ListFamilyMembers: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListFamilyMembersRequest, _customer_pb2.ListFamilyMembersResponse]  # type: ignore[assignment]
+    """The family's live members, paged."""
     CreateCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateCustomerRequest, _customer_pb2.Customer]  # type: ignore[assignment]
-    """---- Customers (family members) ---------------------------------------"""
+    """---- Customers (family members) ---------------------------------------
+    A member of an existing family; a taken username is ALREADY_EXISTS.
+    """
     GetCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.Customer]  # type: ignore[assignment]
     """By `name` or by `username`."""
     UpdateCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.Customer]  # type: ignore[assignment]
+    """Partial update with `update_mask`; the cache is invalidated before it returns."""
     DeleteCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.DeleteCustomerRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Erases personal data (username, display name, email, preferences,
     allergies, favorites). Anonymised aggregates (statistics, the points
     ledger) stay, keyed by id only. Deleting twice is NOT_FOUND.
     """
     ListCustomers: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListCustomersRequest, _customer_pb2.ListCustomersResponse]  # type: ignore[assignment]
+    """Every live customer, or one family's, paged by a keyset token."""
     AddFavorite: _aio.UnaryUnaryMultiCallable[_customer_pb2.AddFavoriteRequest, _customer_pb2.Favorite]  # type: ignore[assignment]
     """---- Favorites ----------------------------------------------------------
     The same drink with the same customisation twice is ALREADY_EXISTS; more
     than the per-customer limit (50) is RESOURCE_EXHAUSTED.
     """
     ListFavorites: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListFavoritesRequest, _customer_pb2.ListFavoritesResponse]  # type: ignore[assignment]
+    """In the customer's chosen order."""
     UpdateFavorite: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdateFavoriteRequest, _customer_pb2.Favorite]  # type: ignore[assignment]
+    """Partial update with `update_mask` (rename, recustomise, reorder)."""
     RemoveFavorite: _aio.UnaryUnaryMultiCallable[_customer_pb2.RemoveFavoriteRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Removes one favorite; the others close the gap in order."""
     SetUsualOrder: _aio.UnaryUnaryMultiCallable[_customer_pb2.SetUsualOrderRequest, _customer_pb2.Favorite]  # type: ignore[assignment]
     """Marks one favorite as the customer's usual; at most one is usual."""
     GetUsualOrder: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetUsualOrderRequest, _customer_pb2.Favorite]  # type: ignore[assignment]
     """NOT_FOUND when the customer has no usual order."""
     GetCustomerStats: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerStatsRequest, _customer_pb2.CustomerStats]  # type: ignore[assignment]
-    """---- Statistics -----------------------------------------------------------"""
+    """---- Statistics -----------------------------------------------------------
+    Order counts, spend, top drinks and peak hours, from the consumed events.
+    """
     WatchCustomerStats: _aio.UnaryStreamMultiCallable[_customer_pb2.WatchCustomerStatsRequest, _customer_pb2.CustomerStatsUpdate]  # type: ignore[assignment]
     """Sends the current statistics at once, then an update whenever they change
     (coalesced: at most one update per customer per short interval).
     """
     GetLoyaltyAccount: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetLoyaltyAccountRequest, _customer_pb2.LoyaltyAccount]  # type: ignore[assignment]
-    """---- Loyalty ----------------------------------------------------------------"""
+    """---- Loyalty ----------------------------------------------------------------
+    Balance, held points, tier and progress, lifetime points, next expiry.
+    """
     ListLoyaltyTransactions: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListLoyaltyTransactionsRequest, _customer_pb2.ListLoyaltyTransactionsResponse]  # type: ignore[assignment]
     """Newest first."""
     ListRewards: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListRewardsRequest, _customer_pb2.ListRewardsResponse]  # type: ignore[assignment]
+    """The catalogue, or only what one customer could redeem now."""
     QuoteRedemption: _aio.UnaryUnaryMultiCallable[_customer_pb2.QuoteRedemptionRequest, _customer_pb2.QuoteRedemptionResponse]  # type: ignore[assignment]
     """Says whether the customer could redeem the reward for the order now, and
     what it would leave. Changes nothing.
@@ -214,21 +246,25 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.CreateFamilyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.Family, _abc.Awaitable[_customer_pb2.Family]]:
-        """---- Families ---------------------------------------------------------"""
+        """---- Families ---------------------------------------------------------
+        A family groups its members; its id names it in every member's `family`.
+        """
 
     @_abc_1.abstractmethod
     def GetFamily(
         self,
         request: _customer_pb2.GetFamilyRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.Family, _abc.Awaitable[_customer_pb2.Family]]: ...
+    ) -> _typing.Union[_customer_pb2.Family, _abc.Awaitable[_customer_pb2.Family]]:
+        """The family with its member count and whether its wallet is pooled."""
 
     @_abc_1.abstractmethod
     def ListFamilyMembers(
         self,
         request: _customer_pb2.ListFamilyMembersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.ListFamilyMembersResponse, _abc.Awaitable[_customer_pb2.ListFamilyMembersResponse]]: ...
+    ) -> _typing.Union[_customer_pb2.ListFamilyMembersResponse, _abc.Awaitable[_customer_pb2.ListFamilyMembersResponse]]:
+        """The family's live members, paged."""
 
     @_abc_1.abstractmethod
     def CreateCustomer(
@@ -236,7 +272,9 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.CreateCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.Customer, _abc.Awaitable[_customer_pb2.Customer]]:
-        """---- Customers (family members) ---------------------------------------"""
+        """---- Customers (family members) ---------------------------------------
+        A member of an existing family; a taken username is ALREADY_EXISTS.
+        """
 
     @_abc_1.abstractmethod
     def GetCustomer(
@@ -251,7 +289,8 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _customer_pb2.UpdateCustomerRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.Customer, _abc.Awaitable[_customer_pb2.Customer]]: ...
+    ) -> _typing.Union[_customer_pb2.Customer, _abc.Awaitable[_customer_pb2.Customer]]:
+        """Partial update with `update_mask`; the cache is invalidated before it returns."""
 
     @_abc_1.abstractmethod
     def DeleteCustomer(
@@ -269,7 +308,8 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _customer_pb2.ListCustomersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.ListCustomersResponse, _abc.Awaitable[_customer_pb2.ListCustomersResponse]]: ...
+    ) -> _typing.Union[_customer_pb2.ListCustomersResponse, _abc.Awaitable[_customer_pb2.ListCustomersResponse]]:
+        """Every live customer, or one family's, paged by a keyset token."""
 
     @_abc_1.abstractmethod
     def AddFavorite(
@@ -287,21 +327,24 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _customer_pb2.ListFavoritesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.ListFavoritesResponse, _abc.Awaitable[_customer_pb2.ListFavoritesResponse]]: ...
+    ) -> _typing.Union[_customer_pb2.ListFavoritesResponse, _abc.Awaitable[_customer_pb2.ListFavoritesResponse]]:
+        """In the customer's chosen order."""
 
     @_abc_1.abstractmethod
     def UpdateFavorite(
         self,
         request: _customer_pb2.UpdateFavoriteRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.Favorite, _abc.Awaitable[_customer_pb2.Favorite]]: ...
+    ) -> _typing.Union[_customer_pb2.Favorite, _abc.Awaitable[_customer_pb2.Favorite]]:
+        """Partial update with `update_mask` (rename, recustomise, reorder)."""
 
     @_abc_1.abstractmethod
     def RemoveFavorite(
         self,
         request: _customer_pb2.RemoveFavoriteRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Removes one favorite; the others close the gap in order."""
 
     @_abc_1.abstractmethod
     def SetUsualOrder(
@@ -325,7 +368,9 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.GetCustomerStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.CustomerStats, _abc.Awaitable[_customer_pb2.CustomerStats]]:
-        """---- Statistics -----------------------------------------------------------"""
+        """---- Statistics -----------------------------------------------------------
+        Order counts, spend, top drinks and peak hours, from the consumed events.
+        """
 
     @_abc_1.abstractmethod
     def WatchCustomerStats(
@@ -343,7 +388,9 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.GetLoyaltyAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.LoyaltyAccount, _abc.Awaitable[_customer_pb2.LoyaltyAccount]]:
-        """---- Loyalty ----------------------------------------------------------------"""
+        """---- Loyalty ----------------------------------------------------------------
+        Balance, held points, tier and progress, lifetime points, next expiry.
+        """
 
     @_abc_1.abstractmethod
     def ListLoyaltyTransactions(
@@ -358,7 +405,8 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _customer_pb2.ListRewardsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_customer_pb2.ListRewardsResponse, _abc.Awaitable[_customer_pb2.ListRewardsResponse]]: ...
+    ) -> _typing.Union[_customer_pb2.ListRewardsResponse, _abc.Awaitable[_customer_pb2.ListRewardsResponse]]:
+        """The catalogue, or only what one customer could redeem now."""
 
     @_abc_1.abstractmethod
     def QuoteRedemption(
