@@ -94,6 +94,12 @@ SCOPES: dict[str, Rule] = {
     # Streams: the feed is scoped per Subscribe message, inside the stream.
     "ImportCustomers": Rule(OPS, effects=True),
     "ActivityFeed": Rule(APP_OPS, "subscribe", Target.SUBSCRIPTION),
+    # Family wallet: a family's app acts through its adults (checked by the use cases).
+    "SetFamilyWallet": Rule(APP_OPS, "family", F, effects=True),
+    "ApproveRedemption": Rule(APP_OPS, "approver", C, effects=True),
+    "DeclineRedemption": Rule(APP_OPS, "approver", C, effects=True),
+    "ListPendingApprovals": Rule(APP_OPS, "family", F),
+    "SetMemberSpendingCap": Rule(APP_OPS, "customer", C, effects=True),
 }
 
 

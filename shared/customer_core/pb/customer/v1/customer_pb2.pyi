@@ -1362,6 +1362,8 @@ class LoyaltyAccount(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     POOLED_FIELD_NUMBER: _builtins.int
     MEMBER_CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    WEEKLY_SPENDING_CAP_FIELD_NUMBER: _builtins.int
+    SPENT_THIS_WEEK_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`customers/{customer}/loyaltyAccount`, or `families/{family}/loyaltyAccount`
     for a pooled family wallet.
@@ -1383,7 +1385,15 @@ class LoyaltyAccount(_message.Message):
     pooled: _builtins.bool
     """Set when the customer's points are pooled in the family wallet."""
     member_contribution: _builtins.int
-    """For a member of a pooled family: what this member contributed to the pool."""
+    """For a member of a pooled family: what this member contributed to the pool.
+    Net points since the wallet was last switched on: the balance the member
+    brought in, plus earnings, less what the member spent.
+    """
+    weekly_spending_cap: _builtins.int
+    """The member's weekly spending cap (0: none) and what counts against it
+    this week (pending, held and captured redemptions since Monday 00:00 UTC).
+    """
+    spent_this_week: _builtins.int
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1401,10 +1411,12 @@ class LoyaltyAccount(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         pooled: _builtins.bool = ...,
         member_contribution: _builtins.int = ...,
+        weekly_spending_cap: _builtins.int = ...,
+        spent_this_week: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "expire_time", b"expire_time", "expiring_points", b"expiring_points", "held_points", b"held_points", "lifetime_points", b"lifetime_points", "member_contribution", b"member_contribution", "name", b"name", "next_tier", b"next_tier", "points_to_next_tier", b"points_to_next_tier", "pooled", b"pooled", "tier", b"tier", "tier_points", b"tier_points"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "expire_time", b"expire_time", "expiring_points", b"expiring_points", "held_points", b"held_points", "lifetime_points", b"lifetime_points", "member_contribution", b"member_contribution", "name", b"name", "next_tier", b"next_tier", "points_to_next_tier", b"points_to_next_tier", "pooled", b"pooled", "spent_this_week", b"spent_this_week", "tier", b"tier", "tier_points", b"tier_points", "weekly_spending_cap", b"weekly_spending_cap"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1706,6 +1718,8 @@ class Redemption(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     HOLD_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    APPROVAL_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`redemptions/{redemption}`."""
     customer: _builtins.str
@@ -1713,11 +1727,17 @@ class Redemption(_message.Message):
     order_id: _builtins.str
     points: _builtins.int
     state: Global___RedemptionState.ValueType
+    decided_by: _builtins.str
+    """`customers/{customer}`: the adult who approved or declined, if any."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def hold_expire_time(self) -> _timestamp_pb2.Timestamp:
         """When a hold not captured by then is released."""
+
+    @_builtins.property
+    def approval_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """PENDING_APPROVAL: when the request expires if no adult decides."""
 
     def __init__(
         self,
@@ -1730,10 +1750,12 @@ class Redemption(_message.Message):
         state: Global___RedemptionState.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         hold_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        approval_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        decided_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "hold_expire_time", b"hold_expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "create_time", b"create_time", "hold_expire_time", b"hold_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "customer", b"customer", "hold_expire_time", b"hold_expire_time", "name", b"name", "order_id", b"order_id", "points", b"points", "reward", b"reward", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_expire_time", b"approval_expire_time", "create_time", b"create_time", "customer", b"customer", "decided_by", b"decided_by", "hold_expire_time", b"hold_expire_time", "name", b"name", "order_id", b"order_id", "points", b"points", "reward", b"reward", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2424,3 +2446,236 @@ class ActivityFeedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___ActivityFeedResponse: _TypeAlias = ActivityFeedResponse  # noqa: Y015
+
+@_typing.final
+class SetFamilyWalletRequest(_message.Message):
+    """============================================================================
+    Family wallet
+    ============================================================================
+
+    Pooling moves points with `transfer` ledger entries (source FAMILY), each
+    naming the member whose points moved, so the sum of all balances never
+    changes and every member's history stays readable.
+
+    Switching on: every live member's own balance moves into the family wallet
+    (`families/{family}/loyaltyAccount`). From then on members earn into it and
+    spend from it; tiers are computed for the wallet; any member's activity
+    keeps the whole wallet from expiring.
+
+    Switching off: the wallet's balance goes back to the live members in
+    proportion to what each contributed since it was switched on (net: what
+    they brought in and earned, less what they spent; a negative contribution
+    counts as 0), each share rounded down; the remainder, and the whole balance
+    when nobody contributed, goes to the owner (the longest-standing member with
+    role owner, else adult, else any member). Example: a pool of 101 points
+    with contributions owner -99 (spent more than brought in), adult 150 and
+    child 50 splits 75 / 25, and the owner gets the remaining 1.
+
+    Both directions are refused (FAILED_PRECONDITION) while a redemption against
+    the points that would move is pending approval or held, so that no hold is
+    released into an account nobody spends from. A transfer is not activity: it
+    never restarts an inactivity clock. Asking for the current state again moves
+    any stray points (e.g. a refund of a redemption made before the switch that
+    came back to the old account) to where the family now spends from.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    POOLED_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    family: _builtins.str
+    """`families/{family}`."""
+    pooled: _builtins.bool
+    requested_by: _builtins.str
+    """`customers/{customer}`: the member asking: the family's owner or an adult."""
+    idempotency_key: _builtins.str
+    """Accepted for symmetry; the call is idempotent by itself."""
+    def __init__(
+        self,
+        *,
+        family: _builtins.str = ...,
+        pooled: _builtins.bool = ...,
+        requested_by: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "idempotency_key", b"idempotency_key", "pooled", b"pooled", "requested_by", b"requested_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFamilyWalletRequest: _TypeAlias = SetFamilyWalletRequest  # noqa: Y015
+
+@_typing.final
+class ApproveRedemptionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    redemption: _builtins.str
+    """`redemptions/{redemption}`."""
+    approver: _builtins.str
+    """`customers/{customer}`: an owner or adult of the child's family."""
+    idempotency_key: _builtins.str
+    """Accepted for symmetry; approving is idempotent by itself."""
+    def __init__(
+        self,
+        *,
+        redemption: _builtins.str = ...,
+        approver: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approver", b"approver", "idempotency_key", b"idempotency_key", "redemption", b"redemption"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveRedemptionRequest: _TypeAlias = ApproveRedemptionRequest  # noqa: Y015
+
+@_typing.final
+class DeclineRedemptionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    redemption: _builtins.str
+    approver: _builtins.str
+    """`customers/{customer}`: an owner or adult of the child's family."""
+    reason: _builtins.str
+    """Optional, at most 200 characters."""
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        redemption: _builtins.str = ...,
+        approver: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approver", b"approver", "idempotency_key", b"idempotency_key", "reason", b"reason", "redemption", b"redemption"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineRedemptionRequest: _TypeAlias = DeclineRedemptionRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingApprovalsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    family: _builtins.str
+    """`families/{family}`."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        family: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingApprovalsRequest: _TypeAlias = ListPendingApprovalsRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingApprovalsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def redemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Redemption]: ...
+    def __init__(
+        self,
+        *,
+        redemptions: _abc.Iterable[Global___Redemption] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "redemptions", b"redemptions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingApprovalsResponse: _TypeAlias = ListPendingApprovalsResponse  # noqa: Y015
+
+@_typing.final
+class SetMemberSpendingCapRequest(_message.Message):
+    """A cap on what a member may redeem per ISO week (Monday 00:00 UTC onwards),
+    counting pending, held and captured redemptions. A redemption past the cap
+    is RESOURCE_EXHAUSTED. Applies whether or not the wallet is pooled.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    WEEKLY_POINTS_FIELD_NUMBER: _builtins.int
+    SET_BY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    customer: _builtins.str
+    """`customers/{customer}`: the member to cap."""
+    weekly_points: _builtins.int
+    """Points per week; 0 removes the cap."""
+    set_by: _builtins.str
+    """`customers/{customer}`: an owner or adult of the same family."""
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer: _builtins.str = ...,
+        weekly_points: _builtins.int = ...,
+        set_by: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "idempotency_key", b"idempotency_key", "set_by", b"set_by", "weekly_points", b"weekly_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMemberSpendingCapRequest: _TypeAlias = SetMemberSpendingCapRequest  # noqa: Y015
+
+@_typing.final
+class MemberSpendingCap(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    WEEKLY_POINTS_FIELD_NUMBER: _builtins.int
+    SPENT_THIS_WEEK_FIELD_NUMBER: _builtins.int
+    WEEK_START_TIME_FIELD_NUMBER: _builtins.int
+    customer: _builtins.str
+    weekly_points: _builtins.int
+    spent_this_week: _builtins.int
+    @_builtins.property
+    def week_start_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer: _builtins.str = ...,
+        weekly_points: _builtins.int = ...,
+        spent_this_week: _builtins.int = ...,
+        week_start_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["week_start_time", b"week_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "spent_this_week", b"spent_this_week", "week_start_time", b"week_start_time", "weekly_points", b"weekly_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberSpendingCap: _TypeAlias = MemberSpendingCap  # noqa: Y015

@@ -175,6 +175,31 @@ class CustomerServiceStub:
                 request_serializer=customer_dot_v1_dot_customer__pb2.ActivityFeedRequest.SerializeToString,
                 response_deserializer=customer_dot_v1_dot_customer__pb2.ActivityFeedResponse.FromString,
                 _registered_method=True)
+        self.SetFamilyWallet = channel.unary_unary(
+                '/customer.v1.CustomerService/SetFamilyWallet',
+                request_serializer=customer_dot_v1_dot_customer__pb2.SetFamilyWalletRequest.SerializeToString,
+                response_deserializer=customer_dot_v1_dot_customer__pb2.Family.FromString,
+                _registered_method=True)
+        self.ApproveRedemption = channel.unary_unary(
+                '/customer.v1.CustomerService/ApproveRedemption',
+                request_serializer=customer_dot_v1_dot_customer__pb2.ApproveRedemptionRequest.SerializeToString,
+                response_deserializer=customer_dot_v1_dot_customer__pb2.RedeemRewardResponse.FromString,
+                _registered_method=True)
+        self.DeclineRedemption = channel.unary_unary(
+                '/customer.v1.CustomerService/DeclineRedemption',
+                request_serializer=customer_dot_v1_dot_customer__pb2.DeclineRedemptionRequest.SerializeToString,
+                response_deserializer=customer_dot_v1_dot_customer__pb2.Redemption.FromString,
+                _registered_method=True)
+        self.ListPendingApprovals = channel.unary_unary(
+                '/customer.v1.CustomerService/ListPendingApprovals',
+                request_serializer=customer_dot_v1_dot_customer__pb2.ListPendingApprovalsRequest.SerializeToString,
+                response_deserializer=customer_dot_v1_dot_customer__pb2.ListPendingApprovalsResponse.FromString,
+                _registered_method=True)
+        self.SetMemberSpendingCap = channel.unary_unary(
+                '/customer.v1.CustomerService/SetMemberSpendingCap',
+                request_serializer=customer_dot_v1_dot_customer__pb2.SetMemberSpendingCapRequest.SerializeToString,
+                response_deserializer=customer_dot_v1_dot_customer__pb2.MemberSpendingCap.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -395,6 +420,49 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFamilyWallet(self, request, context):
+        """---- Family wallet ------------------------------------------------------------
+        Switches a family's pooled wallet on or off; see SetFamilyWalletRequest for
+        the rules. Idempotent: asking for the state the family is already in moves
+        nothing (bar stray points, as described there) and answers the family.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRedemption(self, request, context):
+        """An adult approves a child's pending redemption: the hold is placed (the
+        points leave the pool) and the redemption becomes HELD. Approving again is
+        a no-op answering the redemption as it is now; a declined or expired one is
+        FAILED_PRECONDITION, and so is a pool that no longer covers the cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineRedemption(self, request, context):
+        """An adult declines a child's pending redemption: no points move, the order
+        may take another reward. Declining again is a no-op; an approved one is
+        FAILED_PRECONDITION (reverse it with ReverseRedemption).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingApprovals(self, request, context):
+        """A family's redemptions waiting for an adult, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMemberSpendingCap(self, request, context):
+        """Sets (or, with 0, removes) a member's weekly spending cap.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -537,6 +605,31 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.ActivityFeed,
                     request_deserializer=customer_dot_v1_dot_customer__pb2.ActivityFeedRequest.FromString,
                     response_serializer=customer_dot_v1_dot_customer__pb2.ActivityFeedResponse.SerializeToString,
+            ),
+            'SetFamilyWallet': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFamilyWallet,
+                    request_deserializer=customer_dot_v1_dot_customer__pb2.SetFamilyWalletRequest.FromString,
+                    response_serializer=customer_dot_v1_dot_customer__pb2.Family.SerializeToString,
+            ),
+            'ApproveRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRedemption,
+                    request_deserializer=customer_dot_v1_dot_customer__pb2.ApproveRedemptionRequest.FromString,
+                    response_serializer=customer_dot_v1_dot_customer__pb2.RedeemRewardResponse.SerializeToString,
+            ),
+            'DeclineRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineRedemption,
+                    request_deserializer=customer_dot_v1_dot_customer__pb2.DeclineRedemptionRequest.FromString,
+                    response_serializer=customer_dot_v1_dot_customer__pb2.Redemption.SerializeToString,
+            ),
+            'ListPendingApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingApprovals,
+                    request_deserializer=customer_dot_v1_dot_customer__pb2.ListPendingApprovalsRequest.FromString,
+                    response_serializer=customer_dot_v1_dot_customer__pb2.ListPendingApprovalsResponse.SerializeToString,
+            ),
+            'SetMemberSpendingCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMemberSpendingCap,
+                    request_deserializer=customer_dot_v1_dot_customer__pb2.SetMemberSpendingCapRequest.FromString,
+                    response_serializer=customer_dot_v1_dot_customer__pb2.MemberSpendingCap.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1295,6 +1388,141 @@ class CustomerService:
             '/customer.v1.CustomerService/ActivityFeed',
             customer_dot_v1_dot_customer__pb2.ActivityFeedRequest.SerializeToString,
             customer_dot_v1_dot_customer__pb2.ActivityFeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFamilyWallet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/customer.v1.CustomerService/SetFamilyWallet',
+            customer_dot_v1_dot_customer__pb2.SetFamilyWalletRequest.SerializeToString,
+            customer_dot_v1_dot_customer__pb2.Family.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/customer.v1.CustomerService/ApproveRedemption',
+            customer_dot_v1_dot_customer__pb2.ApproveRedemptionRequest.SerializeToString,
+            customer_dot_v1_dot_customer__pb2.RedeemRewardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/customer.v1.CustomerService/DeclineRedemption',
+            customer_dot_v1_dot_customer__pb2.DeclineRedemptionRequest.SerializeToString,
+            customer_dot_v1_dot_customer__pb2.Redemption.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/customer.v1.CustomerService/ListPendingApprovals',
+            customer_dot_v1_dot_customer__pb2.ListPendingApprovalsRequest.SerializeToString,
+            customer_dot_v1_dot_customer__pb2.ListPendingApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMemberSpendingCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/customer.v1.CustomerService/SetMemberSpendingCap',
+            customer_dot_v1_dot_customer__pb2.SetMemberSpendingCapRequest.SerializeToString,
+            customer_dot_v1_dot_customer__pb2.MemberSpendingCap.FromString,
             options,
             channel_credentials,
             insecure,

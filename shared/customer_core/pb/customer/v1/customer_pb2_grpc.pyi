@@ -136,6 +136,27 @@ class CustomerServiceStub:
     """
     ActivityFeed: _grpc.StreamStreamMultiCallable[_customer_pb2.ActivityFeedRequest, _customer_pb2.ActivityFeedResponse]
     """Bidirectional live activity feed with resumable cursors."""
+    SetFamilyWallet: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SetFamilyWalletRequest, _customer_pb2.Family]
+    """---- Family wallet ------------------------------------------------------------
+    Switches a family's pooled wallet on or off; see SetFamilyWalletRequest for
+    the rules. Idempotent: asking for the state the family is already in moves
+    nothing (bar stray points, as described there) and answers the family.
+    """
+    ApproveRedemption: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ApproveRedemptionRequest, _customer_pb2.RedeemRewardResponse]
+    """An adult approves a child's pending redemption: the hold is placed (the
+    points leave the pool) and the redemption becomes HELD. Approving again is
+    a no-op answering the redemption as it is now; a declined or expired one is
+    FAILED_PRECONDITION, and so is a pool that no longer covers the cost.
+    """
+    DeclineRedemption: _grpc.UnaryUnaryMultiCallable[_customer_pb2.DeclineRedemptionRequest, _customer_pb2.Redemption]
+    """An adult declines a child's pending redemption: no points move, the order
+    may take another reward. Declining again is a no-op; an approved one is
+    FAILED_PRECONDITION (reverse it with ReverseRedemption).
+    """
+    ListPendingApprovals: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListPendingApprovalsRequest, _customer_pb2.ListPendingApprovalsResponse]
+    """A family's redemptions waiting for an adult, oldest first."""
+    SetMemberSpendingCap: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SetMemberSpendingCapRequest, _customer_pb2.MemberSpendingCap]
+    """Sets (or, with 0, removes) a member's weekly spending cap."""
 
 @_typing.type_check_only
 class CustomerServiceAsyncStub(CustomerServiceStub):
@@ -228,6 +249,27 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """
     ActivityFeed: _aio.StreamStreamMultiCallable[_customer_pb2.ActivityFeedRequest, _customer_pb2.ActivityFeedResponse]  # type: ignore[assignment]
     """Bidirectional live activity feed with resumable cursors."""
+    SetFamilyWallet: _aio.UnaryUnaryMultiCallable[_customer_pb2.SetFamilyWalletRequest, _customer_pb2.Family]  # type: ignore[assignment]
+    """---- Family wallet ------------------------------------------------------------
+    Switches a family's pooled wallet on or off; see SetFamilyWalletRequest for
+    the rules. Idempotent: asking for the state the family is already in moves
+    nothing (bar stray points, as described there) and answers the family.
+    """
+    ApproveRedemption: _aio.UnaryUnaryMultiCallable[_customer_pb2.ApproveRedemptionRequest, _customer_pb2.RedeemRewardResponse]  # type: ignore[assignment]
+    """An adult approves a child's pending redemption: the hold is placed (the
+    points leave the pool) and the redemption becomes HELD. Approving again is
+    a no-op answering the redemption as it is now; a declined or expired one is
+    FAILED_PRECONDITION, and so is a pool that no longer covers the cost.
+    """
+    DeclineRedemption: _aio.UnaryUnaryMultiCallable[_customer_pb2.DeclineRedemptionRequest, _customer_pb2.Redemption]  # type: ignore[assignment]
+    """An adult declines a child's pending redemption: no points move, the order
+    may take another reward. Declining again is a no-op; an approved one is
+    FAILED_PRECONDITION (reverse it with ReverseRedemption).
+    """
+    ListPendingApprovals: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListPendingApprovalsRequest, _customer_pb2.ListPendingApprovalsResponse]  # type: ignore[assignment]
+    """A family's redemptions waiting for an adult, oldest first."""
+    SetMemberSpendingCap: _aio.UnaryUnaryMultiCallable[_customer_pb2.SetMemberSpendingCapRequest, _customer_pb2.MemberSpendingCap]  # type: ignore[assignment]
+    """Sets (or, with 0, removes) a member's weekly spending cap."""
 
 class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -485,5 +527,56 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_customer_pb2.ActivityFeedResponse], _abc.AsyncIterator[_customer_pb2.ActivityFeedResponse]]:
         """Bidirectional live activity feed with resumable cursors."""
+
+    @_abc_1.abstractmethod
+    def SetFamilyWallet(
+        self,
+        request: _customer_pb2.SetFamilyWalletRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.Family, _abc.Awaitable[_customer_pb2.Family]]:
+        """---- Family wallet ------------------------------------------------------------
+        Switches a family's pooled wallet on or off; see SetFamilyWalletRequest for
+        the rules. Idempotent: asking for the state the family is already in moves
+        nothing (bar stray points, as described there) and answers the family.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveRedemption(
+        self,
+        request: _customer_pb2.ApproveRedemptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RedeemRewardResponse, _abc.Awaitable[_customer_pb2.RedeemRewardResponse]]:
+        """An adult approves a child's pending redemption: the hold is placed (the
+        points leave the pool) and the redemption becomes HELD. Approving again is
+        a no-op answering the redemption as it is now; a declined or expired one is
+        FAILED_PRECONDITION, and so is a pool that no longer covers the cost.
+        """
+
+    @_abc_1.abstractmethod
+    def DeclineRedemption(
+        self,
+        request: _customer_pb2.DeclineRedemptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.Redemption, _abc.Awaitable[_customer_pb2.Redemption]]:
+        """An adult declines a child's pending redemption: no points move, the order
+        may take another reward. Declining again is a no-op; an approved one is
+        FAILED_PRECONDITION (reverse it with ReverseRedemption).
+        """
+
+    @_abc_1.abstractmethod
+    def ListPendingApprovals(
+        self,
+        request: _customer_pb2.ListPendingApprovalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListPendingApprovalsResponse, _abc.Awaitable[_customer_pb2.ListPendingApprovalsResponse]]:
+        """A family's redemptions waiting for an adult, oldest first."""
+
+    @_abc_1.abstractmethod
+    def SetMemberSpendingCap(
+        self,
+        request: _customer_pb2.SetMemberSpendingCapRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.MemberSpendingCap, _abc.Awaitable[_customer_pb2.MemberSpendingCap]]:
+        """Sets (or, with 0, removes) a member's weekly spending cap."""
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
