@@ -80,6 +80,14 @@ async def api_problems(stub: customer_pb2_grpc.CustomerServiceStub, model: Model
     for name in model.members:
         s = await stub.GetCustomerStats(pb.GetCustomerStatsRequest(customer=name), timeout=10)
         problems += stats_problems(model, name, s)
+    for name, m in model.members.items():
+        # The hot path answers from its cache: it must not lag behind the ledger.
+        oc = await stub.GetOrderContext(pb.GetOrderContextRequest(customer=name), timeout=10)
+        if oc.points_balance != model.balance(m.account).balance:
+            problems.append(
+                f"{name} GetOrderContext points_balance {oc.points_balance}, "
+                f"model {model.balance(m.account).balance}"
+            )
     for account, member in model.accounts().items():
         a = await stub.GetLoyaltyAccount(pb.GetLoyaltyAccountRequest(customer=member), timeout=10)
         want = model.balance(account)
