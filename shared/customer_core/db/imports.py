@@ -22,7 +22,9 @@ from customer_core.domain.customers import Dietary, Preferences, Profile, Role
 from customer_core.domain.favorites import customization_key
 from customer_core.domain.imports import Existing, Plan
 
-FAMILIES_BY_EXTERNAL_ID = "SELECT external_id, id FROM families WHERE external_id = ANY($1::text[])"
+FAMILIES_BY_EXTERNAL_ID = """
+SELECT external_id, id, wallet_pooled FROM families WHERE external_id = ANY($1::text[])
+"""
 
 INSERT_FAMILIES = """
 INSERT INTO families (id, display_name, external_id)
@@ -85,6 +87,35 @@ SELECT gen_random_uuid(), unnest($1::uuid[])
 ON CONFLICT (customer_id) DO NOTHING
 """
 
+# New customers' own accounts, each opened with its opening balance in the
+# same statement as the ledger entry that makes it: no separate balance
+# UPDATE. The balance is what was actually posted, so an opening key already
+# in the ledger (a deleted customer imported again) posts nothing and opens
+# the account at 0: the balance still equals the sum of its entries. Foreign
+# keys are checked at the end of the statement, when both rows exist.
+OPEN_ACCOUNTS = """
+WITH input AS MATERIALIZED (
+    SELECT gen_random_uuid() AS account_id, t.*
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])
+        AS t(customer_id, points, external_id, idempotency_key)
+), posted AS (
+    INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,
+                                source_ref, idempotency_key)
+    SELECT account_id, customer_id, 'adjust', points, $5, 'system', external_id,
+           idempotency_key
+    FROM input WHERE points > 0
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING account_id, points
+), opened AS (
+    INSERT INTO loyalty_accounts (id, customer_id, balance, lifetime_points, last_activity_at)
+    SELECT i.account_id, i.customer_id, coalesce(p.points, 0), coalesce(p.points, 0),
+           CASE WHEN p.points IS NOT NULL THEN now() END
+    FROM input i LEFT JOIN posted p ON p.account_id = i.account_id
+    RETURNING balance
+)
+SELECT coalesce(sum(balance), 0)::bigint FROM opened
+"""
+
 INSERT_FAVORITES = """
 INSERT INTO favorites (id, customer_id, drink_id, drink_name, customization,
                        customization_key, position, is_usual)
@@ -113,9 +144,10 @@ async def prefer_custom_plans(conn: Conn) -> None:
     await conn.execute(CUSTOM_PLANS)
 
 
-async def family_ids(conn: Conn, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+async def family_ids(conn: Conn, external_ids: Sequence[str]) -> dict[str, tuple[uuid.UUID, bool]]:
+    """External id -> (family id, whether its wallet is pooled)."""
     rows = await conn.fetch(FAMILIES_BY_EXTERNAL_ID, list(external_ids))
-    return {r["external_id"]: r["id"] for r in rows}
+    return {r["external_id"]: (r["id"], r["wallet_pooled"]) for r in rows}
 
 
 async def insert_families(conn: Conn, families: Sequence[tuple[uuid.UUID, str, str]]) -> None:
@@ -182,6 +214,7 @@ def _profile_columns(p: Profile) -> tuple[Any, ...]:
 
 
 async def insert_customers(conn: Conn, plans: Sequence[Plan]) -> None:
+    """New customers' rows (their accounts: open_accounts, or accounts_of for a pooled family)."""
     if not plans:
         return
     rows = [
@@ -189,7 +222,21 @@ async def insert_customers(conn: Conn, plans: Sequence[Plan]) -> None:
         for p in plans
     ]
     await conn.execute(INSERT_CUSTOMERS, *map(list, zip(*rows, strict=True)))
-    await conn.execute(INSERT_ACCOUNTS, [p.customer_id for p in plans])
+
+
+async def open_accounts(conn: Conn, plans: Sequence[Plan], reason: str) -> int:
+    """Open new customers' own accounts with their opening balances; returns the points posted."""
+    if not plans:
+        return 0
+    posted: int = await conn.fetchval(
+        OPEN_ACCOUNTS,
+        [p.customer_id for p in plans],
+        [p.opening_points for p in plans],
+        [p.record.external_id for p in plans],
+        [p.record.opening_key for p in plans],
+        reason,
+    )
+    return posted
 
 
 async def update_customers(conn: Conn, plans: Sequence[Plan]) -> None:

@@ -7,7 +7,6 @@ from the proto enums. `None` means "not set / no preference".
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -107,8 +106,13 @@ class Profile:
     dietary: Dietary = field(default_factory=Dietary)
 
 
+# Exactly the code points of Unicode categories Cc (C0, DEL, C1) and Cs
+# (surrogates): one regex scan instead of a category look-up per character.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+    return CONTROL_RE.search(text) is not None
 
 
 def check_text(value: str, field: str, low: int, high: int) -> str:
@@ -168,7 +172,10 @@ def check_dietary(d: Dietary, field: str) -> Dietary:
         check_text(allergy, f"{field}.allergies[{i}]", 1, ALLERGY_MAX)
         # "Peanuts" and "peanuts" are one allergy; the first spelling wins.
         seen.setdefault(allergy.strip().casefold(), allergy.strip())
-    return Dietary(restrictions=frozenset(d.restrictions), allergies=tuple(seen.values()))
+    allergies = tuple(seen.values())
+    if type(d.restrictions) is frozenset and allergies == d.allergies:
+        return d  # already normal: no copy (imports check many thousands)
+    return Dietary(restrictions=frozenset(d.restrictions), allergies=allergies)
 
 
 def check_profile(p: Profile, field: str = "customer", *, require_role: bool = False) -> Profile:
@@ -180,13 +187,17 @@ def check_profile(p: Profile, field: str = "customer", *, require_role: bool = F
     email = check_email(p.email, f"{field}.email") or ""
     if require_role and p.role is None:
         raise InvalidArgument(f"{field}.role", "must be owner, adult or child")
+    preferences = check_preferences(p.preferences, f"{field}.preferences")
+    dietary = check_dietary(p.dietary, f"{field}.dietary")
+    if email == p.email and dietary is p.dietary:
+        return p  # already normal: no copy (the other checks return their input)
     return Profile(
         username=username,
         display_name=display_name,
         email=email,
         role=p.role,
-        preferences=check_preferences(p.preferences, f"{field}.preferences"),
-        dietary=check_dietary(p.dietary, f"{field}.dietary"),
+        preferences=preferences,
+        dietary=dietary,
     )
 
 

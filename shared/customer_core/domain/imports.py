@@ -91,18 +91,24 @@ def check_record(r: ImportRecord) -> ImportRecord:
         raise InvalidArgument(
             "opening_points", f"must be 0..{MAX_OPENING_POINTS}, got {r.opening_points}"
         )
+    favorites = check_favorites(r.favorites)
+    family_name = r.family_display_name.strip()
+    if profile is r.profile and favorites is r.favorites and family_name == r.family_display_name:
+        return r  # already normal: no copy
     return ImportRecord(
         position=r.position,
         external_id=r.external_id,
         family_external_id=r.family_external_id,
-        family_display_name=r.family_display_name.strip(),
+        family_display_name=family_name,
         profile=profile,
-        favorites=check_favorites(r.favorites),
+        favorites=favorites,
         opening_points=r.opening_points,
     )
 
 
 def check_favorites(favorites: tuple[ImportFavorite, ...]) -> tuple[ImportFavorite, ...]:
+    if not favorites:
+        return favorites
     if len(favorites) > MAX_FAVORITES:
         raise InvalidArgument("favorites", f"at most {MAX_FAVORITES}, got {len(favorites)}")
     seen: dict[tuple[str, str], ImportFavorite] = {}

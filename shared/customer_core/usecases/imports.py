@@ -26,7 +26,7 @@ from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import imports as db
-from customer_core.db.loyalty import post_entries
+from customer_core.db.loyalty import POINTS_EARNED, post_entries
 from customer_core.domain.imports import (
     BATCH_SIZE,
     Batch,
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # Batches written at once: PostgreSQL writes one while another waits on its
 # indexes, and this process validates the next meanwhile.
 IN_FLIGHT = 2
+
+OPENING_REASON = "opening balance (import)"
 
 
 class ImportSession:
@@ -192,18 +194,30 @@ async def _write(
         try:
             if holder != r.external_id:
                 raise InvalidArgument("username", f"{r.profile.username!r} is already taken")
-            plans.append(
-                plan(r, families[r.family_external_id], existing.get(r.external_id), uuid.uuid4())
-            )
+            family_id, _ = families[r.family_external_id]
+            known = existing.get(r.external_id)
+            plans.append(plan(r, family_id, known, known.customer_id if known else uuid.uuid4()))
         except InvalidArgument as exc:
             outcome.rejections.append(rejection(r.position, r.external_id, exc))
     created = [p for p in plans if p.outcome == "created"]
+    # A member of a pooled family spends from the family's wallet: its own
+    # account opens empty and its opening balance goes to the wallet.
+    pooled = [p for p in created if families[p.record.family_external_id][1]]
     await db.insert_customers(conn, created)
+    opened = await db.open_accounts(
+        conn, [p for p in created if not families[p.record.family_external_id][1]], OPENING_REASON
+    )
+    if opened:
+        POINTS_EARNED.labels("system").inc(opened)
     await db.update_customers(
         conn, [p for p in plans if p.outcome == "updated" and p.write_profile]
     )
     await db.insert_favorites(conn, plans)
-    await _post_openings(conn, [p for p in plans if p.opening_points > 0])
+    await _post_openings(
+        conn,
+        [p for p in plans if p.opening_points > 0 and p.outcome != "created"],
+        pooled,
+    )
     outcome.created = len(created)
     outcome.updated = sum(p.outcome == "updated" for p in plans)
     outcome.unchanged = sum(p.outcome == "unchanged" for p in plans)
@@ -212,8 +226,8 @@ async def _write(
 
 async def _families(
     conn: Conn, records: Sequence[ImportRecord], outcome: BatchOutcome
-) -> dict[str, uuid.UUID]:
-    """Family ids by external id, creating the families seen for the first time.
+) -> dict[str, tuple[uuid.UUID, bool]]:
+    """(Family id, wallet pooled) by external id, creating the families seen for the first time.
 
     A record naming a new family without a display name is rejected (and so
     are the batch's other records for that family, unless one names it).
@@ -243,12 +257,17 @@ async def _families(
     return found
 
 
-async def _post_openings(conn: Conn, plans: Sequence[Plan]) -> None:
-    if not plans:
+async def _post_openings(conn: Conn, plans: Sequence[Plan], pooled: Sequence[Plan]) -> None:
+    """Opening balances of existing customers, and of new ones whose family pools its wallet.
+
+    Accounts are made where missing: an older customer may predate accounts,
+    and a new member of a pooled family still gets an (empty) account of its own.
+    """
+    if not plans and not pooled:
         return
-    # New customers got their account with their row; older ones may predate accounts.
-    older = any(p.outcome != "created" for p in plans)
-    accounts = await db.accounts_of(conn, [p.customer_id for p in plans], create=older)
+    ids = [p.customer_id for p in (*plans, *pooled)]
+    accounts = await db.accounts_of(conn, ids, create=True)
+    plans = [*plans, *(p for p in pooled if p.opening_points > 0)]
     await post_entries(
         conn,
         [
@@ -257,7 +276,7 @@ async def _post_openings(conn: Conn, plans: Sequence[Plan]) -> None:
                 member_id=p.customer_id,
                 kind="adjust",
                 points=p.opening_points,
-                reason="opening balance (import)",
+                reason=OPENING_REASON,
                 source="system",
                 source_ref=p.record.external_id,
                 idempotency_key=p.record.opening_key,
