@@ -29,7 +29,7 @@ from customer_core.domain.orders import (
     Placed,
     Topic,
 )
-from customer_core.events import encode_event
+from customer_core.events_encode import encode_event
 
 log = logging.getLogger(__name__)
 

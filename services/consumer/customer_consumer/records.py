@@ -8,7 +8,7 @@ it to the dead-letter topic with headers naming the source and the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,32 +76,53 @@ def field_label(reason_field: str) -> str:
     return _INDEX.sub("", reason_field)[:60]
 
 
-def decode_records(
-    records: Iterable[Any], topics: Mapping[str, Topic]
-) -> tuple[list[Incoming], list[DeadLetter], dict[tuple[str, int, int], Source]]:
-    """Decoded events, dead letters, and every record's source by (topic, partition, offset)."""
+@dataclass
+class Fetched:
+    """One fetched batch: its records, decoded events and dead letters."""
+
+    records: list[Any]
+    good: list[Incoming]
+    bad: list[DeadLetter]
+    _at: dict[tuple[str, int, int], Any] | None = None
+
+    def source(self, topic: str, partition: int, offset: int) -> Source:
+        """The original record at a position (indexed on demand: rarely needed)."""
+        if self._at is None:
+            self._at = {(r.topic, r.partition, r.offset): r for r in self.records}
+        return source_of(self._at[(topic, partition, offset)])
+
+    def keep(self, partitions: Container[tuple[str, int]]) -> Fetched:
+        """Only the records of these (topic, partition)s: the rest were revoked meanwhile."""
+        if all((r.topic, r.partition) in partitions for r in self.records):
+            return self
+        return Fetched(
+            [r for r in self.records if (r.topic, r.partition) in partitions],
+            [i for i in self.good if (i.topic, i.partition) in partitions],
+            [d for d in self.bad if (d.source.topic, d.source.partition) in partitions],
+        )
+
+
+def decode_records(records: Sequence[Any], topics: Mapping[str, Topic]) -> Fetched:
+    """Decoded events, and dead letters for what cannot be decoded."""
     good: list[Incoming] = []
     bad: list[DeadLetter] = []
-    sources: dict[tuple[str, int, int], Source] = {}
     for record in records:
-        source = source_of(record)
-        sources[(source.topic, source.partition, source.offset)] = source
         try:
             event = decode_event(record.value, topics[record.topic])
         except InvalidArgument as exc:
-            bad.append(DeadLetter(source, str(exc), exc.field))
+            bad.append(DeadLetter(source_of(record), str(exc), exc.field))
             continue
         good.append(Incoming(event, record.topic, record.partition, record.offset))
-    return good, bad, sources
+    return Fetched(list(records), good, bad)
 
 
-def traceparents(sources: Sequence[Source], limit: int = 64) -> list[str]:
+def traceparents(records: Sequence[Any], limit: int = 64) -> list[str]:
     """The W3C traceparent headers of the batch (at most `limit`), for span links."""
     found = []
-    for source in sources:
-        for key, value in source.headers:
+    for record in records:
+        for key, value in record.headers or ():
             if key == "traceparent":
-                found.append(value.decode(errors="replace"))
+                found.append(bytes(value or b"").decode(errors="replace"))
                 break
         if len(found) >= limit:
             break

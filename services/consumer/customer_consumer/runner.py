@@ -32,7 +32,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
 from customer_consumer.notifier import Notifier
-from customer_consumer.records import DeadLetter, Source, decode_records, field_label, traceparents
+from customer_consumer.records import DeadLetter, Fetched, decode_records, field_label, traceparents
 from customer_consumer.settings import ConsumerSettings
 from customer_core.context import Context
 from customer_core.errors import Unavailable
@@ -41,6 +41,8 @@ from customer_core.usecases.events import BatchResult, Incoming, apply_batch
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("customer_consumer")
 _propagator = TraceContextTextMapPropagator()
+# Records decoded between two yields to the event loop.
+DECODE_SLICE = 250
 
 
 class Abandoned(Exception):
@@ -58,6 +60,8 @@ class Runner:
         self.done: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
+        self._commit_lock = asyncio.Lock()
+        self._committing: asyncio.Task[None] | None = None
         self.notifier = Notifier(ctx.valkey)
         # When the first records arrived (after joining the group): the benchmark's clock.
         self.first_fetch_at: float | None = None
@@ -83,6 +87,7 @@ class Runner:
         self.producer = kafka.producer(core)
         await self.producer.start()
         self.notifier.start()
+        ahead: asyncio.Task[Fetched] | None = None
         try:
             await consumer.start()
             self.health.started = True
@@ -91,36 +96,59 @@ class Runner:
             )
             while not stop.is_set():
                 self.health.loop_turned()
-                fetched = await consumer.getmany(
-                    timeout_ms=self.settings.poll_ms, max_records=self.settings.max_batch
-                )
-                records = [r for batch in fetched.values() for r in batch]
-                if records:
+                fetched = await (ahead or self._fetch())
+                ahead = None
+                assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+                fetched = fetched.keep(assigned)
+                if fetched.records:
                     if self.first_fetch_at is None:
                         self.first_fetch_at = time.perf_counter()
+                    # Fetch and decode the next batch while this one is in the
+                    # database: the CPU work overlaps the waiting.
+                    ahead = asyncio.create_task(self._fetch())
                     try:
-                        await self.handle(records, stop)
+                        await self.handle(fetched, stop)
                     except Abandoned:
                         break
-                    await self.commit()
+                    self._commit_soon()
                 self.health.progressed(lag=await self._measure_lag())
         finally:
             self.health.started = False
+            if ahead is not None:
+                ahead.cancel()  # fetched, not applied: the next owner reads it again
+                with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                    await ahead
             await self.commit()
             await consumer.stop()  # leaves the group: its partitions move at once
             await self.producer.stop()
             await self.notifier.close()
             log.info("consumer stopped")
 
-    async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> None:
+    async def _fetch(self) -> Fetched:
+        """The next batch, decoded in slices so that other tasks (the batch in the
+        database, the notifier) are not held up for a whole batch's decoding."""
+        assert self.consumer is not None
+        fetched = await self.consumer.getmany(
+            timeout_ms=self.settings.poll_ms, max_records=self.settings.max_batch
+        )
+        records = [r for batch in fetched.values() for r in batch]
+        out = Fetched(records, [], [])
+        for start in range(0, len(records), DECODE_SLICE):
+            part = decode_records(records[start : start + DECODE_SLICE], self.topics)
+            out.good += part.good
+            out.bad += part.bad
+            await asyncio.sleep(0)
+        return out
+
+    async def handle(self, fetched: Fetched, stop: asyncio.Event) -> None:
         """Apply one fetched batch until it succeeds (or shutdown abandons it)."""
         started = time.perf_counter()
-        good, bad, sources = decode_records(records, self.topics)
+        records, good, bad = fetched.records, fetched.good, fetched.bad
         offsets: dict[TopicPartition, int] = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        links = _links(list(sources.values()))
+        links = _links(records)
         attempt = 0
         while True:
             try:
@@ -133,7 +161,7 @@ class Runner:
                         result = BatchResult()
                         if good:
                             result = await apply_batch(self.ctx, good, publish=False)
-                        dead = bad + _rejected(result, sources)
+                        dead = bad + _rejected(result, fetched)
                         await self._send_dead_letters(dead)
                         self.done.update(offsets)
                 break
@@ -174,8 +202,18 @@ class Runner:
                        "offset": d.source.offset, "reason": d.reason},
             )  # fmt: skip
 
+    def _commit_soon(self) -> None:
+        """Commit what is done in the background, while the next batch is applied
+        (its offsets follow in the next commit). One commit task at a time."""
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self.commit())
+
     async def commit(self, only: Sequence[TopicPartition] | None = None) -> None:
         """Commit the offsets applied but not yet committed (for `only` these partitions)."""
+        async with self._commit_lock:
+            await self._commit(only)
+
+    async def _commit(self, only: Sequence[TopicPartition] | None) -> None:
         consumer = self.consumer
         if consumer is None:
             return
@@ -238,12 +276,12 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-def _rejected(result: BatchResult, sources: dict[tuple[str, int, int], Source]) -> list[DeadLetter]:
+def _rejected(result: BatchResult, fetched: Fetched) -> list[DeadLetter]:
     out = []
     for r in result.rejected:
         i: Incoming = r.incoming
         field = r.reason.split(":", 1)[0]
-        source = sources[(i.topic, i.partition, i.offset)]
+        source = fetched.source(i.topic, i.partition, i.offset)
         out.append(DeadLetter(source, r.reason, field, i.event.event_id))
     return out
 
@@ -260,9 +298,9 @@ def _count(result: BatchResult, dead: Sequence[DeadLetter]) -> None:
         metrics.DEAD_LETTERS.labels(d.source.topic, field_label(d.field)).inc()
 
 
-def _links(sources: Sequence[Source]) -> list[Link]:
+def _links(records: Sequence[Any]) -> list[Link]:
     links = []
-    for header in traceparents(sources):
+    for header in traceparents(records):
         context = trace.get_current_span(_propagator.extract({"traceparent": header}))
         span_context = context.get_span_context()
         if span_context.is_valid:

@@ -60,19 +60,21 @@ RETURNING event_id
 """
 
 SELECT_ORDERS = """
-SELECT order_id, customer_id, placed_at, completed_at, cancelled_at, items, currency_code,
-       total_minor, paid_minor, payment_ids, points_earned, cancel_reason
+SELECT order_id, customer_id, placed_at, completed_at, cancelled_at, items::text AS items,
+       currency_code, total_minor, paid_minor, payment_ids, points_earned, cancel_reason
 FROM order_history WHERE order_id = ANY($1::text[])
 ORDER BY order_id
 FOR UPDATE
 """
 
+# Items NULL: unchanged since read (the row exists and is locked), keep them; a
+# proposed row cannot carry SQL NULL into a NOT NULL column, so JSON null stands in.
 UPSERT_ORDERS = """
 INSERT INTO order_history AS h (
     order_id, customer_id, family_id, placed_at, completed_at, cancelled_at, items,
     currency_code, total_minor, paid_minor, payment_ids, points_earned, cancel_reason)
 SELECT o.order_id, o.customer_id, o.family_id, o.placed_at, o.completed_at, o.cancelled_at,
-       o.items::jsonb, NULLIF(o.currency_code, ''), o.total_minor, o.paid_minor,
+       coalesce(o.items::jsonb, 'null'), NULLIF(o.currency_code, ''), o.total_minor, o.paid_minor,
        ARRAY(SELECT json_array_elements_text(o.payment_ids::json)), o.points_earned,
        NULLIF(o.cancel_reason, '')
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[],
@@ -85,7 +87,7 @@ ON CONFLICT (order_id) DO UPDATE SET
     placed_at = EXCLUDED.placed_at,
     completed_at = EXCLUDED.completed_at,
     cancelled_at = EXCLUDED.cancelled_at,
-    items = EXCLUDED.items,
+    items = CASE WHEN EXCLUDED.items = 'null' THEN h.items ELSE EXCLUDED.items END,
     currency_code = EXCLUDED.currency_code,
     total_minor = EXCLUDED.total_minor,
     paid_minor = EXCLUDED.paid_minor,
@@ -145,29 +147,43 @@ async def lock_families(conn: Conn, family_ids: Iterable[uuid.UUID]) -> None:
     await conn.fetchval(LOCK_FAMILIES, list(set(family_ids)))
 
 
-async def claim_events(conn: Conn, rows: Sequence[tuple[str, str, int, int]]) -> set[str]:
-    """Insert inbox rows (event id, topic, partition, offset); returns the ids not seen before."""
-    if not rows:
+async def claim_events(
+    conn: Conn, ids: list[str], topics: list[str], partitions: list[int], offsets: list[int]
+) -> set[str]:
+    """Insert inbox rows (columns: event id, topic, partition, offset); returns the ids
+    not seen before."""
+    if not ids:
         return set()
-    ids, topics, partitions, offsets = (list(col) for col in zip(*rows, strict=True))
     claimed = await conn.fetch(CLAIM_EVENTS, ids, topics, partitions, offsets)
     return {r["event_id"] for r in claimed}
 
 
-def _items_from_json(raw: object) -> tuple[Item, ...]:
-    if not isinstance(raw, list):
+# Item lists read back, by their text: orders repeat a few common lists, and
+# the Items are immutable, so they are shared.
+_ITEMS_READ: dict[str, tuple[Item, ...]] = {}
+
+
+def _items_from_json(text: str | None) -> tuple[Item, ...]:
+    if not text:
         return ()
-    return tuple(
-        Item(
-            drink_id=str(i.get("drink_id", "")),
-            drink_name=str(i.get("drink_name", "")),
-            size=str(i.get("size", "")),
-            quantity=int(i.get("quantity", 0)),
-            unit_price_minor=int(i.get("unit_price_minor", 0)),
+    items = _ITEMS_READ.get(text)
+    if items is None:
+        raw = json.loads(text)
+        items = tuple(
+            Item(
+                drink_id=str(i.get("drink_id", "")),
+                drink_name=str(i.get("drink_name", "")),
+                size=str(i.get("size", "")),
+                quantity=int(i.get("quantity", 0)),
+                unit_price_minor=int(i.get("unit_price_minor", 0)),
+            )
+            for i in (raw if isinstance(raw, list) else ())
+            if isinstance(i, dict)
         )
-        for i in raw
-        if isinstance(i, dict)
-    )
+        if len(_ITEMS_READ) >= 4096:
+            _ITEMS_READ.clear()
+        _ITEMS_READ[text] = items
+    return items
 
 
 def _items_json(items: tuple[Item, ...]) -> str:
@@ -208,22 +224,42 @@ async def lock_orders(conn: Conn, order_ids: Iterable[str]) -> dict[str, OrderSt
     }
 
 
+def _payment_ids_json(ids: frozenset[str]) -> str:
+    return json.dumps(sorted(ids)) if ids else "[]"
+
+
 async def save_orders(
-    conn: Conn, orders: Sequence[OrderState], family_of: Mapping[uuid.UUID, uuid.UUID]
+    conn: Conn,
+    orders: Sequence[OrderState],
+    family_of: Mapping[uuid.UUID, uuid.UUID],
+    loaded: Mapping[str, OrderState],
 ) -> None:
+    """Upsert the orders; `loaded` are the rows read (and locked) before, whose items
+    are not sent again when the batch left them as they were."""
     if not orders:
         return
-    cols: list[list[object]] = [[] for _ in range(13)]
+    items = []
     for o in orders:
-        values = (
-            o.order_id, o.customer_id, family_of.get(o.customer_id), o.placed_at,
-            o.completed_at, o.cancelled_at, _items_json(o.items), o.currency_code,
-            o.total_minor, o.paid_minor, json.dumps(sorted(o.payment_ids)), o.points_earned,
-            o.cancel_reason,
-        )  # fmt: skip
-        for col, value in zip(cols, values, strict=True):
-            col.append(value)
-    await conn.execute(UPSERT_ORDERS, *cols)
+        before = loaded.get(o.order_id)
+        items.append(
+            None if before is not None and o.items is before.items else _items_json(o.items)
+        )
+    await conn.execute(
+        UPSERT_ORDERS,
+        [o.order_id for o in orders],
+        [o.customer_id for o in orders],
+        [family_of.get(o.customer_id) for o in orders],
+        [o.placed_at for o in orders],
+        [o.completed_at for o in orders],
+        [o.cancelled_at for o in orders],
+        items,
+        [o.currency_code for o in orders],
+        [o.total_minor for o in orders],
+        [o.paid_minor for o in orders],
+        [_payment_ids_json(o.payment_ids) for o in orders],
+        [o.points_earned for o in orders],
+        [o.cancel_reason for o in orders],
+    )
 
 
 async def add_stats(conn: Conn, deltas: Mapping[uuid.UUID, StatsDelta]) -> None:

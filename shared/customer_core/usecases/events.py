@@ -129,7 +129,8 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
             result.rejected.append(Rejected(incoming, reason))
     await db.lock_families(conn, (m.family_id for m in members.values()))
 
-    states = await db.lock_orders(conn, (i.event.order_id for i in known))
+    loaded = await db.lock_orders(conn, (i.event.order_id for i in known))
+    states = dict(loaded)
     owners = {order_id: s.customer_id for order_id, s in states.items()}
     owned: list[Incoming] = []
     for incoming in known:
@@ -142,7 +143,11 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
             result.rejected.append(Rejected(incoming, reason))
 
     claimed = await db.claim_events(
-        conn, [(i.event.event_id, i.topic, i.partition, i.offset) for i in owned]
+        conn,
+        [i.event.event_id for i in owned],
+        [i.topic for i in owned],
+        [i.partition for i in owned],
+        [i.offset for i in owned],
     )
     initial: dict[str, OrderState] = {}
     changes: list[Change] = []
@@ -166,7 +171,7 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
             states[order_id], points_earned=states[order_id].points_earned + delta
         )
     deltas = stats_deltas((c, states[c.event.order_id]) for c in changes)
-    await db.save_orders(conn, [states[oid] for oid in sorted(initial)], family_of)
+    await db.save_orders(conn, [states[oid] for oid in sorted(initial)], family_of, loaded)
     await db.add_stats(conn, deltas)
 
     result.activities += _order_activities(changes, family_of) + points.activities
@@ -177,27 +182,21 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     return result
 
 
-_KINDS = (("placed", "order_placed"), ("completed", "order_completed"),
-          ("cancelled", "order_cancelled"))  # fmt: skip
-
-
 def _order_activities(
     changes: Sequence[Change], family_of: dict[uuid.UUID, uuid.UUID]
 ) -> list[Activity]:
     out = []
     for change in changes:
         ev = change.event
-        for flag, kind in _KINDS:
-            if getattr(change, flag):
-                out.append(
-                    Activity(
-                        kind=kind,
-                        customer_id=ev.customer_id,
-                        family_id=family_of.get(ev.customer_id),
-                        order_id=ev.order_id,
-                        occurred_at=ev.occurred_at,
-                    )
-                )
+        for happened, kind in (
+            (change.placed, "order_placed"),
+            (change.completed, "order_completed"),
+            (change.cancelled, "order_cancelled"),
+        ):
+            if happened:
+                family = family_of.get(ev.customer_id)
+                out.append(Activity(kind, ev.customer_id, family, ev.order_id,
+                                    occurred_at=ev.occurred_at))  # fmt: skip
     return out
 
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from customer_consumer import demo_traffic, kafka
 from customer_core.context import Context
-from customer_core.events import event_json
+from customer_core.events_encode import event_json
 from tests.integration.consumer.conftest import eventually, make_customers, send, send_raw
 
 

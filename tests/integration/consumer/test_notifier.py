@@ -1,0 +1,94 @@
+"""The consumer's script path writes exactly what notices.publish writes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from customer_consumer import notifier
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.notices import Activity, Notice
+
+
+def activities(cid: uuid.UUID, fid: uuid.UUID, other: uuid.UUID) -> list[Activity]:
+    at = datetime(2025, 3, 3, 8, 30, tzinfo=UTC)
+    out = [
+        Activity("order_placed", cid, fid, order_id="ord-é-1", occurred_at=at),
+        Activity("points_earned", cid, fid, order_id="ord-é-1", points=110, occurred_at=at),
+        Activity(
+            "campaign_bonus",
+            cid,
+            fid,
+            order_id="ord-é-1",
+            points=50,
+            campaign=str(uuid.UUID(int=7)),
+            occurred_at=at,
+        ),
+        Activity("tier_changed", other, None, tier="gold", occurred_at=at),
+    ]
+    # Enough for two script calls and for the replay window to trim.
+    out += [
+        Activity("order_completed", other, None, order_id=f"o{i}", occurred_at=at + timedelta(i))
+        for i in range(1200)
+    ]
+    return out
+
+
+async def written(
+    ctx: Context, publish: Callable[[], Awaitable[None]], streams: list[str]
+) -> tuple[list[list[dict[bytes, bytes]]], list[int], list[bytes]]:
+    """Stream entries (fields only), stream lengths and notices a publish call produced."""
+    await ctx.valkey.delete(*streams)
+    pubsub = ctx.valkey.pubsub()
+    await pubsub.subscribe(notices.NOTICE_CHANNEL)
+    await pubsub.get_message(timeout=5)  # the subscribe confirmation
+    await publish()
+    heard: list[bytes] = []
+    for _ in range(50):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is None and len(heard) >= 3:
+            break
+        if message is not None:
+            heard.append(message["data"])
+    await pubsub.aclose()
+    entries = [[f for _, f in await ctx.valkey.xrange(s)] for s in streams]
+    lengths = [await ctx.valkey.xlen(s) for s in streams]
+    for s in streams:
+        assert 0 < await ctx.valkey.ttl(s) <= notices.REPLAY_TTL_SECONDS
+    return entries, lengths, sorted(heard)
+
+
+async def test_script_path_writes_what_notices_publish_writes(ctx: Context):
+    cid, fid, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    batch = activities(cid, fid, other)
+    extra = [Notice(cid, fid, frozenset({notices.STATS})), Notice(other, None, frozenset({"tier"}))]
+    streams = [
+        notices.customer_stream(cid), notices.family_stream(fid), notices.customer_stream(other)
+    ]  # fmt: skip
+
+    expected = await written(ctx, lambda: notices.publish(ctx.valkey, extra, batch), streams)
+    script = notifier.publisher(ctx.valkey)
+    actual = await written(ctx, lambda: notifier.publish(script, extra, batch), streams)
+
+    assert actual == expected
+    entries, lengths, heard = actual
+    assert len(entries[0]) == 3 and entries[0] == entries[1]  # the family sees its member's
+    assert [Activity.from_fields(f) for f in entries[0]] == batch[:3]
+    assert 1000 <= lengths[2] < 1201  # trimmed to the replay window
+    assert {Notice.decode(n).customer_id for n in heard} == {cid, other}
+
+
+async def test_notices_go_out_after_a_lost_script_and_valkey_errors_are_swallowed(ctx: Context):
+    cid = uuid.uuid4()
+    script = notifier.publisher(ctx.valkey)
+    await ctx.valkey.script_flush()  # Valkey restarted: EVALSHA must fall back to loading it
+    await notifier.publish(script, [], [Activity("order_placed", cid, order_id="o")])
+    assert await ctx.valkey.xlen(notices.customer_stream(cid)) == 1
+
+    bad = uuid.uuid4()
+    await ctx.valkey.set(notices.customer_stream(bad), "not a stream")
+    # The XADD fails inside the script: logged, never raised (notices are best effort).
+    await asyncio.wait_for(notifier.publish(script, [], [Activity("order_placed", bad)]), 10)
