@@ -176,11 +176,11 @@ async def _hot_path_loop(sim: Simulator, stub: Stub) -> int:
     while True:
         await sim.call(
             "ValidateCustomer",
-            lambda: stub.ValidateCustomer(pb.ValidateCustomerRequest(customer=member), timeout=5),
+            lambda: stub.ValidateCustomer(pb.ValidateCustomerRequest(customer=member), timeout=15),
         )
         await sim.call(
             "GetOrderContext",
-            lambda: stub.GetOrderContext(pb.GetOrderContextRequest(customer=member), timeout=5),
+            lambda: stub.GetOrderContext(pb.GetOrderContextRequest(customer=member), timeout=15),
         )
         calls += 2
         await asyncio.sleep(0.05)

@@ -154,7 +154,7 @@ class Simulator:
                         family=pb.Family(display_name=f"E2E {self.run_id} {f}"),
                         idempotency_key=f"e2e-{self.run_id}-family-{f}",
                     ),
-                    timeout=10,
+                    timeout=20,
                 ),
             )
             wallet = fam.wallet_pooled
@@ -171,7 +171,7 @@ class Simulator:
                             ),
                             idempotency_key=f"e2e-{self.run_id}-customer-{f}-{m}",
                         ),
-                        timeout=10,
+                        timeout=20,
                     ),
                 )
                 account = fam.name if wallet else customer.name
@@ -186,7 +186,7 @@ class Simulator:
                                 reason="opening balance",
                                 idempotency_key=f"e2e-{self.run_id}-open-{name[-12:]}",
                             ),
-                            timeout=10,
+                            timeout=20,
                         ),
                     )
                     member.opening_points = OPENING_POINTS
@@ -267,13 +267,13 @@ class Simulator:
         valid = await self.call(
             "ValidateCustomer",
             lambda: self.stub.ValidateCustomer(
-                pb.ValidateCustomerRequest(customer=name), timeout=5
+                pb.ValidateCustomerRequest(customer=name), timeout=15
             ),
         )
         assert valid.valid, f"{name} should be valid"
         context = await self.call(
             "GetOrderContext",
-            lambda: self.stub.GetOrderContext(pb.GetOrderContextRequest(customer=name), timeout=5),
+            lambda: self.stub.GetOrderContext(pb.GetOrderContextRequest(customer=name), timeout=15),
         )
         assert context.customer.name == name
         self._orders += 1
@@ -305,13 +305,13 @@ class Simulator:
             order_id=order.order_id,
             idempotency_key=f"redeem-{order.order_id}",
         )
-        first = await self.call("RedeemReward", lambda: self.stub.RedeemReward(request, timeout=10))
+        first = await self.call("RedeemReward", lambda: self.stub.RedeemReward(request, timeout=20))
         assert first.redemption.points == cost
         order.reward_cost = cost
         if self.rng.random() < 0.3:
             # The Order Service retried after a lost response: the same hold comes back.
             again = await self.call(
-                "RedeemReward", lambda: self.stub.RedeemReward(request, timeout=10)
+                "RedeemReward", lambda: self.stub.RedeemReward(request, timeout=20)
             )
             assert again.redemption.name == first.redemption.name
 

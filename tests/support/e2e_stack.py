@@ -16,6 +16,7 @@ state file still running is killed.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from customer_launcher import dev as dev_launcher
 from customer_launcher.devstack import DevStack
 
 STATE_FILE = "dev-state.json"
@@ -90,12 +92,13 @@ class E2EStack:
             "--data-dir",
             str(self.root / "dev"),
             "--no-seed",
-            "--no-demo-traffic",
             "--api-replicas",
             "2",
             "--restart",
             "--state-file",
         ]
+        if "--no-demo-traffic" in inspect.getsource(dev_launcher):
+            cmd.append("--no-demo-traffic")  # demo traffic would order for our customers
         with open(self.log_path, "ab") as log:
             # No preexec_fn: Python code between fork and exec can crash when gRPC
             # threads run in this process; a tiny wrapper sets PDEATHSIG, then execs.
