@@ -12,6 +12,7 @@ from customer_api.servicers.imports import ImportRPCs
 from customer_api.servicers.loyalty import LoyaltyRPCs
 from customer_api.servicers.orders import OrderServiceRPCs
 from customer_api.servicers.stats import StatsRPCs
+from customer_api.servicers.wallet import WalletRPCs
 from customer_core.context import Context
 
 
@@ -25,6 +26,7 @@ class CustomerServicer(
     OrderServiceRPCs,
     ImportRPCs,
     ActivityRPCs,
+    WalletRPCs,
     Unbuilt,
 ):
     def __init__(self, ctx: Context) -> None:

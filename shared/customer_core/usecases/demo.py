@@ -17,6 +17,7 @@ from customer_core.db import families as families_db
 from customer_core.db.idempotency import lock_key
 from customer_core.domain.customers import Customer, Dietary, Preferences, Role
 from customer_core.errors import AlreadyExists
+from customer_core.usecases.wallet import seed_demo_wallet
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ async def seed_demo(ctx: Context) -> str:
             families += f
             members += m
     names = " and ".join(f.display_name for f in DEMO_FAMILIES)
+    await seed_demo_wallet(ctx)  # the Rivera family's pooled wallet (idempotent)
     if not families and not members:
         return f"the {names} families are already there"
     return f"created {families} families ({names}) and {members} members"

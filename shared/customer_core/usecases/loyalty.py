@@ -22,6 +22,7 @@ from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
 from customer_core.db import loyalty as db
+from customer_core.db import wallet as wallet_db
 from customer_core.domain import names, paging
 from customer_core.domain.customers import Customer
 from customer_core.domain.loyalty import (
@@ -75,7 +76,7 @@ async def summary_on(
     held = await db.held_points(conn, account.id)
     window = await db.window_points(conn, account.id, tier_window_start(now, rules))
     contribution = (
-        await db.member_contribution(conn, account.id, customer_id) if account.pooled else 0
+        await wallet_db.contribution(conn, account.id, customer_id) if account.pooled else 0
     )
     return summarize(
         account, held=held, window_points=window, rules=rules,

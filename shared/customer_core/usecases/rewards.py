@@ -31,6 +31,7 @@ from customer_core.domain.rewards import (
     offered_to,
     request_digest,
 )
+from customer_core.domain.wallet import needs_approval
 from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
@@ -39,6 +40,7 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
+from customer_core.usecases import wallet_approvals
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -129,10 +131,12 @@ async def quote_redemption(
     check_order_id(order_id)
     with timed_query("loyalty.quote"):
         async with ctx.pool.acquire() as conn:
-            await live_customer(conn, customer_id)
+            customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             account = await account_of(conn, customer_id)
             reason = await _check(conn, ctx, account, reward, order_id, datetime.now(UTC))
+    if reason is None and needs_approval(customer.role, account.pooled):
+        reason = Ineligible.NEEDS_APPROVAL
     after = account.balance - reward.points_cost if reason is None else account.balance
     return Quote(reward, reason is None, reason, account.balance, after)
 
@@ -178,12 +182,16 @@ async def redeem_reward(
             reason = await _check(conn, ctx, account, reward, order_id, now)
             if reason is not None:
                 raise _refusal(reason, reward, account.balance, order_id)
+            # The family wallet's controls: a weekly cap, a child's pending approval.
+            pending = await wallet_approvals.spending_controls(conn, customer, account, reward, now)
             hold = Redemption(
                 id=uuid.uuid4(), account_id=account.id, customer_id=customer_id,
                 reward_id=reward_id, order_id=order_id, points=reward.points_cost,
-                state=RedemptionState.HELD, request_hash=digest,
-                hold_expires_at=now + timedelta(seconds=ctx.settings.loyalty.hold_seconds),
-                balance_after=account.balance - reward.points_cost,
+                state=RedemptionState.PENDING_APPROVAL if pending else RedemptionState.HELD,
+                request_hash=digest,
+                hold_expires_at=None if pending else now + timedelta(
+                    seconds=ctx.settings.loyalty.hold_seconds),
+                balance_after=account.balance - (0 if pending else reward.points_cost),
             )  # fmt: skip
             inserted = await rewards_db.insert_redemption(conn, hold, key)
             if inserted is None:
@@ -192,9 +200,13 @@ async def redeem_reward(
                 if first is not None:
                     return Redeemed(first, reward, replayed=True)
                 raise _refusal(Ineligible.ALREADY_REDEEMED_FOR_ORDER, reward, 0, order_id)
-            await db.post_entries(conn, [_redeem_entry(inserted, reward)])
+            if pending:
+                await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
+            else:
+                await db.post_entries(conn, [_redeem_entry(inserted, reward)])
             members = await db.account_members(conn, [account.id])
-    await after_change(ctx, members, customer, "reward_redeemed", inserted)
+    kind = "wallet_changed" if pending else "reward_redeemed"
+    await after_change(ctx, members, customer, kind, inserted)
     return Redeemed(inserted, reward, replayed=False)
 
 

@@ -24,4 +24,4 @@ async def test_seed_demo_is_idempotent(ctx: Context) -> None:
     assert sorted(by_family["Rivera"]) == ["adult", "child", "owner"]
     assert sorted(by_family["Chen"]) == ["adult", "owner"]
     assert any(r["dietary_restrictions"] for r in rows)
-    assert accounts == 5
+    assert accounts == 6  # one per member, and the Rivera family's pooled wallet

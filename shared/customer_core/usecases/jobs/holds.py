@@ -8,6 +8,7 @@ from customer_core import notices
 from customer_core.context import Context
 from customer_core.db.loyalty import expire_due_holds
 from customer_core.domain.jobs import JobOutcome, JobPolicy
+from customer_core.usecases import wallet_approvals
 
 
 async def release_holds(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome:
@@ -25,4 +26,9 @@ async def release_holds(ctx: Context, policy: JobPolicy, now: datetime) -> JobOu
                 [notices.Notice(c, None, frozenset({notices.POINTS})) for c in customers],
             )
         if len(batch) < policy.batch_size:
-            return JobOutcome(released, f"released {released} expired holds")
+            # Children's redemptions nobody approved in time end the same way.
+            lapsed = await wallet_approvals.expire_approvals(ctx, now, policy.batch_size)
+            return JobOutcome(
+                released + lapsed,
+                f"released {released} expired holds, expired {lapsed} pending approvals",
+            )

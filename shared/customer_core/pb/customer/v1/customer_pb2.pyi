@@ -1362,8 +1362,6 @@ class LoyaltyAccount(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     POOLED_FIELD_NUMBER: _builtins.int
     MEMBER_CONTRIBUTION_FIELD_NUMBER: _builtins.int
-    WEEKLY_SPENDING_CAP_FIELD_NUMBER: _builtins.int
-    SPENT_THIS_WEEK_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`customers/{customer}/loyaltyAccount`, or `families/{family}/loyaltyAccount`
     for a pooled family wallet.
@@ -1389,11 +1387,6 @@ class LoyaltyAccount(_message.Message):
     Net points since the wallet was last switched on: the balance the member
     brought in, plus earnings, less what the member spent.
     """
-    weekly_spending_cap: _builtins.int
-    """The member's weekly spending cap (0: none) and what counts against it
-    this week (pending, held and captured redemptions since Monday 00:00 UTC).
-    """
-    spent_this_week: _builtins.int
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1411,12 +1404,10 @@ class LoyaltyAccount(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         pooled: _builtins.bool = ...,
         member_contribution: _builtins.int = ...,
-        weekly_spending_cap: _builtins.int = ...,
-        spent_this_week: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "expire_time", b"expire_time", "expiring_points", b"expiring_points", "held_points", b"held_points", "lifetime_points", b"lifetime_points", "member_contribution", b"member_contribution", "name", b"name", "next_tier", b"next_tier", "points_to_next_tier", b"points_to_next_tier", "pooled", b"pooled", "spent_this_week", b"spent_this_week", "tier", b"tier", "tier_points", b"tier_points", "weekly_spending_cap", b"weekly_spending_cap"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "expire_time", b"expire_time", "expiring_points", b"expiring_points", "held_points", b"held_points", "lifetime_points", b"lifetime_points", "member_contribution", b"member_contribution", "name", b"name", "next_tier", b"next_tier", "points_to_next_tier", b"points_to_next_tier", "pooled", b"pooled", "tier", b"tier", "tier_points", b"tier_points"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,238 @@
+"""Child approvals and weekly caps at spending time (the family wallet's controls).
+
+RedeemReward asks `spending_controls` inside its own transaction, after
+locking the account it spends from, and for a child of a pooled family records
+a pending approval instead of a hold. `approve` places the hold later under
+the same account lock, so approvals and other spenders queue on one row and
+never overspend the pool between them. Lock order: account, approval row,
+redemption row (the expiry job takes approval then redemption, skipping locked
+ones).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from customer_core import notices
+from customer_core.context import Context
+from customer_core.db import Conn
+from customer_core.db import customers as customers_db
+from customer_core.db import families as families_db
+from customer_core.db import loyalty as loyalty_db
+from customer_core.db import rewards as rewards_db
+from customer_core.db import wallet as db
+from customer_core.domain import names, paging
+from customer_core.domain.customers import Customer
+from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.rewards import Ineligible, Redemption, Reward, ineligibility
+from customer_core.domain.wallet import Approval, needs_approval, over_cap, week_start
+from customer_core.errors import (
+    FailedPrecondition,
+    InsufficientPoints,
+    InvalidArgument,
+    LimitExceeded,
+    NotFound,
+)
+from customer_core.telemetry import timed_query
+from customer_core.usecases.idempotency import check_key
+from customer_core.usecases.loyalty import MAX_REASON, after_change, check_reason, tier_rules
+from customer_core.usecases.wallet import WALLET_CHANGED, decider
+
+# ---- Spending controls (inside RedeemReward's transaction) ---------------------------
+
+
+async def spending_controls(
+    conn: Conn, customer: Customer, account: Account, reward: Reward, now: datetime
+) -> bool:
+    """Refuse a redemption past the member's weekly cap (LimitExceeded); True when
+    an adult must approve it first. The caller holds the account's lock."""
+    cap = await db.fetch_cap(conn, customer.id)
+    if cap is not None:
+        spent = await db.spent_since(conn, customer.id, week_start(now))
+        if over_cap(cap, spent, reward.points_cost):
+            raise LimitExceeded(
+                f"{names.customer_name(customer.id)} may redeem {cap} points a week; "
+                f"{spent} already this week, {names.reward_name(reward.id)} costs "
+                f"{reward.points_cost}"
+            )
+    return needs_approval(customer.role, account.pooled)
+
+
+async def request_approval(
+    conn: Conn, ctx: Context, r: Redemption, customer: Customer, now: datetime
+) -> None:
+    """Record a child's pending redemption; it expires like an uncaptured hold would."""
+    expires = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
+    await db.insert_approval(conn, Approval(r.id, customer.family_id, customer.id, expires))
+
+
+# ---- Approvals ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decided:
+    redemption: Redemption
+    approval: Approval
+    reward: Reward
+
+
+async def _pending(conn: Conn, redemption_id: uuid.UUID) -> tuple[Redemption, Approval]:
+    """The redemption and its approval, the approval row locked (before the redemption's)."""
+    approval = await db.lock_approval(conn, redemption_id)
+    r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
+    if r is None:
+        raise NotFound(names.redemption_name(redemption_id))
+    if approval is None:
+        raise FailedPrecondition(f"{names.redemption_name(r.id)} does not need approval")
+    return r, approval
+
+
+def _refused(decision: str, r: Redemption) -> FailedPrecondition:
+    return FailedPrecondition(f"{names.redemption_name(r.id)} was {decision}")
+
+
+def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
+    # The same entry (and key) RedeemReward posts when no approval is needed.
+    return LedgerEntry(
+        account_id=r.account_id, member_id=r.customer_id, kind="redeem", points=-r.points,
+        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON], source="reward",
+        source_ref=names.redemption_name(r.id), idempotency_key=f"redemption:{r.id}:redeem",
+    )  # fmt: skip
+
+
+async def approve(
+    ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, key: str
+) -> Decided:
+    """Place the hold of a child's pending redemption; again answers it as it is."""
+    if key:
+        check_key(key)
+    now = datetime.now(UTC)
+    expired: Decided | None = None
+    with timed_query("wallet.approve"):
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            peek = await rewards_db.fetch_redemption(conn, redemption_id)
+            if peek is None:
+                raise NotFound(names.redemption_name(redemption_id))
+            account = await loyalty_db.lock_account(conn, peek.account_id)
+            r, approval = await _pending(conn, redemption_id)
+            await decider(conn, approver_id, approval.family_id)
+            reward = await rewards_db.fetch_reward(conn, r.reward_id)
+            assert reward is not None  # rewards are never deleted
+            if approval.decision == "approved":
+                return Decided(r, approval, reward)
+            if approval.decision is not None:
+                raise _refused(approval.decision, r)
+            if now >= approval.expires_at:
+                # Too late: recorded as expired (committed), then refused below.
+                r = await db.end_pending(conn, r.id, "expired")
+                await db.decide(conn, r.id, "expired", None)
+                expired = Decided(r, approval, reward)
+            else:
+                await _check_still_redeemable(conn, ctx, account, reward, now)
+                hold_until = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
+                r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)
+                await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
+                await db.decide(conn, r.id, "approved", approver_id)
+                members = await loyalty_db.account_members(conn, [account.id])
+                child = await customers_db.fetch_customer(conn, r.customer_id)
+    if expired is not None:
+        await _announce_end(ctx, expired.redemption, approval.family_id)
+        raise _refused("expired", expired.redemption)
+    if child is not None:
+        await after_change(ctx, members, child, "reward_redeemed", r)
+    decided = Approval(**{**approval.__dict__, "decision": "approved", "decided_by": approver_id})
+    return Decided(r, decided, reward)
+
+
+async def _check_still_redeemable(
+    conn: Conn, ctx: Context, account: Account, reward: Reward, now: datetime
+) -> None:
+    rules = tier_rules(ctx)
+    tier = tier_for(
+        await loyalty_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
+    )
+    why = ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=False)
+    if why is Ineligible.INSUFFICIENT_POINTS:
+        raise InsufficientPoints(
+            f"{names.reward_name(reward.id)} costs {reward.points_cost} points; "
+            f"the family wallet has {account.balance}"
+        )
+    if why is not None:
+        raise FailedPrecondition(f"{names.reward_name(reward.id)} cannot be redeemed now: {why}")
+
+
+async def decline(
+    ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, reason: str, key: str
+) -> Decided:
+    """End a child's pending redemption without moving points; again is a no-op."""
+    why = check_reason(reason, required=False)
+    if key:
+        check_key(key)
+    with timed_query("wallet.decline"):
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            r, approval = await _pending(conn, redemption_id)
+            await decider(conn, approver_id, approval.family_id)
+            reward = await rewards_db.fetch_reward(conn, r.reward_id)
+            assert reward is not None
+            if approval.decision == "declined":
+                return Decided(r, approval, reward)
+            if approval.decision is not None:
+                raise _refused(approval.decision, r)
+            r = await db.end_pending(conn, r.id, "declined")
+            await db.decide(conn, r.id, "declined", approver_id, why)
+    await _announce_end(ctx, r, approval.family_id)
+    decided = Approval(**{**approval.__dict__, "decision": "declined", "decided_by": approver_id})
+    return Decided(r, decided, reward)
+
+
+async def _announce_end(ctx: Context, r: Redemption, family_id: uuid.UUID) -> None:
+    # No balance moved, but the child's order context and the family's feed did.
+    await ctx.cache.invalidate(r.customer_id)
+    await notices.publish(
+        ctx.valkey,
+        [notices.Notice(r.customer_id, family_id, frozenset({notices.POINTS}))],
+        [notices.Activity(kind=WALLET_CHANGED, customer_id=r.customer_id, family_id=family_id,
+                          order_id=r.order_id, reward_id=r.reward_id)],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    pending: list[tuple[Redemption, Approval]]
+    next_page_token: str
+
+
+async def list_pending(ctx: Context, family_id: uuid.UUID, size: int, token: str) -> PendingPage:
+    """The family's redemptions waiting for an adult, oldest first."""
+    limit = paging.page_size(size)
+    query = f"approvals:{family_id}"
+    key = paging.decode_token(query, token)
+    try:
+        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
+    except (ValueError, TypeError, IndexError):
+        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    async with ctx.pool.acquire() as conn:
+        if not await families_db.family_exists(conn, family_id):
+            raise NotFound(names.family_name(family_id))
+        rows = await db.list_pending(conn, family_id, after, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1] if page else None
+    next_token = (
+        paging.encode_token(query, [last[2].isoformat(), str(last[0].id)]) if more and last else ""
+    )
+    return PendingPage([(r, a) for r, a, _ in page], next_token)
+
+
+async def expire_approvals(ctx: Context, now: datetime, batch: int = 1000) -> int:
+    """Pending approvals past their time become expired (no points had moved); how many."""
+    total = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            done = await db.expire_due(conn, now, batch)
+        total += len(done)
+        for r, family_id in done:
+            await _announce_end(ctx, r, family_id)
+        if len(done) < batch:
+            return total

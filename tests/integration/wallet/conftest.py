@@ -1,0 +1,108 @@
+"""Family wallet fixtures: a family of owner, adult and child written with plain SQL,
+points earned through the consumer's real batch path, and small readers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+
+from customer_core.context import Context
+from customer_core.db import loyalty as db
+from customer_core.domain.loyalty import LedgerEntry
+from customer_core.domain.orders import Completed, OrderEvent, Topic
+from customer_core.usecases.events import Incoming, apply_batch
+
+FREE_COFFEE = uuid.UUID("5eed0000-0000-4000-8000-000000000002")  # 100 points
+CUSTOMIZATION = uuid.UUID("5eed0000-0000-4000-8000-000000000001")  # 25 points
+
+
+@dataclass(frozen=True)
+class Family:
+    id: uuid.UUID
+    owner: uuid.UUID
+    adult: uuid.UUID
+    child: uuid.UUID
+
+    @property
+    def members(self) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+        return (self.owner, self.adult, self.child)
+
+
+NewFamily = Callable[..., Awaitable[Family]]
+
+
+@pytest.fixture
+def new_family(ctx: Context) -> NewFamily:
+    """A family (owner, adult, child), not pooled, with no points."""
+
+    async def create(*, pooled: bool = False) -> Family:
+        fid = uuid.uuid4()
+        ids = [uuid.uuid4() for _ in range(3)]
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO families (id, display_name, wallet_pooled) VALUES ($1, 'Rivera', $2)",
+                fid, pooled,
+            )  # fmt: skip
+            for cid, role in zip(ids, ("owner", "adult", "child"), strict=True):
+                # Distinct join times: the owner is the longest-standing member.
+                await conn.execute(
+                    "INSERT INTO customers (id, family_id, username, display_name, role)"
+                    " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
+                )  # fmt: skip
+        return Family(fid, *ids)
+
+    return create
+
+
+async def give(ctx: Context, cid: uuid.UUID, points: int) -> None:
+    """Post `points` (an operator adjustment, either sign) to where the customer spends."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        account = await db.account_for_customer(conn, cid)
+        assert account is not None
+        await db.post_entries(conn, [LedgerEntry(
+            account.id, cid, "adjust", points, "test", "operator", None, None,
+            f"test:{uuid.uuid4()}",
+        )])  # fmt: skip
+
+
+async def complete_order(ctx: Context, cid: uuid.UUID, total_minor: int) -> str:
+    """An order completion through the consumer's batch path (10 points per dollar)."""
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    event = OrderEvent(str(uuid.uuid4()), Topic.COMPLETED, datetime.now(UTC), cid, oid, 1,
+                       Completed(total_minor, "USD"))  # fmt: skip
+    result = await apply_batch(ctx, [Incoming(event, event.topic.value, 0, 0)])
+    assert not result.rejected, result.rejected
+    return oid
+
+
+async def balances(ctx: Context, family: Family) -> dict[str, int]:
+    """Every balance of the family: each member's own and the wallet's."""
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT coalesce(customer_id::text, 'wallet') AS who, balance FROM loyalty_accounts"
+            " WHERE family_id = $1 OR customer_id = ANY($2::uuid[])", family.id,
+            list(family.members),
+        )  # fmt: skip
+    return {r["who"]: r["balance"] for r in rows}
+
+
+async def ledger_consistent(ctx: Context) -> None:
+    """Every balance equals the sum of its entries and none is negative."""
+    async with ctx.pool.acquire() as conn:
+        bad = await conn.fetch(
+            "SELECT a.id, a.balance, coalesce(sum(p.points), 0) AS total FROM loyalty_accounts a"
+            " LEFT JOIN loyalty_points p ON p.account_id = a.id GROUP BY a.id"
+            " HAVING a.balance <> coalesce(sum(p.points), 0) OR a.balance < 0"
+        )
+    assert not bad, [dict(r) for r in bad]
+
+
+async def code_of(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value.code(), caught.value.details() or ""
