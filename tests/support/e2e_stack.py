@@ -19,6 +19,7 @@ import contextlib
 import inspect
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,7 +112,7 @@ class E2EStack:
             )
         self.wait_ready(timeout)
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         try:
             if self.dev is not None and self.dev.poll() is None:
                 self.dev.send_signal(signal.SIGTERM)
@@ -127,6 +128,8 @@ class E2EStack:
         finally:
             self.spawner.submit(self.servers.stop).result()
             self.spawner.shutdown()
+            if not keep_data:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, chars: int = 6000) -> str:
         try:
