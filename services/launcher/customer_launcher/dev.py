@@ -168,6 +168,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data-dir", default=".dev-data", help="where embedded servers keep data")
     parser.add_argument("--no-seed", action="store_true", help="do not create demo data")
     parser.add_argument(
+        "--no-demo-traffic", action="store_true", help="do not publish demo order events"
+    )
+    parser.add_argument(
         "--only", default=",".join(PROCESSES), help="comma-separated processes to run"
     )
     parser.add_argument(
@@ -210,6 +213,11 @@ def main(argv: list[str]) -> int:
                 if replicas > 1 or opts.state_file:
                     _pick_ports(launcher.env, name, replica)
                 launcher.spawn(name, replica=replica)
+        if "consumer" in only and not opts.no_demo_traffic:
+            # A few order events a second for the demo customers, so statistics,
+            # points and streams visibly move (`customer-service consumer demo-traffic`).
+            launcher.env = process_env(stack.env(), "demo-traffic")
+            launcher.spawn("consumer", "demo-traffic", "--rate", "3")
         print(banner(stack, {**os.environ}), flush=True)
         stop = _wait_for_signal(launcher)
         print(f"[dev] {stop}: stopping processes, then servers ...", flush=True)
