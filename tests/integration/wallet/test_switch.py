@@ -77,10 +77,14 @@ async def test_members_earn_into_the_pool_and_tiers_follow_the_wallet(
     )
     earned = {t.member: t.points for t in ledger.transactions if t.kind == pb.TRANSACTION_KIND_EARN}
     assert earned == {f"customers/{fam.child}": 9000, f"customers/{fam.adult}": 10}
-    context = await api.GetOrderContext(pb.GetOrderContextRequest(customer=f"customers/{fam.child}"))
+    context = await api.GetOrderContext(
+        pb.GetOrderContextRequest(customer=f"customers/{fam.child}")
+    )
     assert context.wallet_pooled and context.points_balance == 9010
     assert context.tier == pb.TIER_RESERVE
-    assert context.redeemable_rewards and all(r.requires_approval for r in context.redeemable_rewards)
+    assert context.redeemable_rewards and all(
+        r.requires_approval for r in context.redeemable_rewards
+    )
     adult = await api.GetOrderContext(pb.GetOrderContextRequest(customer=f"customers/{fam.adult}"))
     assert not any(r.requires_approval for r in adult.redeemable_rewards)
 
