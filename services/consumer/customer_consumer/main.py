@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import random
 import time
@@ -24,6 +25,8 @@ from customer_core.runtime import run_until_signalled
 from customer_core.usecases.events import customers_for_demo
 
 log = logging.getLogger("customer_consumer")
+# Allocations (net of frees) between two young-generation collections.
+GC_THRESHOLD = 50_000
 
 
 def main(argv: list[str]) -> int:
@@ -42,8 +45,22 @@ def main(argv: list[str]) -> int:
     return run_until_signalled(lambda stop: _consume(config, stop))
 
 
+def tune_gc() -> None:
+    """Collect garbage rarely, and never look at what start-up built again.
+
+    A batch allocates hundreds of thousands of short-lived objects, nearly all
+    freed by reference counting; with the default thresholds the cyclic
+    collector ran hundreds of times per 20,000 events, each pass walking the
+    batch still in hand (the benchmark measured up to a third of the CPU).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 100)
+
+
 async def _consume(config: settings.ConsumerSettings, stop: asyncio.Event) -> int:
     ctx = await Context.create(config.core)
+    tune_gc()
     health = Health(config.stuck_seconds)
     server = await serve(health, config.health_port)
     try:

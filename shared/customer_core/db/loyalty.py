@@ -223,13 +223,24 @@ def _posted(e: LedgerEntry, row: asyncpg.Record) -> PostedEntry:
 
 
 def _count(posted: Sequence[PostedEntry]) -> None:
+    # Summed per label first: the consumer posts thousands per batch, and each
+    # labels().inc() takes a lock.
+    earned: dict[str, int] = {}
+    redeemed: dict[str, int] = {}
+    expired = 0
     for e in posted:
         if e.earned:
-            POINTS_EARNED.labels(e.source).inc(e.earned)
+            earned[e.source] = earned.get(e.source, 0) + e.earned
         elif e.kind == "redeem":
-            POINTS_REDEEMED.labels(e.source).inc(-e.points)
+            redeemed[e.source] = redeemed.get(e.source, 0) - e.points
         elif e.kind == "expire":
-            POINTS_EXPIRED.inc(-e.points)
+            expired -= e.points
+    for source, n in earned.items():
+        POINTS_EARNED.labels(source).inc(n)
+    for source, n in redeemed.items():
+        POINTS_REDEEMED.labels(source).inc(n)
+    if expired:
+        POINTS_EXPIRED.inc(expired)
 
 
 def _account(row: asyncpg.Record) -> Account:

@@ -11,10 +11,9 @@ permutation of one order's events ends in the same state, and the effects
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -170,6 +169,8 @@ def apply_event(state: OrderState, event: OrderEvent) -> tuple[OrderState, Chang
 
 def hour_of_week(at: datetime) -> int:
     """0 = Monday 00:00 UTC .. 167 = Sunday 23:00 UTC."""
+    if at.tzinfo is UTC:
+        return at.weekday() * 24 + at.hour
     utc = at.utctimetuple()
     return utc.tm_wday * 24 + utc.tm_hour
 
@@ -186,9 +187,10 @@ class StatsDelta:
     currency_code: str = ""
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
-    drinks: Counter[str] = field(default_factory=Counter)
+    # Plain dicts rather than Counters: a batch makes thousands of these.
+    drinks: dict[str, int] = field(default_factory=dict)
     drink_names: dict[str, str] = field(default_factory=dict)
-    hours: Counter[int] = field(default_factory=Counter)
+    hours: dict[int, int] = field(default_factory=dict)
 
     def add(self, change: Change, order: OrderState) -> None:
         if change.placed:
@@ -198,9 +200,10 @@ class StatsDelta:
                 at if self.first_order_at is None else min(self.first_order_at, at)
             )
             self.last_order_at = at if self.last_order_at is None else max(self.last_order_at, at)
-            self.hours[hour_of_week(at)] += 1
+            hour = hour_of_week(at)
+            self.hours[hour] = self.hours.get(hour, 0) + 1
             for item in order.items:
-                self.drinks[item.drink_id] += item.quantity
+                self.drinks[item.drink_id] = self.drinks.get(item.drink_id, 0) + item.quantity
                 self.drink_names[item.drink_id] = item.drink_name
             self.currency_code = self.currency_code or order.currency_code
         if change.completed:
