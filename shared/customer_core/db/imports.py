@@ -19,7 +19,7 @@ from customer_core.db import Conn
 from customer_core.db.customers import preferences_from_json, preferences_to_json
 from customer_core.db.favorites import customization_to_json
 from customer_core.domain.customers import Dietary, Preferences, Profile, Role
-from customer_core.domain.favorites import customization_key
+from customer_core.domain.favorites import Customization
 from customer_core.domain.imports import Existing, Plan
 
 FAMILIES_BY_EXTERNAL_ID = """
@@ -30,13 +30,14 @@ INSERT_FAMILIES = """
 INSERT INTO families (id, display_name, external_id)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
 ON CONFLICT (external_id) DO NOTHING
+RETURNING external_id, id
 """
 
 # Live customers only: DeleteCustomer clears external_id, so a deleted person
 # imported again is a new customer.
 EXISTING = """
 SELECT c.id, c.external_id, c.family_id, c.username, c.display_name, c.email, c.role,
-       c.preferences, c.dietary_restrictions, c.allergies,
+       c.preferences::text AS preferences, c.dietary_restrictions, c.allergies,
        coalesce(f.keys, '{}') AS favorite_keys, coalesce(f.next_position, 0) AS next_position,
        coalesce(f.has_usual, false) AS has_usual,
        EXISTS (SELECT 1 FROM loyalty_points p
@@ -88,29 +89,28 @@ ON CONFLICT (customer_id) DO NOTHING
 """
 
 # New customers' own accounts, each opened with its opening balance in the
-# same statement as the ledger entry that makes it: no separate balance
-# UPDATE. The balance is what was actually posted, so an opening key already
-# in the ledger (a deleted customer imported again) posts nothing and opens
-# the account at 0: the balance still equals the sum of its entries. Foreign
-# keys are checked at the end of the statement, when both rows exist.
+# same statement as the ledger entry that makes it: no lock, no separate
+# balance UPDATE. The balance is what was actually posted, so an opening key
+# already in the ledger (a deleted customer imported again) posts nothing and
+# opens the account at 0: the balance still equals the sum of its entries.
+# Foreign keys are checked at the end of the statement, when both rows exist.
 OPEN_ACCOUNTS = """
-WITH input AS MATERIALIZED (
-    SELECT gen_random_uuid() AS account_id, t.*
-    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])
-        AS t(customer_id, points, external_id, idempotency_key)
-), posted AS (
+WITH posted AS (
     INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,
                                 source_ref, idempotency_key)
-    SELECT account_id, customer_id, 'adjust', points, $5, 'system', external_id,
-           idempotency_key
-    FROM input WHERE points > 0
+    SELECT t.account_id, t.customer_id, 'adjust', t.points, $6, 'system', t.external_id,
+           t.idempotency_key
+    FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[])
+        AS t(account_id, customer_id, points, external_id, idempotency_key)
+    WHERE t.points > 0
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING account_id, points
 ), opened AS (
     INSERT INTO loyalty_accounts (id, customer_id, balance, lifetime_points, last_activity_at)
-    SELECT i.account_id, i.customer_id, coalesce(p.points, 0), coalesce(p.points, 0),
+    SELECT t.account_id, t.customer_id, coalesce(p.points, 0), coalesce(p.points, 0),
            CASE WHEN p.points IS NOT NULL THEN now() END
-    FROM input i LEFT JOIN posted p ON p.account_id = i.account_id
+    FROM unnest($1::uuid[], $2::uuid[]) AS t(account_id, customer_id)
+    LEFT JOIN posted p ON p.account_id = t.account_id
     RETURNING balance
 )
 SELECT coalesce(sum(balance), 0)::bigint FROM opened
@@ -119,7 +119,7 @@ SELECT coalesce(sum(balance), 0)::bigint FROM opened
 INSERT_FAVORITES = """
 INSERT INTO favorites (id, customer_id, drink_id, drink_name, customization,
                        customization_key, position, is_usual)
-SELECT gen_random_uuid(), * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[],
+SELECT gen_random_uuid(), * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[],
                                         $5::text[], $6::integer[], $7::boolean[])
 ON CONFLICT (customer_id, drink_id, customization_key) DO NOTHING
 """
@@ -150,10 +150,22 @@ async def family_ids(conn: Conn, external_ids: Sequence[str]) -> dict[str, tuple
     return {r["external_id"]: (r["id"], r["wallet_pooled"]) for r in rows}
 
 
-async def insert_families(conn: Conn, families: Sequence[tuple[uuid.UUID, str, str]]) -> None:
-    """(id, display name, external id) rows; one already there (a racing import) is kept."""
-    if families:
-        await conn.execute(INSERT_FAMILIES, *map(list, zip(*families, strict=True)))
+async def insert_families(
+    conn: Conn, families: Sequence[tuple[uuid.UUID, str, str]]
+) -> dict[str, tuple[uuid.UUID, bool]]:
+    """(id, display name, external id) rows; one already there (a racing import) is kept.
+
+    Returns those inserted, as family_ids does (a new family's wallet is not pooled)."""
+    if not families:
+        return {}
+    rows = await conn.fetch(INSERT_FAMILIES, *map(list, zip(*families, strict=True)))
+    return {r["external_id"]: (r["id"], False) for r in rows}
+
+
+@functools.lru_cache(maxsize=4096)
+def _preferences_from_text(text: str) -> Preferences:
+    # Read as text: a file's few distinct preference sets are decoded once each.
+    return preferences_from_json(json.loads(text))
 
 
 def _existing(row: Any) -> Existing:
@@ -163,7 +175,7 @@ def _existing(row: Any) -> Existing:
         display_name=row["display_name"] or "",
         email=row["email"] or "",
         role=Role(row["role"]),
-        preferences=preferences_from_json(row["preferences"]),
+        preferences=_preferences_from_text(row["preferences"]),
         dietary=Dietary(
             restrictions=frozenset(row["dietary_restrictions"] or ()),
             allergies=tuple(row["allergies"] or ()),
@@ -197,6 +209,11 @@ def _preferences_text(p: Preferences) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+def _customization_text(c: Customization) -> str:
+    return json.dumps(customization_to_json(c))
+
+
+@functools.lru_cache(maxsize=4096)
 def _restrictions_text(restrictions: frozenset[str]) -> str:
     return "\x1f".join(sorted(restrictions))
 
@@ -224,12 +241,15 @@ async def insert_customers(conn: Conn, plans: Sequence[Plan]) -> None:
     await conn.execute(INSERT_CUSTOMERS, *map(list, zip(*rows, strict=True)))
 
 
-async def open_accounts(conn: Conn, plans: Sequence[Plan], reason: str) -> int:
+async def open_accounts(
+    conn: Conn, plans: Sequence[Plan], account_ids: Sequence[uuid.UUID], reason: str
+) -> int:
     """Open new customers' own accounts with their opening balances; returns the points posted."""
     if not plans:
         return 0
     posted: int = await conn.fetchval(
         OPEN_ACCOUNTS,
+        account_ids,
         [p.customer_id for p in plans],
         [p.opening_points for p in plans],
         [p.record.external_id for p in plans],
@@ -248,8 +268,7 @@ async def update_customers(conn: Conn, plans: Sequence[Plan]) -> None:
 async def insert_favorites(conn: Conn, plans: Sequence[Plan]) -> None:
     rows = [
         (p.customer_id, f.draft.drink_id, f.draft.drink_name,
-         customization_to_json(f.draft.customization), customization_key(f.draft.customization),
-         position, usual)
+         _customization_text(f.draft.customization), f.key[1], position, usual)
         for p in plans
         for f, position, usual in p.favorites
     ]  # fmt: skip

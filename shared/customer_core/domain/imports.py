@@ -9,6 +9,7 @@ app since), and the opening points balance is posted once, ever.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from customer_core.domain.customers import Profile, Role, check_family_name, che
 from customer_core.domain.favorites import MAX_FAVORITES, Draft, check_draft, customization_key
 from customer_core.errors import InvalidArgument
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 MAX_REJECTIONS = 1000  # listed in the summary; all are counted
 MAX_EXTERNAL_ID = 100  # leaves room for the ledger key "import:{id}:opening"
 MAX_OPENING_POINTS = 10_000_000
@@ -28,8 +29,9 @@ class ImportFavorite:
     draft: Draft
     is_usual: bool = False
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str]:
+        # Cached: checked, planned and written, it is asked for several times.
         return self.draft.drink_id, customization_key(self.draft.customization)
 
 
@@ -43,7 +45,7 @@ class ImportRecord:
     favorites: tuple[ImportFavorite, ...] = ()
     opening_points: int = 0
 
-    @property
+    @functools.cached_property
     def username_key(self) -> str:
         return self.profile.username.lower()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # Batches written at once: PostgreSQL writes one while another waits on its
 # indexes, and this process validates the next meanwhile.
-IN_FLIGHT = 2
+IN_FLIGHT = 3
 
 OPENING_REASON = "opening balance (import)"
 
@@ -165,6 +166,15 @@ async def _write_retrying(
     raise AssertionError("unreachable")
 
 
+def new_ids(n: int) -> list[uuid.UUID]:
+    """`n` random (version 4) UUIDs from one read of the system's random source."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    ids = bytes(raw)
+    return [uuid.UUID(bytes=ids[i : i + 16]) for i in range(0, 16 * n, 16)]
+
+
 def _taken(exc: asyncpg.UniqueViolationError, r: ImportRecord) -> InvalidArgument:
     if exc.constraint_name == "customers_username_key":
         return InvalidArgument("username", f"{r.profile.username!r} is already taken")
@@ -187,7 +197,8 @@ async def _write(
     families = await _families(conn, records, outcome)
     records = [r for r in records if r.family_external_id in families]
     existing = await db.existing_customers(conn, [r.external_id for r in records])
-    holders = await db.username_holders(conn, [r.profile.username for r in records])
+    holders = await db.username_holders(conn, [r.username_key for r in records])
+    fresh = iter(new_ids(len(records) - len(existing)))
     plans: list[Plan] = []
     for r in records:
         holder = holders.get(r.username_key, r.external_id)
@@ -196,17 +207,16 @@ async def _write(
                 raise InvalidArgument("username", f"{r.profile.username!r} is already taken")
             family_id, _ = families[r.family_external_id]
             known = existing.get(r.external_id)
-            plans.append(plan(r, family_id, known, known.customer_id if known else uuid.uuid4()))
+            plans.append(plan(r, family_id, known, known.customer_id if known else next(fresh)))
         except InvalidArgument as exc:
             outcome.rejections.append(rejection(r.position, r.external_id, exc))
     created = [p for p in plans if p.outcome == "created"]
     # A member of a pooled family spends from the family's wallet: its own
     # account opens empty and its opening balance goes to the wallet.
     pooled = [p for p in created if families[p.record.family_external_id][1]]
+    own = [p for p in created if not families[p.record.family_external_id][1]]
     await db.insert_customers(conn, created)
-    opened = await db.open_accounts(
-        conn, [p for p in created if not families[p.record.family_external_id][1]], OPENING_REASON
-    )
+    opened = await db.open_accounts(conn, own, new_ids(len(own)), OPENING_REASON)
     if opened:
         POINTS_EARNED.labels("system").inc(opened)
     await db.update_customers(
@@ -240,9 +250,12 @@ async def _families(
             names.setdefault(r.family_external_id, r.family_display_name)
     if names:
         # In external id order, so two batches lock new families in the same order.
-        new = [(uuid.uuid4(), n, ext) for ext, n in sorted(names.items())]
-        await db.insert_families(conn, new)
-        found = await db.family_ids(conn, list(wanted))
+        ordered = sorted(names.items())
+        new = [(i, n, ext) for i, (ext, n) in zip(new_ids(len(ordered)), ordered, strict=True)]
+        created = await db.insert_families(conn, new)
+        found.update(created)
+        if len(created) < len(new):  # a concurrent import created some first
+            found = await db.family_ids(conn, list(wanted))
     for r in records:
         if r.family_external_id not in found:
             outcome.rejections.append(
