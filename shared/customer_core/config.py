@@ -87,8 +87,9 @@ _EXTRA: list[Variable] = []
 
 
 def all_variables() -> tuple[Variable, ...]:
-    """Core variables and every service variable registered so far."""
-    return VARIABLES + tuple(_EXTRA)
+    """Core variables, then every service variable registered so far, by name (so the
+    order does not depend on which settings module happened to be imported first)."""
+    return VARIABLES + tuple(sorted(_EXTRA, key=lambda v: v.name))
 
 
 @dataclass(frozen=True)

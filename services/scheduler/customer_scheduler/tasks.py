@@ -28,16 +28,17 @@ from customer_scheduler.settings import JobSettings
 log = logging.getLogger("customer_scheduler.jobs")
 tracer = trace.get_tracer("customer_scheduler")
 
-RUNS = Counter("customer_job_runs", "Job runs by outcome.", ["job", "outcome"])
+# `job_name`, not `job`: Prometheus gives every scraped series a `job` label of its own.
+RUNS = Counter("customer_job_runs", "Job runs by outcome.", ["job_name", "outcome"])
 DURATION = Histogram(
     "customer_job_duration_seconds",
     "How long a job run took.",
-    ["job"],
+    ["job_name"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
-ROWS = Gauge("customer_job_rows", "Rows the last successful run touched.", ["job"])
+ROWS = Gauge("customer_job_rows", "Rows the last successful run touched.", ["job_name"])
 LAST_SUCCESS = Gauge(
-    "customer_job_last_success_timestamp_seconds", "When the job last succeeded.", ["job"]
+    "customer_job_last_success_timestamp_seconds", "When the job last succeeded.", ["job_name"]
 )
 DIFFERENCES = Gauge(
     "customer_reconcile_differences", "Rows failing a reconciliation check.", ["check"]

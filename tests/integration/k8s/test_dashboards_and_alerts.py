@@ -24,8 +24,8 @@ from tests.integration.k8s.conftest import CHART, ROOT, Manifest, find
 from tests.integration.k8s.promql import Query, dashboard_queries, rule_queries, uses
 
 DASHBOARDS = sorted((CHART / "dashboards").glob("*.json"))
-# Labels Prometheus adds to every scraped series (the monitors keep the metric's
-# own `job` label: honorLabels).
+# Labels Prometheus adds to every scraped series (jobs name theirs `job_name`,
+# so they do not collide with `job`).
 TARGET_LABELS = {"namespace", "pod", "container", "instance", "job", "service", "endpoint"}
 # Series Prometheus itself makes.
 BUILTIN: dict[str, set[str]] = {"up": set()}
@@ -169,7 +169,7 @@ def test_job_names_in_alerts_are_real_jobs(queries: list[Query]) -> None:
         m.value
         for q in queries
         for m in _matchers(q.expr, prefix="customer_job")
-        if m.name == "job" and not m.value.startswith("$")
+        if m.name == "job_name" and not m.value.startswith("$")
     }
     assert named and named <= set(job_names.JOB_NAMES)
 
