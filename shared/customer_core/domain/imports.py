@@ -24,6 +24,10 @@ MAX_EXTERNAL_ID = 100  # leaves room for the ledger key "import:{id}:opening"
 MAX_OPENING_POINTS = 10_000_000
 
 
+# A file repeats a few ways of making drinks: each canonical text is made once.
+_customization_key = functools.lru_cache(maxsize=4096)(customization_key)
+
+
 @dataclass(frozen=True)
 class ImportFavorite:
     draft: Draft
@@ -32,7 +36,7 @@ class ImportFavorite:
     @functools.cached_property
     def key(self) -> tuple[str, str]:
         # Cached: checked, planned and written, it is asked for several times.
-        return self.draft.drink_id, customization_key(self.draft.customization)
+        return self.draft.drink_id, _customization_key(self.draft.customization)
 
 
 @dataclass(frozen=True)
