@@ -1,10 +1,13 @@
-"""Change notices, published off the batch's critical path, a few round trips per batch.
+"""Cache invalidation and change notices, off the batch's critical path.
 
 The database is the truth and notices are best effort (customer_core.notices),
-so the poll loop hands each committed batch's notices to this one task and
-goes on with the next batch; the task publishes them in commit order, merging
-whatever queued up meanwhile. A bounded queue makes the loop wait rather than
-fall arbitrarily far behind when Valkey is slow.
+so the poll loop hands each committed batch's changes to this one task and
+goes on with the next batch; the task, in commit order and merging whatever
+queued up meanwhile, bumps the customers' cache generations, then appends
+activities and publishes notices. A bounded queue makes the loop wait rather
+than fall arbitrarily far behind when Valkey is slow. (Until the bump, an api
+replica may serve a value cached before the commit, as it could between the
+commit and the bump before; now the window is one queue turn longer.)
 
 It writes exactly what `notices.publish` writes (the same stream entries, TTLs
 and merged notices, built with the same helpers) but as one Lua script call per
@@ -27,28 +30,36 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from customer_core import notices
+from customer_core.cache import Cache
 from customer_core.notices import Activity, Notice
 
 log = logging.getLogger(__name__)
 
 # KEYS: the streams the chunk writes. ARGV: the replay window, the TTL, the
-# notice channel, then JSON [[[key index, ...], [field, value, ...]], ...] and
-# JSON [encoded notice, ...]. Fields travel as a flat list because a decoded
-# JSON object would lose their order. EXPIRE once per key after the chunk's
-# XADDs leaves the same TTL as EXPIRE after each one (a script runs at one
-# instant); PUBLISH comes last, so entries exist before any replica hears the
-# doorbell for them.
+# notice channel, JSON [[field name, ...], ...] (the distinct name lists of the
+# chunk's entries, in practice one), JSON [[[key index, ...], names index,
+# [value, ...]], ...] and JSON [encoded notice, ...]. Fields travel as lists
+# because a decoded JSON object would lose their order. EXPIRE once per key
+# after the chunk's XADDs leaves the same TTL as EXPIRE after each one (a
+# script runs at one instant); PUBLISH comes last, so entries exist before any
+# replica hears the doorbell for them.
 PUBLISH_SCRIPT = """
 local window = ARGV[1]
-for _, entry in ipairs(cjson.decode(ARGV[4])) do
+local names = cjson.decode(ARGV[4])
+for _, entry in ipairs(cjson.decode(ARGV[5])) do
+    local fields, values = {}, entry[3]
+    for i, name in ipairs(names[entry[2]]) do
+        fields[2 * i - 1] = name
+        fields[2 * i] = values[i]
+    end
     for _, k in ipairs(entry[1]) do
-        redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(entry[2]))
+        redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(fields))
     end
 end
 for i = 1, #KEYS do
     redis.call('EXPIRE', KEYS[i], ARGV[2])
 end
-for _, n in ipairs(cjson.decode(ARGV[5])) do
+for _, n in ipairs(cjson.decode(ARGV[6])) do
     redis.call('PUBLISH', ARGV[3], n)
 end
 return 1
@@ -67,16 +78,18 @@ def script_calls(
     head = [str(notices.REPLAY_WINDOW), str(notices.REPLAY_TTL_SECONDS), notices.NOTICE_CHANNEL]
     for start in range(0, max(len(activities), 1), chunk):
         keys: dict[str, int] = {}
+        names: dict[tuple[str, ...], int] = {}
         entries = []
         for a in activities[start : start + chunk]:
             fields = a.to_fields()
             streams = [notices.customer_stream(a.customer_id)]
             if a.family_id:
                 streams.append(notices.family_stream(a.family_id))
-            # Lua indexes KEYS from 1.
+            # Lua indexes from 1.
             indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
-            entries.append([indexes, [x for kv in fields.items() for x in kv]])
-        calls.append((list(keys), [*head, _json(entries), "[]"]))
+            shape = names.setdefault(tuple(fields), len(names) + 1)
+            entries.append([indexes, shape, list(fields.values())])
+        calls.append((list(keys), [*head, _json(list(names)), _json(entries), "[]"]))
     # The same notices, merged the same way, as notices.publish sends (one doorbell
     # per customer and family is enough: merging more copies changes nothing).
     ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
@@ -109,8 +122,13 @@ async def publish(
 
 
 class Notifier:
-    def __init__(self, client: redis.Redis, depth: int = 8) -> None:
+    """Per committed batch, in commit order: bump the customers' cache generations,
+    then append activities and publish notices (so a replica that hears a notice
+    and reads again misses the old cached value)."""
+
+    def __init__(self, client: redis.Redis, cache: Cache, depth: int = 8) -> None:
         self.script = publisher(client)
+        self.cache = cache
         self.queue: asyncio.Queue[tuple[Sequence[Notice], Sequence[Activity]]] = asyncio.Queue(
             depth
         )
@@ -134,6 +152,7 @@ class Notifier:
                 all_activities += more[1]
                 taken += 1
             try:
+                await self.cache.invalidate(*sorted({n.customer_id for n in all_notices}))
                 await publish(self.script, all_notices, all_activities)
             except Exception:  # a notice must never stop the consumer
                 log.exception("publishing notices failed")

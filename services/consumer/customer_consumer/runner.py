@@ -8,6 +8,12 @@ retries the same batch with capped exponential backoff, so nothing is lost or
 skipped. On SIGTERM it finishes the batch in hand, commits, and leaves the
 group. The rebalance listener waits for the batch in hand and commits what is
 done before partitions move to another member.
+
+Throughput: while a batch is in the database, the next one is fetched and
+decoded (one batch ahead at most; records of partitions revoked meanwhile are
+dropped, and a batch fetched but not applied is simply read again by whoever
+owns its partitions next), and offsets are committed in the background, one
+commit at a time, each covering whatever is done by then.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class Runner:
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
-        self.notifier = Notifier(ctx.valkey)
+        self.notifier = Notifier(ctx.valkey, ctx.cache)
         # When the first records arrived (after joining the group): the benchmark's clock.
         self.first_fetch_at: float | None = None
 

@@ -103,6 +103,15 @@ class OrderState:
     points_earned: int = 0
     cancel_reason: str = ""
 
+    def with_points(self, delta: int) -> OrderState:
+        """The order with `delta` more points earned (built directly: hot path)."""
+        s = self
+        return OrderState(
+            s.order_id, s.customer_id, s.placed_at, s.completed_at, s.cancelled_at, s.items,
+            s.currency_code, s.total_minor, s.paid_minor, s.payment_ids,
+            s.points_earned + delta, s.cancel_reason,
+        )  # fmt: skip
+
     @property
     def reversal_due(self) -> bool:
         """Completed and cancelled: whatever the completion earned goes back."""

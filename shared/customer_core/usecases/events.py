@@ -18,7 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -71,8 +71,9 @@ async def apply_batch(
 ) -> BatchResult:
     """Apply `batch` in one transaction, then invalidate caches and publish notices.
 
-    With `publish=False` the caller publishes `result.notices` and
-    `result.activities` itself (the consumer does, off its critical path).
+    With `publish=False` the caller invalidates the caches of the customers in
+    `result.notices`, then publishes `result.notices` and `result.activities`,
+    itself (the consumer does, in order, off its critical path).
     Raises Unavailable when the database cannot be reached (nothing was applied).
     """
     try:
@@ -89,9 +90,8 @@ async def apply_batch(
             for incoming in batch:
                 result.merge(await apply_batch(ctx, [incoming], seconds, publish=publish))
             return result
-    customers = sorted({n.customer_id for n in result.notices})
-    await ctx.cache.invalidate(*customers)
     if publish:
+        await ctx.cache.invalidate(*sorted({n.customer_id for n in result.notices}))
         await notices.publish(ctx.valkey, result.notices, result.activities)
     return result
 
@@ -167,9 +167,7 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     family_of = {cid: m.family_id for cid, m in members.items()}
     points = await order_points.settle(conn, ctx.settings, changes, initial, states, family_of)
     for order_id, delta in points.earned_by_order.items():
-        states[order_id] = replace(
-            states[order_id], points_earned=states[order_id].points_earned + delta
-        )
+        states[order_id] = states[order_id].with_points(delta)
     deltas = stats_deltas((c, states[c.event.order_id]) for c in changes)
     await db.save_orders(conn, [states[oid] for oid in sorted(initial)], family_of, loaded)
     await db.add_stats(conn, deltas)

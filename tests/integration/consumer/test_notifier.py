@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from customer_consumer import notifier
+from customer_core import cache as cache_module
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.notices import Activity, Notice
@@ -38,20 +39,20 @@ def activities(cid: uuid.UUID, fid: uuid.UUID, other: uuid.UUID) -> list[Activit
 
 
 async def written(
-    ctx: Context, publish: Callable[[], Awaitable[None]], streams: list[str]
+    ctx: Context, publish: Callable[[], Awaitable[None]], streams: list[str], who: set[uuid.UUID]
 ) -> tuple[list[list[dict[bytes, bytes]]], list[int], list[bytes]]:
-    """Stream entries (fields only), stream lengths and notices a publish call produced."""
+    """Stream entries (fields only), stream lengths and the notices for `who` that a
+    publish call produced (the channel is shared with other tests' consumers)."""
     await ctx.valkey.delete(*streams)
     pubsub = ctx.valkey.pubsub()
     await pubsub.subscribe(notices.NOTICE_CHANNEL)
     await pubsub.get_message(timeout=5)  # the subscribe confirmation
     await publish()
     heard: list[bytes] = []
-    for _ in range(50):
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-        if message is None and len(heard) >= 3:
-            break
-        if message is not None:
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(heard) < len(who) and asyncio.get_running_loop().time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None and Notice.decode(message["data"]).customer_id in who:
             heard.append(message["data"])
     await pubsub.aclose()
     entries = [[f for _, f in await ctx.valkey.xrange(s)] for s in streams]
@@ -69,16 +70,17 @@ async def test_script_path_writes_what_notices_publish_writes(ctx: Context):
         notices.customer_stream(cid), notices.family_stream(fid), notices.customer_stream(other)
     ]  # fmt: skip
 
-    expected = await written(ctx, lambda: notices.publish(ctx.valkey, extra, batch), streams)
+    who = {cid, other}
+    expected = await written(ctx, lambda: notices.publish(ctx.valkey, extra, batch), streams, who)
     script = notifier.publisher(ctx.valkey)
-    actual = await written(ctx, lambda: notifier.publish(script, extra, batch), streams)
+    actual = await written(ctx, lambda: notifier.publish(script, extra, batch), streams, who)
 
     assert actual == expected
     entries, lengths, heard = actual
     assert len(entries[0]) == 3 and entries[0] == entries[1]  # the family sees its member's
     assert [Activity.from_fields(f) for f in entries[0]] == batch[:3]
     assert 1000 <= lengths[2] < 1201  # trimmed to the replay window
-    assert {Notice.decode(n).customer_id for n in heard} == {cid, other}
+    assert {Notice.decode(n).customer_id for n in heard} == who
 
 
 async def test_notices_go_out_after_a_lost_script_and_valkey_errors_are_swallowed(ctx: Context):
@@ -92,3 +94,18 @@ async def test_notices_go_out_after_a_lost_script_and_valkey_errors_are_swallowe
     await ctx.valkey.set(notices.customer_stream(bad), "not a stream")
     # The XADD fails inside the script: logged, never raised (notices are best effort).
     await asyncio.wait_for(notifier.publish(script, [], [Activity("order_placed", bad)]), 10)
+
+
+async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx: Context):
+    cid = uuid.uuid4()
+    gen_key = cache_module._gen_key(cid)
+    before = int(await ctx.valkey.get(gen_key) or 0)
+    task = notifier.Notifier(ctx.valkey, ctx.cache)
+    task.start()
+    for i in range(3):
+        await task.put([Notice(cid, None, frozenset({notices.STATS}))],
+                       [Activity("order_placed", cid, order_id=f"o{i}")])  # fmt: skip
+    await task.close()
+    assert int(await ctx.valkey.get(gen_key) or 0) > before
+    entries = await ctx.valkey.xrange(notices.customer_stream(cid))
+    assert [f[b"order_id"] for _, f in entries] == [b"o0", b"o1", b"o2"]
