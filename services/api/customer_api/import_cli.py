@@ -235,7 +235,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("file", type=Path, help="a .csv or .jsonl file")
     parser.add_argument("--target", default=grpc_target(), help="host:port (env GRPC_TARGET)")
     parser.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto")
-    parser.add_argument("--per-message", type=int, default=200, help="records per gRPC message")
+    parser.add_argument("--per-message", type=int, default=500, help="records per gRPC message")
     parser.add_argument("--token", default="", help="bearer token, when the server wants one")
     opts = parser.parse_args(argv)
     if not opts.file.is_file():

@@ -212,6 +212,7 @@ async def _write(
             plans.append(plan(r, family_id, known, known.customer_id if known else next(fresh)))
         except InvalidArgument as exc:
             outcome.rejections.append(rejection(r.position, r.external_id, exc))
+    await db.prefer_cached_plans(conn)
     created = [p for p in plans if p.outcome == "created"]
     # A member of a pooled family spends from the family's wallet: its own
     # account opens empty and its opening balance goes to the wallet.
@@ -281,7 +282,9 @@ async def _post_openings(conn: Conn, plans: Sequence[Plan], pooled: Sequence[Pla
     if not plans and not pooled:
         return
     ids = [p.customer_id for p in (*plans, *pooled)]
+    await db.prefer_custom_plans(conn)
     accounts = await db.accounts_of(conn, ids, create=True)
+    await db.prefer_cached_plans(conn)
     plans = [*plans, *(p for p in pooled if p.opening_points > 0)]
     await post_entries(
         conn,
