@@ -168,11 +168,15 @@ async def _write_retrying(
     raise AssertionError("unreachable")
 
 
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
+_RFC_4122 = bytes(b & 0x3F | 0x80 for b in range(256))
+
+
 def new_ids(n: int) -> list[uuid.UUID]:
     """`n` random (version 4) UUIDs from one read of the system's random source."""
     raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122)
     ids = bytes(raw)
     return [uuid.UUID(bytes=ids[i : i + 16]) for i in range(0, 16 * n, 16)]
 
