@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
@@ -65,18 +65,24 @@ end
 return 1
 """
 
-# Activities per script call: Valkey serves nobody else while a script runs,
-# so a call stays in the low milliseconds.
-CHUNK = 1000
+# Activities per script call. Each call is built just before it is sent, so
+# the batch in the database waits for at most one chunk's building, and Valkey,
+# which serves nobody else while a script runs, stays busy for a millisecond
+# or two at a time.
+CHUNK = 250
 
 
 def script_calls(
     batch_notices: Sequence[Notice], activities: Sequence[Activity], chunk: int = CHUNK
-) -> list[tuple[list[str], list[str]]]:
+) -> Iterator[tuple[list[str], list[str]]]:
     """(keys, args) of each script call publishing these, in order (notices in the last)."""
-    calls: list[tuple[list[str], list[str]]] = []
+    # The same notices, merged the same way, as notices.publish sends (one doorbell
+    # per customer and family is enough: merging more copies changes nothing).
+    ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
+    merged = notices.merge([*notices._activity_notices(ringing), *batch_notices])
     head = [str(notices.REPLAY_WINDOW), str(notices.REPLAY_TTL_SECONDS), notices.NOTICE_CHANNEL]
-    for start in range(0, max(len(activities), 1), chunk):
+    last = max(len(activities) - 1, 0) // chunk * chunk
+    for start in range(0, last + 1, chunk):
         keys: dict[str, int] = {}
         names: dict[tuple[str, ...], int] = {}
         entries = []
@@ -89,13 +95,8 @@ def script_calls(
             indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
             shape = names.setdefault(tuple(fields), len(names) + 1)
             entries.append([indexes, shape, list(fields.values())])
-        calls.append((list(keys), [*head, _json(list(names)), _json(entries), "[]"]))
-    # The same notices, merged the same way, as notices.publish sends (one doorbell
-    # per customer and family is enough: merging more copies changes nothing).
-    ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
-    merged = notices.merge([*notices._activity_notices(ringing), *batch_notices])
-    calls[-1][1][-1] = _json([n.encode() for n in merged])
-    return calls
+        doorbells = _json([n.encode() for n in merged]) if start == last else "[]"
+        yield list(keys), [*head, _json(list(names)), _json(entries), doorbells]
 
 
 def _json(value: object) -> str:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("customer_consumer")
 _propagator = TraceContextTextMapPropagator()
 # Records decoded between two yields to the event loop.
-DECODE_SLICE = 250
+DECODE_SLICE = 100
 
 
 class Abandoned(Exception):
@@ -83,6 +83,8 @@ class Runner:
             max_poll_records=self.settings.max_batch,
             fetch_max_wait_ms=min(self.settings.poll_ms, 500),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=max(self.settings.session_timeout_ms // 3, 100),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

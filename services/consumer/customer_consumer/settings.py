@@ -25,6 +25,11 @@ register(
         "readiness fails when work waits this long without progress",
     ),
     Variable("CONSUMER_RETRY_MAX_SECONDS", "30", "longest wait between retries of a failed batch"),
+    Variable(
+        "CONSUMER_SESSION_TIMEOUT_MS",
+        "10000",
+        "how long the group waits for a silent member before moving its partitions",
+    ),
 )
 
 
@@ -38,6 +43,7 @@ class ConsumerSettings:
     health_port: int
     stuck_seconds: float
     retry_max_seconds: float
+    session_timeout_ms: int
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"
@@ -60,4 +66,5 @@ def load(env: Mapping[str, str] | None = None) -> ConsumerSettings:
         health_port=r.integer("CONSUMER_HEALTH_PORT", 0, 65535),
         stuck_seconds=r.number("CONSUMER_STUCK_SECONDS", 1, 86400),
         retry_max_seconds=r.number("CONSUMER_RETRY_MAX_SECONDS", 0.1, 3600),
+        session_timeout_ms=r.integer("CONSUMER_SESSION_TIMEOUT_MS", 1000, 3_600_000),
     )

@@ -37,6 +37,8 @@ def names() -> dict[str, str]:
         "CONSUMER_POLL_MS": "100",
         "CONSUMER_HEALTH_PORT": "0",
         "CONSUMER_RETRY_MAX_SECONDS": "1",
+        # A killed member's partitions move after this (the default waits 10 s).
+        "CONSUMER_SESSION_TIMEOUT_MS": "3000",
     }
 
 
