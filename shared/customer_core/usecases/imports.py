@@ -46,9 +46,9 @@ from customer_core.telemetry import timed_query
 log = logging.getLogger(__name__)
 
 
-# Batches written at once. PostgreSQL spends about twice this process's CPU
-# on a new record (per-row foreign key checks, seven indexes on customers),
-# so writes on several connections keep both cores busy while this process
+# Batches written at once. PostgreSQL spends more CPU on a new record than
+# this process (per-row foreign key checks, seven indexes on customers), so
+# writes on several connections keep both cores busy while this process
 # validates the next batch; three measured faster than two on 2 cores.
 IN_FLIGHT = 3
 
