@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 
+from customer_core.db import order_writes
 from customer_core.db import orders as db
 from customer_core.domain.loyalty import EarningRules, points_for_amount
 from customer_core.domain.orders import (
@@ -71,10 +72,10 @@ def ceiling_statement() -> str:
     """Inbox, history, stats, drinks, hours, ledger and balances in one statement."""
     parts = [
         ("inbox", db.CLAIM_EVENTS.replace("RETURNING event_id", "RETURNING 1"), 4),
-        ("hist", db.UPSERT_ORDERS + " RETURNING 1", 13),
-        ("stats", db.ADD_STATS + " RETURNING 1", 9),
-        ("drinks", db.ADD_DRINKS + " RETURNING 1", 4),
-        ("hours", db.ADD_HOURS + " RETURNING 1", 3),
+        ("hist", order_writes.UPSERT_ORDERS + " RETURNING 1", 13),
+        ("stats", order_writes.ADD_STATS + " RETURNING 1", 9),
+        ("drinks", order_writes.ADD_DRINKS + " RETURNING 1", 4),
+        ("hours", order_writes.ADD_HOURS + " RETURNING 1", 3),
     ]
     ctes, offset = [], 0
     for name, sql, n in parts:
@@ -143,7 +144,7 @@ def ceiling_batches(events: list[OrderEvent], account_of, family_of, batch: int)
         hist = [states[oid] for oid in sorted(initial)]
         hist_rows = [
             (o.order_id, o.customer_id, family_of[o.customer_id], o.placed_at, o.completed_at,
-             o.cancelled_at, db._items_json(o.items), o.currency_code, o.total_minor,
+             o.cancelled_at, order_writes._items_json(o.items), o.currency_code, o.total_minor,
              o.paid_minor, json.dumps(sorted(o.payment_ids)), o.points_earned, o.cancel_reason)
             for o in hist
         ]  # fmt: skip

@@ -109,8 +109,6 @@ class Runner:
                 assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
                 fetched = fetched.keep(assigned)
                 if fetched.records:
-                    if self.first_fetch_at is None:
-                        self.first_fetch_at = time.perf_counter()
                     # Fetch and decode the next batch while this one is in the
                     # database: the CPU work overlaps the waiting.
                     ahead = asyncio.create_task(self._fetch())
@@ -140,6 +138,8 @@ class Runner:
             timeout_ms=self.settings.poll_ms, max_records=self.settings.max_batch
         )
         records = [r for batch in fetched.values() for r in batch]
+        if records and self.first_fetch_at is None:
+            self.first_fetch_at = time.perf_counter()
         out = Fetched(records, [], [])
         for start in range(0, len(records), DECODE_SLICE):
             part = decode_records(records[start : start + DECODE_SLICE], self.topics)

@@ -24,7 +24,7 @@ import asyncpg
 
 from customer_core import notices
 from customer_core.context import Context
-from customer_core.db import Conn
+from customer_core.db import Conn, order_writes
 from customer_core.db import orders as db
 from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
 from customer_core.errors import Unavailable
@@ -119,7 +119,7 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
             seen.add(incoming.event.event_id)
             unique.append(incoming)
 
-    members = await db.members(conn, (i.event.customer_id for i in unique))
+    members = await db.lock_members(conn, (i.event.customer_id for i in unique))
     known: list[Incoming] = []
     for incoming in unique:
         if incoming.event.customer_id in members:
@@ -127,7 +127,6 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
         else:
             reason = f"customer_id: unknown customer {incoming.event.customer_id}"
             result.rejected.append(Rejected(incoming, reason))
-    await db.lock_families(conn, (m.family_id for m in members.values()))
 
     loaded = await db.lock_orders(conn, (i.event.order_id for i in known))
     states = dict(loaded)
@@ -169,8 +168,8 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     for order_id, delta in points.earned_by_order.items():
         states[order_id] = states[order_id].with_points(delta)
     deltas = stats_deltas((c, states[c.event.order_id]) for c in changes)
-    await db.save_orders(conn, [states[oid] for oid in sorted(initial)], family_of, loaded)
-    await db.add_stats(conn, deltas)
+    orders = [states[oid] for oid in sorted(initial)]
+    await order_writes.write_batch(conn, orders, family_of, loaded, deltas)
 
     result.activities += _order_activities(changes, family_of) + points.activities
     changed: dict[uuid.UUID, set[str]] = {cid: {notices.STATS} for cid in deltas}
