@@ -85,14 +85,19 @@ def script_calls(
     for start in range(0, last + 1, chunk):
         keys: dict[str, int] = {}
         names: dict[tuple[str, ...], int] = {}
+        # A few regulars make most activities: their streams are looked up once.
+        indexes_of: dict[tuple[object, object], list[int]] = {}
         entries = []
         for a in activities[start : start + chunk]:
             fields = a.to_fields()
-            streams = [notices.customer_stream(a.customer_id)]
-            if a.family_id:
-                streams.append(notices.family_stream(a.family_id))
-            # Lua indexes from 1.
-            indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
+            indexes = indexes_of.get((a.customer_id, a.family_id))
+            if indexes is None:
+                streams = [notices.customer_stream(a.customer_id)]
+                if a.family_id:
+                    streams.append(notices.family_stream(a.family_id))
+                # Lua indexes from 1.
+                indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
+                indexes_of[(a.customer_id, a.family_id)] = indexes
             shape = names.setdefault(tuple(fields), len(names) + 1)
             entries.append([indexes, shape, list(fields.values())])
         doorbells = _json([n.encode() for n in merged]) if start == last else "[]"
