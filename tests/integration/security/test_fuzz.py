@@ -141,7 +141,7 @@ async def _read_first(call: Any) -> grpc.StatusCode:
 
 async def _call(
     t: Target, method: str, items: list[Any], caller: str, raw: bool
-) -> grpc.StatusCode:
+) -> tuple[grpc.StatusCode, str]:
     desc = METHODS[method]
     path = f"/customer.v1.CustomerService/{method}"
     channel = t.channel
@@ -154,7 +154,7 @@ async def _call(
             call = channel.stream_stream(path, **kwargs)(
                 _requests(items), metadata=md, timeout=DEADLINE
             )
-            return await _read_first(call)
+            return await _read_first(call), ""
         if desc.client_streaming:
             await channel.stream_unary(path, **kwargs)(
                 _requests(items), metadata=md, timeout=DEADLINE
@@ -162,17 +162,19 @@ async def _call(
         elif desc.server_streaming:
             return await _read_first(
                 channel.unary_stream(path, **kwargs)(items[0], metadata=md, timeout=DEADLINE)
-            )
+            ), ""
         else:
             await channel.unary_unary(path, **kwargs)(items[0], metadata=md, timeout=DEADLINE)
     except grpc.aio.AioRpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
+        return exc.code(), exc.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 def _run(t: Target, method: str, items: list[Any], caller: str, raw: bool = False) -> None:
-    code = t.loop.run_until_complete(_call(t, method, items, caller, raw))
-    assert code not in BAD, f"{method} as {caller} answered {code.name} for {items!r:.300}"
+    code, details = t.loop.run_until_complete(_call(t, method, items, caller, raw))
+    assert code not in BAD, (
+        f"{method} as {caller} answered {code.name} ({details!r}) for {items!r:.300}"
+    )
 
 
 @st.composite

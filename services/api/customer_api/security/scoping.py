@@ -14,6 +14,7 @@ from customer_api.security.families import FamilyResolver
 from customer_api.security.scopes import Rule, Target
 from customer_api.security.tokens import Principal
 from customer_core.domain import names
+from customer_core.domain.customers import USERNAME_RE
 from customer_core.errors import PermissionDenied
 
 
@@ -51,6 +52,10 @@ async def check_family(
     if rule.target is Target.CUSTOMER_KEY:
         key = request.WhichOneof("key")
         if key == "username":
+            # A username that breaks the rules names nobody; checking first also
+            # keeps bytes PostgreSQL refuses (NUL) away from the look-up.
+            if not USERNAME_RE.fullmatch(request.username):
+                raise _refuse(principal, "the customer")
             family = await families.of_username(request.username)
             if family != principal.family_id:
                 raise _refuse(principal, "the customer")
