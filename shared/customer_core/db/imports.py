@@ -34,21 +34,28 @@ RETURNING external_id, id
 """
 
 # Live customers only: DeleteCustomer clears external_id, so a deleted person
-# imported again is a new customer.
+# imported again is a new customer. Liveness is returned, not filtered on: a
+# `deleted_at IS NULL` condition let the planner, with statistics lagging
+# behind the import, AND the external id look-up with a scan of the whole
+# live-customers index (customers_list_idx), once per batch. Likewise the
+# opening key is probed per row (a scalar subquery), never by hashing the
+# whole ledger.
 EXISTING = """
 SELECT c.id, c.external_id, c.family_id, c.username, c.display_name, c.email, c.role,
+       c.deleted_at IS NULL AS live,
        c.preferences::text AS preferences, c.dietary_restrictions, c.allergies,
        coalesce(f.keys, '{}') AS favorite_keys, coalesce(f.next_position, 0) AS next_position,
        coalesce(f.has_usual, false) AS has_usual,
-       EXISTS (SELECT 1 FROM loyalty_points p
-               WHERE p.idempotency_key = 'import:' || c.external_id || ':opening') AS opening_posted
+       (SELECT true FROM loyalty_points p
+        WHERE p.idempotency_key = 'import:' || c.external_id || ':opening' LIMIT 1) IS NOT NULL
+           AS opening_posted
 FROM customers c
 LEFT JOIN LATERAL (
     SELECT array_agg(drink_id || chr(31) || customization_key) AS keys,
            max(position) + 1 AS next_position, bool_or(is_usual) AS has_usual
     FROM favorites WHERE customer_id = c.id
 ) f ON true
-WHERE c.external_id = ANY($1::text[]) AND c.deleted_at IS NULL
+WHERE c.external_id = ANY($1::text[])
 """
 
 # Who holds each username (case-insensitive), and under which external id.
@@ -204,7 +211,7 @@ def _existing(row: Any) -> Existing:
 
 async def existing_customers(conn: Conn, external_ids: Sequence[str]) -> dict[str, Existing]:
     rows = await conn.fetch(EXISTING, list(external_ids))
-    return {r["external_id"]: _existing(r) for r in rows}
+    return {r["external_id"]: _existing(r) for r in rows if r["live"]}
 
 
 async def username_holders(conn: Conn, usernames: Sequence[str]) -> dict[str, str | None]:
