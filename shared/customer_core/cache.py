@@ -14,33 +14,25 @@ database and the failure is counted, never raised.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from customer_core.telemetry import CACHE_REQUESTS
+from customer_core.valkey_link import ValkeyLink, pack
 
 log = logging.getLogger(__name__)
 
 GLOBAL_GEN = "cs:gen:global"
 
-# KEYS[1] = customer generation, KEYS[2] = global generation, ARGV[1] = key prefix.
-# Returns {versioned key, value or false}.
-_LOOKUP = """
-local g = redis.call('GET', KEYS[1]) or '0'
-local gg = redis.call('GET', KEYS[2]) or '0'
-local key = ARGV[1] .. g .. '.' .. gg
-return {key, redis.call('GET', key)}
-"""
-
-
-# The same for every look-up that arrives in one event-loop turn: one round
-# trip serves them all (at load, the client's per-command cost dominated a
-# cached call). KEYS[1] = global generation, KEYS[i + 1] = customer
+# Reads the generations and the values of every look-up that arrives in one
+# event-loop turn: one round trip serves them all (at load, the per-command
+# cost dominated a cached call). KEYS[1] = global generation, KEYS[i + 1] = customer
 # generations, ARGV[i] = key prefixes; returns {key, value or false, ...}.
 _LOOKUP_MANY = """
 local gg = redis.call('GET', KEYS[1]) or '0'
@@ -56,11 +48,25 @@ return out
 _Pending = tuple[str, str, "asyncio.Future[tuple[Any, Any]]"]
 # Round trips in flight at once; look-ups arriving meanwhile wait for the next.
 _MAX_IN_FLIGHT = 2
+# Valkey names a script by the SHA-1 of its text (an identifier, not security).
+_SCRIPT_SHA = hashlib.sha1(_LOOKUP_MANY.encode(), usedforsecurity=False).hexdigest()
 
 
 def _gen_key(customer_id: UUID) -> str:
     # The hash tag keeps a customer's keys in one slot on a Valkey cluster.
     return f"cs:{{{customer_id}}}:gen"
+
+
+def _link_for(client: redis.Redis) -> ValkeyLink:
+    """A look-up link to the server `client` talks to, with the same timeouts."""
+    kw = client.connection_pool.connection_kwargs
+    return ValkeyLink(
+        kw.get("host", "127.0.0.1"),
+        int(kw.get("port", 6379)),
+        kw.get("password"),
+        timeout=kw.get("socket_timeout") or 5.0,
+        connect_timeout=kw.get("socket_connect_timeout") or 2.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,17 @@ class Slot:
     key: str | None
 
 
+_NO_SLOT = Slot(None)
+
+
 class Cache:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._client = client
         self._ttl = ttl_seconds
-        self._lookup = client.register_script(_LOOKUP)
-        self._lookup_many = client.register_script(_LOOKUP_MANY)
+        self._link = _link_for(client)
         self._batch: list[_Pending] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._counters: dict[tuple[str, str], Any] = {}
 
     async def get(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """The cached value of `kind` for the customer, and the slot to fill on a miss."""
@@ -85,45 +94,66 @@ class Cache:
         try:
             key, value = await self._enqueue(_gen_key(customer_id), prefix)
         except RedisError as exc:
-            CACHE_REQUESTS.labels(kind, "error").inc()
+            self._count(kind, "error")
             log.warning("cache lookup failed", extra={"cache": kind, "error": str(exc)})
-            return None, Slot(None)
-        CACHE_REQUESTS.labels(kind, "hit" if value is not None else "miss").inc()
-        return value, Slot(key.decode() if isinstance(key, bytes) else str(key))
+            return None, _NO_SLOT
+        if value is not None:
+            self._count(kind, "hit")
+            return value, _NO_SLOT  # a hit stores nothing
+        self._count(kind, "miss")
+        return None, Slot(key.decode() if isinstance(key, bytes) else str(key))
+
+    def _count(self, kind: str, result: str) -> None:
+        # The labelled child is looked up once per (kind, result), not per call.
+        counter = self._counters.get((kind, result))
+        if counter is None:
+            counter = self._counters[kind, result] = CACHE_REQUESTS.labels(kind, result)
+        counter.inc()
 
     def _enqueue(self, gen_key: str, prefix: str) -> asyncio.Future[tuple[Any, Any]]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any]] = loop.create_future()
         self._batch.append((gen_key, prefix, future))
-        if len(self._batch) == 1 and len(self._sending) < _MAX_IN_FLIGHT:
+        if len(self._batch) == 1 and self._in_flight < _MAX_IN_FLIGHT:
             loop.call_soon(self._send_batch)
         return future
 
     def _send_batch(self) -> None:
-        if not self._batch:
+        if not self._batch or self._in_flight >= _MAX_IN_FLIGHT:
             return
         batch, self._batch = self._batch, []
-        task = asyncio.ensure_future(self._look_up(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sent)
+        self._in_flight += 1
+        self._send(batch, "EVALSHA", _SCRIPT_SHA)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        # Look-ups that queued while the round trips were busy go out together now.
-        self._sending.discard(task)
-        self._send_batch()
+    def _send(self, batch: list[_Pending], command: str, script: str) -> None:
+        keys = [gen_key for gen_key, _, _ in batch]
+        packed = pack(command, script, len(keys) + 1, GLOBAL_GEN, *keys, *(p for _, p, _ in batch))
+        self._link.send(packed, lambda reply: self._answer(batch, reply))
 
-    async def _look_up(self, batch: list[_Pending]) -> None:
-        keys = [GLOBAL_GEN, *(gen_key for gen_key, _, _ in batch)]
-        try:
-            flat = await self._lookup_many(keys=keys, args=[prefix for _, prefix, _ in batch])
-        except Exception as exc:  # each waiting caller decides what an error means
+    def _answer(self, batch: list[_Pending], reply: Any) -> None:
+        if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+            # Valkey restarted or flushed its scripts: send the script itself once.
+            self._send(batch, "EVAL", _LOOKUP_MANY)
+            return
+        self._in_flight -= 1
+        if not isinstance(reply, Exception) and not (
+            isinstance(reply, list) and len(reply) == 2 * len(batch)
+        ):
+            reply = ResponseError(f"unexpected look-up reply: {reply!r:.80}")
+        if isinstance(reply, Exception):  # each waiting caller decides what an error means
             for _, _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
-            return
-        for i, (_, _, future) in enumerate(batch):
-            if not future.done():  # a caller whose deadline passed has gone
-                future.set_result((flat[2 * i], flat[2 * i + 1]))
+                    future.set_exception(reply)
+        else:
+            for i, (_, _, future) in enumerate(batch):
+                if not future.done():  # a caller whose deadline passed has gone
+                    future.set_result((reply[2 * i], reply[2 * i + 1]))
+        # Look-ups that queued while the round trips were busy go out together now.
+        self._send_batch()
+
+    def close(self) -> None:
+        """Close the look-up connection (the redis client is the context's to close)."""
+        self._link.close()
 
     async def put(self, slot: Slot, value: bytes) -> None:
         if slot.key is None:

@@ -98,5 +98,6 @@ class Context:
         )
 
     async def aclose(self) -> None:
+        self.cache.close()
         await self.valkey.aclose()
         await self.pool.close()

