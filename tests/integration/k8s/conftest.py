@@ -83,7 +83,7 @@ def service_variables() -> tuple[Variable, ...]:
     for package in SERVICE_PACKAGES:
         root = importlib.import_module(package)
         for info in pkgutil.walk_packages(root.__path__, f"{package}."):
-            if info.name.rsplit(".", 1)[-1] == "settings":
+            if info.name.rsplit(".", 1)[-1].endswith("settings"):
                 importlib.import_module(info.name)
     return all_variables()
 
