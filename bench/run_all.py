@@ -78,7 +78,7 @@ def summary(results: list[tuple[str, dict[str, object] | None, str]], quick: boo
             verdict = {True: "pass", False: "**FAIL**"}.get(fig.get("pass"), "–")  # type: ignore[call-overload]
             lines.append(
                 f"| {name} | {fig.get('name')} | {fmt(fig.get('value'))}{unit} | {baseline} "
-                f"| {fmt(fig.get('ratio'))} | {fig.get('target', '–')} | {verdict} |"
+                f"| {fmt(fig.get('ratio'))} | {fig.get('target') or '–'} | {verdict} |"
             )
     return "\n".join(lines) + "\n"
 
