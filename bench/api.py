@@ -37,6 +37,9 @@ import grpc
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from serving import wait_serving
+
 TARGETS = {"GetCustomer": 0.7, "GetOrderContext": 0.5}
 CUSTOMERS = 1000
 
@@ -174,20 +177,6 @@ async def seed(env: dict[str, str]) -> list[uuid.UUID]:
         return [r["id"] for r in await conn.fetch("SELECT id FROM customers ORDER BY id")]
     finally:
         await conn.close()
-
-
-async def wait_serving(port: int, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = customer_pb2_grpc.CustomerServiceStub(channel)
-        while True:
-            try:
-                await stub.HealthCheck(pb.HealthCheckRequest(), timeout=2)
-                return
-            except grpc.aio.AioRpcError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
 
 
 async def wait_port(port: int, within: float = 30) -> None:

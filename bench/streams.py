@@ -49,6 +49,7 @@ from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 import import_bench  # bench/lib is not a package
+from serving import wait_serving
 
 IMPORT_TARGET = 20_000.0  # records/s
 P99_TARGET_MS = 250.0
@@ -85,20 +86,6 @@ async def timed_import(
     start = time.perf_counter()
     reply = await stub.ImportCustomers(iter(msgs), timeout=900)
     return time.perf_counter() - start, reply
-
-
-async def wait_serving(port: int, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = customer_pb2_grpc.CustomerServiceStub(channel)
-        while True:
-            try:
-                await stub.HealthCheck(pb.HealthCheckRequest(), timeout=2)
-                return
-            except grpc.aio.AioRpcError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
 
 
 def pct(values: list[float], q: float) -> float:
