@@ -75,7 +75,13 @@ async def test_script_path_writes_what_notices_publish_writes(ctx: Context):
     script = notifier.publisher(ctx.valkey)
     actual = await written(ctx, lambda: notifier.publish(script, extra, batch), streams, who)
 
-    assert actual == expected
+    # Trimming is approximate (MAXLEN ~): at least the window is kept, and how many
+    # older entries survive depends on where Valkey's internal nodes end, which
+    # can differ between the two paths. The window itself must be identical.
+    window = notices.REPLAY_WINDOW
+    assert actual[0][:2] == expected[0][:2]
+    assert actual[0][2][-window:] == expected[0][2][-window:]
+    assert actual[2] == expected[2]
     entries, lengths, heard = actual
     assert len(entries[0]) == 3 and entries[0] == entries[1]  # the family sees its member's
     assert [Activity.from_fields(f) for f in entries[0]] == batch[:3]
