@@ -49,6 +49,17 @@ _UNAVAILABLE = (
 )
 
 
+# SQLSTATE classes that mean "the database cannot serve right now", whatever the
+# exception class asyncpg picks: connection exception, insufficient resources,
+# operator intervention (shutdown, starting up), system error.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+
+
+def _transient_sqlstate(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
+    return isinstance(state, str) and state[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
 def _short(method: str) -> str:
     return method.rsplit("/", 1)[-1]
 
@@ -75,7 +86,7 @@ async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
             log.error("internal error", extra={"method": method}, exc_info=exc)
             await context.abort(code, "internal error")
         await context.abort(code, str(exc))
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, _UNAVAILABLE) or _transient_sqlstate(exc):
         log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
         await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
     log.error("unhandled error", extra={"method": method}, exc_info=exc)
