@@ -8,6 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
 
 from customer_api.server import build_server
 from customer_core.context import Context
@@ -53,6 +54,13 @@ async def test_sigterm_turns_health_not_serving_and_lets_calls_finish(ctx: Conte
     watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
     assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
     in_flight = asyncio.ensure_future(stub.HealthCheck(pb.HealthCheckRequest()))
+    # Stop once the call has reached the server (or already finished): a call the
+    # server has not seen yet when it stops is refused, as it should be.
+    for _ in range(2000):
+        seen = REGISTRY.get_sample_value("customer_grpc_in_flight", {"method": "HealthCheck"})
+        if in_flight.done() or (seen or 0) > 0:
+            break
+        await asyncio.sleep(0.001)
     stopping = asyncio.ensure_future(server.stop(5))
     assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
     watch.cancel()
