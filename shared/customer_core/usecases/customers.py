@@ -38,7 +38,8 @@ CACHE_KIND = "customer"
 
 
 class CustomerCodec:
-    """A customer as JSON: the cached profile and the stored idempotent response."""
+    """A customer as JSON: the stored response of an idempotent call (the GetCustomer
+    cache holds the encoded protobuf response instead)."""
 
     def encode(self, c: Customer) -> bytes:
         return json.dumps(
