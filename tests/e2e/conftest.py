@@ -104,4 +104,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stack = item.funcargs.get("e2e") if hasattr(item, "funcargs") else None
     if report.failed and isinstance(stack, E2EStack):
         report.sections.append(("customer-service dev log (tail)", stack.log_tail()))
+        report.sections.append(("customer-service dev log (errors)", stack.log_errors()))
     return report

@@ -137,6 +137,25 @@ class E2EStack:
         except OSError:
             return ""
 
+    def log_errors(self, limit: int = 12) -> str:
+        """Errors with their tracebacks from the whole log: the tail alone often misses them."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        starts = [
+            i
+            for i, line in enumerate(lines)
+            if " ERROR " in line or '"ERROR"' in line or line.startswith("Traceback")
+        ]
+        shown: list[str] = []
+        end = -1
+        for i in starts[:limit]:
+            if i > end:
+                end = i + 30
+                shown.extend([*lines[max(i - 2, 0) : end], "..."])
+        return "\n".join(shown)
+
     # ---- Processes ----------------------------------------------------------------------------
 
     def _read_state(self) -> list[Proc]:

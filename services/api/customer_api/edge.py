@@ -16,13 +16,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
 from customer_api.errors import status_for
 from customer_api.servicers.base import RpcContext
+from customer_core.db import outage
 from customer_core.errors import CustomerServiceError
 from customer_core.telemetry import request_id_var
 
@@ -38,26 +38,6 @@ RPC_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served now.", ["method"])
-
-# OperatorInterventionError: PostgreSQL shutting down or starting up (57P0x), transient.
-_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,
-    OSError,
-    RedisError,
-)
-
-
-# SQLSTATE classes that mean "the database cannot serve right now", whatever the
-# exception class asyncpg picks: connection exception, insufficient resources,
-# operator intervention (shutdown, starting up), system error.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58")
-
-
-def _transient_sqlstate(exc: BaseException) -> bool:
-    state = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
-    return isinstance(state, str) and state[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 
 def _short(method: str) -> str:
@@ -86,7 +66,7 @@ async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
             log.error("internal error", extra={"method": method}, exc_info=exc)
             await context.abort(code, "internal error")
         await context.abort(code, str(exc))
-    if isinstance(exc, _UNAVAILABLE) or _transient_sqlstate(exc):
+    if isinstance(exc, RedisError) or outage.is_outage(exc):
         log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
         await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
     log.error("unhandled error", extra={"method": method}, exc_info=exc)

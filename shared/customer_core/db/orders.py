@@ -12,25 +12,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import asyncpg
-
 from customer_core.db import Conn
 from customer_core.domain.orders import Item, OrderState
-
-# Errors after which the same batch may well succeed: the server went away or
-# is starting, a deadlock or serialisation failure between two consumers, a
-# concurrent insert of the same key (the retry then sees the committed row).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TransactionRollbackError,
-    asyncpg.UniqueViolationError,
-    asyncpg.InsufficientResourcesError,
-)
 
 
 @dataclass(frozen=True)

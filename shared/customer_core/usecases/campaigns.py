@@ -17,23 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from customer_core.context import Context
-from customer_core.db import Conn
+from customer_core.db import Conn, outage
 from customer_core.db import campaigns as db
 from customer_core.domain.campaign_spec import campaign_from_spec, check_name
 from customer_core.domain.campaigns import Phase, next_change, phase_of
 from customer_core.errors import Unavailable
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.OperatorInterventionError,
-)
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,9 @@ async def _transaction(ctx: Context) -> AsyncIterator[Conn]:
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
             yield conn
-    except TRANSIENT_ERRORS as exc:
+    except Exception as exc:
+        if not outage.is_outage(exc):
+            raise
         raise Unavailable(f"database: {type(exc).__name__}: {exc}") from exc
 
 

@@ -24,7 +24,7 @@ import asyncpg
 
 from customer_core import notices
 from customer_core.context import Context
-from customer_core.db import Conn, order_writes
+from customer_core.db import Conn, order_writes, outage
 from customer_core.db import orders as db
 from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
 from customer_core.errors import Unavailable
@@ -103,7 +103,9 @@ async def _apply_in_transaction(
         async with asyncio.timeout(seconds):
             async with ctx.pool.acquire() as conn, conn.transaction():
                 return await apply_events(conn, ctx, batch)
-    except db.TRANSIENT_ERRORS as exc:
+    except Exception as exc:
+        if not outage.is_retryable(exc):
+            raise
         raise Unavailable(f"database: {type(exc).__name__}: {exc}") from exc
 
 

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from typing import Any, TypeAlias
 
-import asyncpg
 import grpc
 from prometheus_client import Counter
 
@@ -33,6 +32,7 @@ from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import APP, Authenticator, Principal
 from customer_api.servicers.base import SERVICE, RpcContext
 from customer_core.context import Context
+from customer_core.db import outage
 from customer_core.errors import CustomerServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ DENIALS = Counter(
 )
 
 _MAX_TOKEN_CHARS = 8192
-_DEPENDENCY_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 _ARITIES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 _FACTORIES = {
     "unary_unary": grpc.unary_unary_rpc_method_handler,
@@ -80,6 +79,11 @@ def _outcome(context: RpcContext) -> str:
     if code is None:
         return "OK"
     return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+def _answerable(exc: BaseException) -> bool:
+    """A refusal or an outage the caller should hear about; anything else propagates."""
+    return isinstance(exc, CustomerServiceError) or outage.is_outage(exc)
 
 
 async def _abort(context: RpcContext, exc: BaseException) -> None:
@@ -215,7 +219,9 @@ class _Call:
             if self.principal.kind == APP:
                 try:
                     await check_subscription(self.owner.families, self.principal, request)
-                except (CustomerServiceError, *_DEPENDENCY_ERRORS) as exc:
+                except Exception as exc:
+                    if not _answerable(exc):
+                        raise
                     await _abort(context, exc)
             yield request
 
@@ -232,7 +238,9 @@ class _Call:
                         request = await self._prepare(request, context, streams_in)
                         async for response in inner(request, context):
                             yield response
-                except (CustomerServiceError, *_DEPENDENCY_ERRORS) as exc:
+                except Exception as exc:
+                    if not _answerable(exc):
+                        raise
                     await _abort(context, exc)
                 finally:
                     await self._audit(context, None if streams_in else request, None)
@@ -259,7 +267,9 @@ class _Call:
                     except TimeoutError:
                         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
                 return response
-            except (CustomerServiceError, *_DEPENDENCY_ERRORS) as exc:
+            except Exception as exc:
+                if not _answerable(exc):
+                    raise
                 await _abort(context, exc)
             finally:
                 await self._audit(context, None if streams_in else request, response)
