@@ -50,7 +50,7 @@ from consumer_ceiling import (  # noqa: E402
 from customer_consumer import demo_traffic, kafka  # noqa: E402
 from customer_consumer import settings as consumer_settings  # noqa: E402
 from customer_consumer.health import Health  # noqa: E402
-from customer_consumer.main import tune_gc  # noqa: E402
+from customer_consumer.main import tune_gc, use_uvloop  # noqa: E402
 from customer_consumer.runner import Runner  # noqa: E402
 from customer_core.context import Context, connect_db  # noqa: E402
 from customer_core.db.migrate import apply_migrations  # noqa: E402
@@ -185,6 +185,7 @@ def main() -> int:
     )
     opts = parser.parse_args()
     batch = opts.batch or consumer_settings.load({}).max_batch
+    use_uvloop()  # as `customer-service consumer` runs
     result = asyncio.run(run(opts.quick, opts.events, batch))
     print(json.dumps(result))
     return 0

@@ -9,41 +9,51 @@ than fall arbitrarily far behind when Valkey is slow. (Until the bump, an api
 replica may serve a value cached before the commit, as it could between the
 commit and the bump before; now the window is one queue turn longer.)
 
-It writes exactly what `notices.publish` writes (the same stream entries, TTLs
-and merged notices, built with the same helpers) but as one Lua script call per
-chunk of activities, so the XADDs and PUBLISHes run inside Valkey: through
-`notices.publish` a batch of thousands of activities cost the consumer about as
-much CPU, in building and parsing four commands per activity, as the batch's
-whole database transaction.
+It writes exactly what `cache.invalidate` and `notices.publish` write (the same
+generation bumps, stream entries, TTLs and merged notices, built with the same
+helpers) but as one Lua script call per chunk of activities, so the INCRs,
+XADDs and PUBLISHes run inside Valkey: through redis-py commands a batch of
+thousands of activities cost the consumer about as much CPU, in building and
+parsing commands, as the batch's whole database transaction. The script's
+arguments are JSON written by orjson, which writes UUIDs and UTC datetimes
+itself, as the text `Activity.to_fields` gives them (a test compares).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 
+import orjson
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from customer_core import notices
-from customer_core.cache import Cache
+from customer_core.cache import generation_key
 from customer_core.notices import Activity, Notice
 
 log = logging.getLogger(__name__)
 
-# KEYS: the streams the chunk writes. ARGV: the replay window, the TTL, the
-# notice channel, JSON [[field name, ...], ...] (the distinct name lists of the
-# chunk's entries, in practice one), JSON [[[key index, ...], names index,
-# [value, ...]], ...] and JSON [encoded notice, ...]. Fields travel as lists
-# because a decoded JSON object would lose their order. EXPIRE once per key
-# after the chunk's XADDs leaves the same TTL as EXPIRE after each one (a
-# script runs at one instant); PUBLISH comes last, so entries exist before any
-# replica hears the doorbell for them.
+# KEYS: the streams the chunk writes, then the cache generations to bump. ARGV:
+# the replay window, the TTL, the notice channel, JSON [[field name, ...], ...]
+# (the distinct name lists of the chunk's entries, in practice one), JSON
+# [[[key index, ...], names index, [value, ...]], ...], JSON [encoded notice,
+# ...] and how many KEYS are streams. Fields travel as lists because a decoded
+# JSON object would lose their order. Generations are bumped first, so a
+# replica that hears a doorbell and reads again misses what it cached before.
+# EXPIRE once per key after the chunk's XADDs leaves the same TTL as EXPIRE
+# after each one (a script runs at one instant); PUBLISH comes last, so entries
+# exist before any replica hears the doorbell for them.
 PUBLISH_SCRIPT = """
+local streams = tonumber(ARGV[7])
+for i = streams + 1, #KEYS do
+    redis.call('INCR', KEYS[i])
+end
 local window = ARGV[1]
 local names = cjson.decode(ARGV[4])
 for _, entry in ipairs(cjson.decode(ARGV[5])) do
@@ -56,7 +66,7 @@ for _, entry in ipairs(cjson.decode(ARGV[5])) do
         redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(fields))
     end
 end
-for i = 1, #KEYS do
+for i = 1, streams do
     redis.call('EXPIRE', KEYS[i], ARGV[2])
 end
 for _, n in ipairs(cjson.decode(ARGV[6])) do
@@ -70,26 +80,58 @@ return 1
 # which serves nobody else while a script runs, stays busy for a millisecond
 # or two at a time.
 CHUNK = 250
+# The stream entry's field names, in the order Activity.to_fields gives them.
+FIELD_NAMES = list(Activity("", uuid.UUID(int=0)).to_fields())
+
+
+def field_values(a: Activity) -> list[object]:
+    """`a.to_fields()`'s values, with UUIDs and UTC times left for orjson to write."""
+    at = a.occurred_at
+    return [
+        a.kind, a.customer_id, a.family_id or "", a.order_id, str(a.points), a.reward_id or "",
+        a.tier, a.campaign, at if at.tzinfo is UTC else at.isoformat(),
+    ]  # fmt: skip
+
+
+def doorbell(n: Notice) -> str:
+    """`n.encode()`, by orjson."""
+    return _json({"c": n.customer_id, "f": n.family_id, "ch": sorted(n.changed)}).decode()
+
+
+def _json(value: object) -> bytes:
+    # Text passes through unescaped, so Valkey stores the very bytes redis-py would.
+    return orjson.dumps(value, default=_uuid_text)
+
+
+def _uuid_text(value: object) -> str:
+    # orjson writes uuid.UUID itself, not asyncpg's subclass (ids read from the database).
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def script_calls(
-    batch_notices: Sequence[Notice], activities: Sequence[Activity], chunk: int = CHUNK
-) -> Iterator[tuple[list[str], list[str]]]:
-    """(keys, args) of each script call publishing these, in order (notices in the last)."""
+    batch_notices: Sequence[Notice],
+    activities: Sequence[Activity],
+    bump: Sequence[uuid.UUID] = (),
+    chunk: int = CHUNK,
+) -> Iterator[tuple[list[str], list[str | bytes]]]:
+    """(keys, args) of each script call that bumps the generations of `bump` (in the
+    first) and publishes these (notices in the last), in order."""
     # The same notices, merged the same way, as notices.publish sends (one doorbell
     # per customer and family is enough: merging more copies changes nothing).
     ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
     merged = notices.merge([*notices._activity_notices(ringing), *batch_notices])
     head = [str(notices.REPLAY_WINDOW), str(notices.REPLAY_TTL_SECONDS), notices.NOTICE_CHANNEL]
+    names = _json([FIELD_NAMES])
+    generations = [generation_key(c) for c in bump]
     last = max(len(activities) - 1, 0) // chunk * chunk
     for start in range(0, last + 1, chunk):
         keys: dict[str, int] = {}
-        names: dict[tuple[str, ...], int] = {}
         # A few regulars make most activities: their streams are looked up once.
         indexes_of: dict[tuple[object, object], list[int]] = {}
         entries = []
         for a in activities[start : start + chunk]:
-            fields = a.to_fields()
             indexes = indexes_of.get((a.customer_id, a.family_id))
             if indexes is None:
                 streams = [notices.customer_stream(a.customer_id)]
@@ -98,15 +140,11 @@ def script_calls(
                 # Lua indexes from 1.
                 indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
                 indexes_of[(a.customer_id, a.family_id)] = indexes
-            shape = names.setdefault(tuple(fields), len(names) + 1)
-            entries.append([indexes, shape, list(fields.values())])
-        doorbells = _json([n.encode() for n in merged]) if start == last else "[]"
-        yield list(keys), [*head, _json(list(names)), _json(entries), doorbells]
-
-
-def _json(value: object) -> str:
-    # Text passes through unescaped, so Valkey stores the very bytes redis-py would.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            entries.append([indexes, 1, field_values(a)])
+        doorbells = _json([doorbell(n) for n in merged]) if start == last else b"[]"
+        bumped = generations if start == 0 else []
+        args: list[str | bytes] = [*head, names, _json(entries), doorbells, str(len(keys))]
+        yield [*keys, *bumped], args
 
 
 def publisher(client: redis.Redis) -> AsyncScript:
@@ -115,13 +153,17 @@ def publisher(client: redis.Redis) -> AsyncScript:
 
 
 async def publish(
-    script: AsyncScript, batch_notices: Sequence[Notice], activities: Sequence[Activity]
+    script: AsyncScript,
+    batch_notices: Sequence[Notice],
+    activities: Sequence[Activity],
+    bump: Sequence[uuid.UUID] = (),
 ) -> None:
-    """Append activities to their replay streams, then publish merged notices (best effort)."""
-    if not batch_notices and not activities:
+    """Bump the generations of `bump`, append activities to their replay streams,
+    then publish merged notices (best effort)."""
+    if not batch_notices and not activities and not bump:
         return
     try:
-        for keys, args in script_calls(batch_notices, activities):
+        for keys, args in script_calls(batch_notices, activities, bump):
             await script(keys=keys, args=args)
     except RedisError as exc:
         log.warning("publishing change notices failed", extra={"error": str(exc)})
@@ -132,9 +174,8 @@ class Notifier:
     then append activities and publish notices (so a replica that hears a notice
     and reads again misses the old cached value)."""
 
-    def __init__(self, client: redis.Redis, cache: Cache, depth: int = 8) -> None:
+    def __init__(self, client: redis.Redis, depth: int = 8) -> None:
         self.script = publisher(client)
-        self.cache = cache
         self.queue: asyncio.Queue[tuple[Sequence[Notice], Sequence[Activity]]] = asyncio.Queue(
             depth
         )
@@ -158,8 +199,8 @@ class Notifier:
                 all_activities += more[1]
                 taken += 1
             try:
-                await self.cache.invalidate(*sorted({n.customer_id for n in all_notices}))
-                await publish(self.script, all_notices, all_activities)
+                bump = sorted({n.customer_id for n in all_notices})
+                await publish(self.script, all_notices, all_activities, bump)
             except Exception:  # a notice must never stop the consumer
                 log.exception("publishing notices failed")
             for _ in range(taken):

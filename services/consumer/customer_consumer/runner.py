@@ -69,7 +69,7 @@ class Runner:
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
-        self.notifier = Notifier(ctx.valkey, ctx.cache)
+        self.notifier = Notifier(ctx.valkey)
         # When the first records arrived (after joining the group): the benchmark's clock.
         self.first_fetch_at: float | None = None
 

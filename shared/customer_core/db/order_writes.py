@@ -9,10 +9,11 @@ so none needs to see another's rows.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+
+import orjson
 
 from customer_core.db import Conn
 from customer_core.domain.orders import Item, OrderState, StatsDelta
@@ -108,7 +109,7 @@ WRITE_BATCH = combined(
 
 
 def _items_json(items: tuple[Item, ...]) -> str:
-    return json.dumps(
+    return orjson.dumps(
         [
             {
                 "drink_id": i.drink_id,
@@ -118,13 +119,12 @@ def _items_json(items: tuple[Item, ...]) -> str:
                 "unit_price_minor": i.unit_price_minor,
             }
             for i in items
-        ],
-        separators=(",", ":"),
-    )
+        ]
+    ).decode()
 
 
 def _payment_ids_json(ids: frozenset[str]) -> str:
-    return json.dumps(sorted(ids)) if ids else "[]"
+    return orjson.dumps(sorted(ids)).decode() if ids else "[]"
 
 
 def _order_columns(

@@ -7,10 +7,11 @@ in opposite orders.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import orjson
 
 from customer_core.db import Conn
 from customer_core.domain.orders import Item, OrderState
@@ -79,7 +80,7 @@ def _items_from_json(text: str | None) -> tuple[Item, ...]:
         return ()
     items = _ITEMS_READ.get(text)
     if items is None:
-        raw = json.loads(text)
+        raw = orjson.loads(text)
         items = tuple(
             Item(
                 drink_id=str(i.get("drink_id", "")),

@@ -104,9 +104,9 @@ async def test_notices_go_out_after_a_lost_script_and_valkey_errors_are_swallowe
 
 async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx: Context):
     cid = uuid.uuid4()
-    gen_key = cache_module._gen_key(cid)
+    gen_key = cache_module.generation_key(cid)
     before = int(await ctx.valkey.get(gen_key) or 0)
-    task = notifier.Notifier(ctx.valkey, ctx.cache)
+    task = notifier.Notifier(ctx.valkey)
     task.start()
     for i in range(3):
         await task.put([Notice(cid, None, frozenset({notices.STATS}))],
