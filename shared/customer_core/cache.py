@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import redis.asyncio as redis
+from redis.exceptions import ConnectionError as ValkeyConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from customer_core.telemetry import CACHE_REQUESTS
@@ -48,13 +49,6 @@ return out
 _Pending = tuple[str, str, "asyncio.Future[tuple[Any, Any]]"]
 # Round trips in flight at once; look-ups arriving meanwhile wait for the next.
 _MAX_IN_FLIGHT = 2
-# Under load, a round trip leaves at most once per window and carries every
-# look-up that arrived meanwhile. grpc.aio hands the server one new call per
-# event-loop turn, so without a window every look-up was a round trip of its
-# own (about 100 µs of CPU across the api and Valkey, more than the bare
-# server's whole call: bench/api.py). A look-up arriving after a quiet window
-# goes at once, so a lightly loaded server adds no latency.
-_WINDOW_SECONDS = 0.0005
 # Valkey names a script by the SHA-1 of its text (an identifier, not security).
 _SCRIPT_SHA = hashlib.sha1(_LOOKUP_MANY.encode(), usedforsecurity=False).hexdigest()
 
@@ -92,9 +86,16 @@ _NO_SLOT = Slot(None)
 
 
 class Cache:
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, window_seconds: float = 0.0) -> None:
         self._client = client
         self._ttl = ttl_seconds
+        # Under load, a round trip leaves at most once per window and carries
+        # every look-up that arrived meanwhile. grpc.aio hands the server one new
+        # call per event-loop turn, so without a window every look-up was a round
+        # trip of its own (about 100 µs of CPU across the api and Valkey, more
+        # than the bare server's whole call: bench/api.py). A look-up arriving
+        # after a quiet window goes at once: a lightly loaded server adds no latency.
+        self._window = window_seconds
         self._link = _link_for(client)
         self._batch: list[_Pending] = []
         self._in_flight = 0
@@ -134,7 +135,7 @@ class Cache:
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._scheduled is not None or not self._batch or self._in_flight >= _MAX_IN_FLIGHT:
             return  # already due, nothing to send, or the next reply will send it
-        wait = self._last_sent + _WINDOW_SECONDS - loop.time()
+        wait = self._last_sent + self._window - loop.time()
         if wait > 0:
             self._scheduled = loop.call_later(wait, self._send_batch)
         else:
@@ -177,6 +178,13 @@ class Cache:
 
     def close(self) -> None:
         """Close the look-up connection (the redis client is the context's to close)."""
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        batch, self._batch = self._batch, []
+        for _, _, future in batch:  # waiting for a window that will not come
+            if not future.done():
+                future.set_exception(ValkeyConnectionError("the cache was closed"))
         self._link.close()
 
     async def put(self, slot: Slot, value: bytes) -> None:

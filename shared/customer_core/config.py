@@ -59,6 +59,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Variable("LOG_FORMAT", "json", "json or text"),
     Variable("CACHE_TTL_SECONDS", "300", "lifetime of cached profiles and order contexts"),
+    Variable(
+        "CACHE_BATCH_WINDOW_MS",
+        "1",
+        "under load, cache look-ups share one Valkey round trip per window "
+        "(adds up to this much latency to a cached call; 0: a round trip per look-up)",
+    ),
     Variable("POINTS_PER_CURRENCY_UNIT", "10", "points earned per whole currency unit spent"),
     Variable("POINTS_ROUNDING", "floor", "floor, round or ceil for fractional points"),
     Variable("TIER_GOLD_POINTS", "1500", "points in the tier window to reach Gold"),
@@ -156,6 +162,7 @@ class Settings:
     log_level: str
     log_format: str
     cache_ttl_seconds: int
+    cache_batch_window_ms: float
 
 
 class EnvReader:
@@ -270,4 +277,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, upper=True),
         log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
         cache_ttl_seconds=r.integer("CACHE_TTL_SECONDS", 1, 86400),
+        cache_batch_window_ms=r.number("CACHE_BATCH_WINDOW_MS", 0, 100),
     )

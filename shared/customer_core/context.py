@@ -94,7 +94,11 @@ class Context:
             settings=settings,
             pool=pool,
             valkey=client,
-            cache=Cache(client, ttl_seconds=settings.cache_ttl_seconds),
+            cache=Cache(
+                client,
+                ttl_seconds=settings.cache_ttl_seconds,
+                window_seconds=settings.cache_batch_window_ms / 1000,
+            ),
         )
 
     async def aclose(self) -> None:

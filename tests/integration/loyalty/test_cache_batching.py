@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+from customer_core.cache import Cache
 from customer_core.context import Context
 
 
@@ -33,3 +35,47 @@ async def test_a_cancelled_caller_does_not_break_the_others(ctx: Context) -> Non
     assert [d[0] for i, d in enumerate(done) if i != 3] == [  # type: ignore[index]
         b"v" + cid.bytes for i, cid in enumerate(ids) if i != 3
     ]
+
+
+def _script_calls(stats: dict[str, Any]) -> int:
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+
+async def test_lookups_arriving_within_a_window_share_round_trips(ctx: Context) -> None:
+    """grpc.aio starts one call per loop turn; under load their look-ups still share trips."""
+    window = 0.005
+    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=window)
+    ids = [uuid.uuid4() for _ in range(40)]
+    for cid in ids:
+        _, slot = await cache.get("w", cid)
+        await cache.put(slot, cid.bytes)
+    loop = asyncio.get_running_loop()
+    before = _script_calls(await ctx.valkey.info("commandstats"))
+    started = loop.time()
+    pending = []
+    for cid in ids:
+        pending.append(asyncio.ensure_future(cache.get("w", cid)))
+        await asyncio.sleep(0)  # the next look-up comes a loop turn later
+    results = await asyncio.gather(*pending)
+    elapsed = loop.time() - started
+    trips = _script_calls(await ctx.valkey.info("commandstats")) - before
+    cache.close()
+    assert [value for value, _ in results] == [cid.bytes for cid in ids]
+    # At most one round trip per window per slot in flight, plus the first one.
+    assert trips <= elapsed / window + 3, f"{trips} round trips in {elapsed * 1000:.1f} ms"
+
+
+async def test_a_lookup_after_a_quiet_window_goes_at_once(ctx: Context) -> None:
+    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=30.0)
+    cid = uuid.uuid4()
+    # A lone look-up does not wait for the (here absurdly long) window...
+    value, _ = await asyncio.wait_for(cache.get("q", cid), timeout=10)
+    assert value is None
+    # ...the next one, inside the window, does; closing the cache fails it
+    # instead of leaving its caller waiting.
+    second = asyncio.ensure_future(cache.get("q", cid))
+    done, _ = await asyncio.wait([second], timeout=0.3)
+    assert not done
+    cache.close()
+    value, _ = await asyncio.wait_for(second, timeout=10)
+    assert value is None  # a failed look-up is a miss, never an error
