@@ -26,28 +26,22 @@ import random
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from opentelemetry import trace
-from opentelemetry.context import Context as TraceContext
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
 from customer_consumer.notifier import Notifier
-from customer_consumer.records import DeadLetter, Fetched, decode_records, field_label, traceparents
+from customer_consumer.records import DeadLetter, Fetched, decode_records, field_label
 from customer_consumer.settings import ConsumerSettings
+from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
 from customer_core.errors import Unavailable
 from customer_core.usecases.events import BatchResult, Incoming, apply_batch
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("customer_consumer")
-_propagator = TraceContextTextMapPropagator()
 # Records decoded between two yields to the event loop.
 DECODE_SLICE = 100
 
@@ -160,7 +154,7 @@ class Runner:
         # Traces only when they are exported: reading headers and making spans
         # for every record costs CPU that nobody would see.
         traced = bool(self.settings.core.otlp_endpoint)
-        parent, links = _trace_of(records) if traced else (None, [])
+        parent, links = trace_of(records) if traced else (None, [])
         attempt = 0
         while True:
             try:
@@ -177,7 +171,7 @@ class Runner:
                         dead = bad + _rejected(result, fetched)
                         await self._send_dead_letters(dead)
                         self.done.update(offsets)
-                _continue_producer_traces(links, batch_span, started)
+                continue_producer_traces(links, batch_span, started)
                 break
             except (Unavailable, KafkaError) as exc:
                 dependency = "database" if isinstance(exc, Unavailable) else "kafka"
@@ -310,38 +304,3 @@ def _count(result: BatchResult, dead: Sequence[DeadLetter]) -> None:
     for d in dead:
         metrics.EVENTS.labels(d.source.topic, "dead_lettered").inc()
         metrics.DEAD_LETTERS.labels(d.source.topic, field_label(d.field)).inc()
-
-
-def _trace_of(records: Sequence[Any]) -> tuple[TraceContext | None, list[Link]]:
-    """Where the batch span belongs: under the producer's span when every record of
-    the batch carries the same traceparent (the whole chain, database included, is
-    then one trace); otherwise a root span linked to each record's producer span."""
-    headers = traceparents(records)
-    links = []
-    for header in headers:
-        span_context = trace.get_current_span(
-            _propagator.extract({"traceparent": header})
-        ).get_span_context()
-        if span_context.is_valid:
-            links.append(Link(span_context))
-    if links and len(headers) == len(records) and len(set(headers)) == 1:
-        return trace.set_span_in_context(NonRecordingSpan(links[0].context)), []
-    return None, links
-
-
-def _continue_producer_traces(links: Sequence[Link], batch: Span, started: float) -> None:
-    """A span in each producer's trace for its record, linked to the batch span that
-    did the work, so every produced event's trace continues into the consumer (the
-    messaging convention for batches)."""
-    if not links or not batch.is_recording():
-        return
-    to_batch = [Link(batch.get_span_context())]
-    start_ns = time.time_ns() - int((time.perf_counter() - started) * 1e9)
-    for link in links:
-        tracer.start_span(
-            "order event applied",
-            context=trace.set_span_in_context(NonRecordingSpan(link.context)),
-            kind=SpanKind.CONSUMER,
-            links=to_batch,
-            start_time=start_ns,
-        ).end()
