@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 
 from google.protobuf import json_format
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from customer_core.errors import InvalidArgument
 from customer_core.events import _canonical, decode_event
 from customer_core.events_encode import encode_event
 from customer_core.events_walk import walk
-from tests.unit.test_events_decode import pb_events
+from tests.unit.test_events_decode import BASE, pb_events
 
 ODD_VALUES = [
     None, 0, 1, -1, 2, 1.0, 1.5, True, False, "", " ", "x", "0", "12", "-5", " 7", "1_0",
@@ -93,3 +94,25 @@ def test_what_we_encode_takes_the_fast_path(case):
     msg, topic = case
     event = walk(json.loads(json_format.MessageToJson(msg)), topic)
     assert _canonical(json.loads(encode_event(event)), topic) == event
+
+
+UUID_CHARS = "0123456789abcdefABCDEF-{}_ :urn\u0663\uff11"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.uuids().map(str)
+    | st.text(alphabet=UUID_CHARS, min_size=30, max_size=40)
+    | st.uuids().map(lambda u: u.hex.upper())
+    | st.tuples(st.uuids(), st.integers(0, 31)).map(
+        lambda t: t[0].hex[: t[1]] + "-" + t[0].hex[t[1] :]
+    )
+)
+def test_the_fast_readers_customer_ids_are_those_the_walk_reads(text: str):
+    # The fast path parses with asyncpg's UUID; whatever it accepts, the walk
+    # (uuid.UUID) must read as the same id, or the readers would disagree.
+    data = {**json.loads(json.dumps(BASE)), "customerId": text}
+    fast = _canonical(copy.deepcopy(data), Topic.PLACED)
+    if fast is not None:
+        assert fast == walk(data, Topic.PLACED)
+        assert fast.customer_id == uuid.UUID(text)
