@@ -89,12 +89,13 @@ class Cache:
     def __init__(self, client: redis.Redis, ttl_seconds: int, window_seconds: float = 0.0) -> None:
         self._client = client
         self._ttl = ttl_seconds
-        # Under load, a round trip leaves at most once per window and carries
-        # every look-up that arrived meanwhile. grpc.aio hands the server one new
-        # call per event-loop turn, so without a window every look-up was a round
-        # trip of its own (about 100 µs of CPU across the api and Valkey, more
-        # than the bare server's whole call: bench/api.py). A look-up arriving
-        # after a quiet window goes at once: a lightly loaded server adds no latency.
+        # A look-up that finds no round trip under way goes at once (a lone or
+        # sequential caller waits for nothing); one that finds a round trip under
+        # way waits until a window after that trip left, gathering the look-ups
+        # that arrive meanwhile. grpc.aio starts one new call per event-loop
+        # turn, so without the window every look-up under load was a round trip
+        # of its own: about 100 µs of CPU across the api and Valkey, more than
+        # the bare server's whole call (bench/api.py).
         self._window = window_seconds
         self._link = _link_for(client)
         self._batch: list[_Pending] = []
@@ -135,7 +136,7 @@ class Cache:
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._scheduled is not None or not self._batch or self._in_flight >= _MAX_IN_FLIGHT:
             return  # already due, nothing to send, or the next reply will send it
-        wait = self._last_sent + self._window - loop.time()
+        wait = self._last_sent + self._window - loop.time() if self._in_flight else 0.0
         if wait > 0:
             self._scheduled = loop.call_later(wait, self._send_batch)
         else:
