@@ -59,7 +59,8 @@ def mutated(draw: st.DrawFn) -> tuple[object, Topic]:
             holder = holder[p]  # type: ignore[index]
         how = draw(st.sampled_from(["set", "delete", "snake"]))
         if how == "set":
-            holder[last] = draw(st.sampled_from(ODD_VALUES))  # type: ignore[index]
+            # A copy: the lists among ODD_VALUES must never end up inside themselves.
+            holder[last] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES)))  # type: ignore[index]
         elif isinstance(holder, dict):
             value = holder.pop(last)
             if how == "snake" and isinstance(last, str):
