@@ -250,6 +250,11 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                         (cpu_seconds(valkey_pid) - valkey_cpu) / len(lat) * 1e6
                     )
                     rounds[side].extend(lat)
+            # One caller alone, back to back: the latency a lightly loaded
+            # replica adds (the cache's batching window must not show here).
+            for side, call in (("bare", bare[method]), ("api", api[method])):
+                _, lat = await drive(call, 1, max(2.0, opts.seconds / 2))
+                rounds[f"{side}_lone"] = lat
             results[method] = rounds
         return summarise(results, opts)
     finally:
@@ -281,6 +286,12 @@ def summarise(
             print(f"{method:<18}{side:<8}{rps:>9.0f}{pct(r[side], 0.5):>9.2f}"
                   f"{pct(r[side], 0.99):>9.2f}{cpu:>12.0f}{valkey:>15.0f}")  # fmt: skip
         print(f"{method:<18}ratio {ratio:.2f} (target >= {TARGETS[method]})")
+        lone_api, lone_bare = pct(r["api_lone"], 0.5), pct(r["bare_lone"], 0.5)
+        print(f"{method:<18}one caller alone: p50 {lone_api:.2f} ms (bare {lone_bare:.2f} ms)")
+        figures.append({
+            "name": f"{method} one caller alone p50", "value": round(lone_api, 3),
+            "unit": "ms", "baseline": round(lone_bare, 3), "baseline_name": "bare p50 ms",
+        })  # fmt: skip
         figures.append({
             "name": f"{method} req/s", "value": round(api_rps, 1), "unit": "req/s",
             "baseline": round(bare_rps, 1), "baseline_name": "bare grpc.aio server",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -44,7 +45,8 @@ def _script_calls(stats: dict[str, Any]) -> int:
 async def test_lookups_arriving_within_a_window_share_round_trips(ctx: Context) -> None:
     """grpc.aio starts one call per loop turn; under load their look-ups still share trips."""
     window = 0.005
-    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=window)
+    # saturation=0: as if the event loop were saturated all the time.
+    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=window, saturation=0.0)
     ids = [uuid.uuid4() for _ in range(40)]
     for cid in ids:
         _, slot = await cache.get("w", cid)
@@ -65,21 +67,38 @@ async def test_lookups_arriving_within_a_window_share_round_trips(ctx: Context) 
     assert trips <= elapsed / window + 3, f"{trips} round trips in {elapsed * 1000:.1f} ms"
 
 
-async def test_a_lookup_that_finds_the_link_idle_goes_at_once(ctx: Context) -> None:
-    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=30.0)
+async def test_an_unsaturated_server_never_waits_for_the_window(ctx: Context) -> None:
+    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=30.0)  # an absurd window
     cid = uuid.uuid4()
-    # Sequential look-ups never wait for the (here absurdly long) window...
-    for _ in range(3):
+    for _ in range(3):  # sequential callers
         value, _ = await asyncio.wait_for(cache.get("q", cid), timeout=10)
         assert value is None
-    # ...one arriving while a round trip is under way does; closing the cache
-    # fails it instead of leaving its caller waiting.
-    first = asyncio.ensure_future(cache.get("q", cid))
-    await asyncio.sleep(0)  # the first look-up leaves
-    second = asyncio.ensure_future(cache.get("q", cid))
-    await asyncio.wait_for(first, timeout=10)
-    done, _ = await asyncio.wait([second], timeout=0.3)
+    together = asyncio.gather(*(cache.get("q", cid) for _ in range(10)))
+    assert len(await asyncio.wait_for(together, timeout=10)) == 10
+    cache.close()
+
+
+def _spin(seconds: float) -> None:
+    """Keep the event loop's thread on the CPU, as a saturated server does."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+async def test_a_saturated_server_gathers_lookups_for_a_window(ctx: Context) -> None:
+    # A low threshold: on a crowded test machine the spinning thread gets only
+    # a share of a core, and the test is about the gate, not the threshold.
+    cache = Cache(ctx.valkey, ttl_seconds=60, window_seconds=30.0, saturation=0.1)
+    cid = uuid.uuid4()
+    await cache.get("q", cid)  # a round trip leaves; the load is measured from here
+    _spin(0.1)
+    # Saturated, and within the window of the last round trip: look-ups wait
+    # to share the next one. Closing the cache fails them instead of leaving
+    # their callers waiting.
+    waiting = [asyncio.ensure_future(cache.get("q", cid)) for _ in range(3)]
+    done, _ = await asyncio.wait(waiting, timeout=0.3)
     assert not done
     cache.close()
-    value, _ = await asyncio.wait_for(second, timeout=10)
-    assert value is None  # a failed look-up is a miss, never an error
+    for lookup in waiting:
+        value, _ = await asyncio.wait_for(lookup, timeout=10)
+        assert value is None  # a failed look-up is a miss, never an error
