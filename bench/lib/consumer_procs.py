@@ -1,0 +1,75 @@
+"""Consumers as deployed: N `customer-service consumer` processes in one group.
+
+The broker splits the topics' partitions between them; the clock runs from the
+moment 5% of the unique events are committed (every member has joined and the
+first rebalances are over) until all of them are, read from the inbox table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+START_SHARE = 0.05
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spawn(n: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    cli = Path(sys.executable).with_name("customer-service")
+    procs = []
+    for i in range(n):
+        with (log_dir / f"consumer-{i}.log").open("wb") as log:
+            procs.append(subprocess.Popen(
+                [str(cli), "consumer"], env={**env, "CONSUMER_HEALTH_PORT": "0"},
+                stdout=subprocess.DEVNULL, stderr=log,
+            ))  # fmt: skip
+    return procs
+
+
+async def consume_with_processes(
+    n: int, env: dict[str, str], dsn: str, unique: int, log_dir: Path, within: float = 600
+) -> tuple[float, float]:
+    """(seconds for the last 95% of the unique events, consumer CPU seconds meanwhile)."""
+    procs = _spawn(n, env, log_dir)
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within
+        started_at, cpu_start = None, 0.0
+        while True:
+            done = await conn.fetchval("SELECT count(*) FROM processed_events")
+            now = time.perf_counter()
+            if started_at is None and done >= START_SHARE * unique:
+                started_at, cpu_start = now, sum(_cpu_seconds(p.pid) for p in procs)
+            if done >= unique:
+                break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a consumer exited; see {log_dir}/consumer-*.log")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{done:,} of {unique:,} events after {within:.0f}s")
+            await asyncio.sleep(0.01)
+        cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_start
+        assert started_at is not None
+        return now - started_at, cpu
+    finally:
+        await conn.close()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
