@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -174,6 +175,8 @@ async def run(
         )
     finally:
         stack.stop()
+        # Each run's servers hold hundreds of MB of data: leave nothing behind.
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _with_ceiling(

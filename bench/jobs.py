@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -152,6 +153,8 @@ def main() -> int:
         figures = asyncio.run(bench(stack.env(), accounts, orders))
     finally:
         stack.stop()
+        # Each run's servers hold hundreds of MB of data: leave nothing behind.
+        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps({"bench": "jobs", "accounts": accounts, "orders": orders,
                       "figures": figures}))  # fmt: skip
     return 0 if all(f["pass"] for f in figures) else 1

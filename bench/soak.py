@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -226,6 +227,8 @@ def main() -> int:
         result = asyncio.run(soak(opts, stack))
     finally:
         stack.stop()
+        # Each run's servers hold hundreds of MB of data: leave nothing behind.
+        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result))
     return 0 if all(f.get("pass", True) for f in result["figures"]) else 1  # type: ignore[union-attr]
 

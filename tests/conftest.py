@@ -9,6 +9,7 @@ flushed Valkey, so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -36,6 +37,8 @@ def stack() -> Iterator[DevStack]:
         yield dev
     finally:
         dev.stop()
+        # A session's servers hold ~300 MB of data; leaving them filled the disk.
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
