@@ -13,11 +13,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
 
 START_SHARE = 0.05
+# What the consumers' sessions are doing: on the CPU, or waiting and for what.
+_ACTIVITY = """
+SELECT CASE WHEN state = 'idle in transaction' THEN 'idle in transaction (client side)'
+            WHEN wait_event IS NULL THEN 'running'
+            ELSE wait_event_type || ':' || wait_event END
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_type = 'client backend' AND state <> 'idle'
+"""
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -48,10 +58,14 @@ async def consume_with_processes(
     conn = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + within
+        waits: Counter[str] = Counter()
         started_at, cpu_start = None, 0.0
         while True:
             done = await conn.fetchval("SELECT count(*) FROM processed_events")
             now = time.perf_counter()
+            if started_at is not None:
+                for row in await conn.fetch(_ACTIVITY):
+                    waits[row[0]] += 1
             if started_at is None and done >= START_SHARE * unique:
                 started_at, cpu_start = now, sum(_cpu_seconds(p.pid) for p in procs)
             if done >= unique:
@@ -63,6 +77,9 @@ async def consume_with_processes(
             await asyncio.sleep(0.01)
         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_start
         assert started_at is not None
+        total = sum(waits.values()) or 1
+        print("  consumers' database sessions while consuming (sampled): " + ", ".join(
+            f"{k} {v / total:.0%}" for k, v in waits.most_common(6)))  # fmt: skip
         return now - started_at, cpu
     finally:
         await conn.close()
