@@ -62,8 +62,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CACHE_BATCH_WINDOW_MS",
         "1",
-        "under load, cache look-ups share one Valkey round trip per window "
-        "(adds up to this much latency to a cached call; 0: a round trip per look-up)",
+        "while a process's event loop is saturated, cache look-ups share one Valkey "
+        "round trip per window (up to this much latency then; 0: a round trip per look-up)",
     ),
     Variable("POINTS_PER_CURRENCY_UNIT", "10", "points earned per whole currency unit spent"),
     Variable("POINTS_ROUNDING", "floor", "floor, round or ceil for fractional points"),
