@@ -1,4 +1,4 @@
-"""The consumer's reads and its inbox: members and family locks, orders, inbox rows.
+"""The consumer's reads and its inbox: members and their locks, orders, inbox rows.
 
 Every statement takes whole arrays (one round trip per table per batch), and
 rows are written in key order so that two consumers never wait on each other
@@ -24,15 +24,20 @@ class Member:
 
 
 # The customers that exist, with their families, and a transaction-scoped lock
-# per family taken in key order (before any row comes back: the join needs the
-# one-row aggregate): everything one batch writes (a member's statistics,
-# orders, own or pooled points account) belongs to a locked family, so
-# concurrent consumers serialise per family.
+# per customer taken in key order (before any row comes back: the join needs
+# the one-row aggregate). Two group members can hold events of one customer
+# (an order's events travel on different topics, whose partitions different
+# members own): the lock serialises them, since a customer's statistics and
+# orders are read, folded and written back. A pooled wallet shared by members
+# in both batches needs no lock of its own: its account row is locked FOR
+# UPDATE, in id order, before its balance is read. It used to be one lock per
+# family, which serialised two consumers on the skewed load's hot families
+# (43% of their time waiting; bench/consumer.py --consumers 2).
 LOCK_MEMBERS = """
 WITH m AS (SELECT id, family_id FROM customers WHERE id = ANY($1::uuid[])),
 locked AS (
     SELECT count(pg_advisory_xact_lock(k)) AS n
-    FROM (SELECT DISTINCT hashtextextended(family_id::text, 7) AS k FROM m ORDER BY 1) AS keys
+    FROM (SELECT DISTINCT hashtextextended(id::text, 7) AS k FROM m ORDER BY 1) AS keys
 )
 SELECT m.id, m.family_id FROM m CROSS JOIN locked
 """
@@ -54,7 +59,7 @@ FOR UPDATE
 
 
 async def lock_members(conn: Conn, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
-    """The customers that exist, their families locked until the transaction ends."""
+    """The customers that exist, with their families, each locked until the transaction ends."""
     rows = await conn.fetch(LOCK_MEMBERS, list(set(customer_ids)))
     return {cid: Member(cid, fid) for cid, fid in rows}
 
