@@ -38,6 +38,7 @@ from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from cpu import cpu_seconds
 from serving import wait_serving
 
 TARGETS = {"GetCustomer": 0.7, "GetOrderContext": 0.5}
@@ -143,12 +144,6 @@ def callers(
         return pool[i % channels].GetOrderContext(ctx[i % len(ctx)])
 
     return {"GetCustomer": get_customer, "GetOrderContext": get_context}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:

@@ -8,7 +8,6 @@ first rebalances are over) until all of them are, read from the inbox table.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
+from cpu import cpu_seconds
 
 START_SHARE = 0.05
 # What the consumers' sessions are doing: on the CPU, or waiting and for what.
@@ -28,14 +28,6 @@ FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid()
   AND backend_type = 'client backend' AND state <> 'idle'
 """
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _spawn(n: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
@@ -67,7 +59,7 @@ async def consume_with_processes(
                 for row in await conn.fetch(_ACTIVITY):
                     waits[row[0]] += 1
             if started_at is None and done >= START_SHARE * unique:
-                started_at, cpu_start = now, sum(_cpu_seconds(p.pid) for p in procs)
+                started_at, cpu_start = now, sum(cpu_seconds(p.pid) for p in procs)
             if done >= unique:
                 break
             if any(p.poll() is not None for p in procs):
@@ -75,7 +67,7 @@ async def consume_with_processes(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{done:,} of {unique:,} events after {within:.0f}s")
             await asyncio.sleep(0.01)
-        cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_start
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_start
         assert started_at is not None
         total = sum(waits.values()) or 1
         print("  consumers' database sessions while consuming (sampled): " + ", ".join(
