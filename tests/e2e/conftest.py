@@ -9,6 +9,7 @@ simulator creates its own families and customers, and checks only them.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -88,6 +89,11 @@ def stub(channel: grpc.aio.Channel) -> customer_pb2_grpc.CustomerServiceStub:
 async def sim(
     e2e: E2EStack, stub: customer_pb2_grpc.CustomerServiceStub
 ) -> AsyncIterator[Simulator]:
+    # A fault test that failed half-way may have left a server stopped; start it
+    # again so that the failure stays that test's own.
+    for server in e2e.servers.servers():
+        if not server.running:
+            await asyncio.get_running_loop().run_in_executor(e2e.spawner, server.start)
     seed = random.randrange(2**32)
     print(f"simulator seed {seed}")
     simulator = Simulator(stub, e2e.brokers, Model(points_per_unit=POINTS_PER_UNIT), seed)

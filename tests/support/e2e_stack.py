@@ -33,7 +33,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from customer_launcher import dev as dev_launcher
-from customer_launcher.devstack import DevStack
+from customer_launcher.devstack import DevStack, die_with_parent
 
 STATE_FILE = "dev-state.json"
 
@@ -47,14 +47,6 @@ class Proc:
     restarts: int
     grpc_port: int | None
     metrics_port: int
-
-
-# PR_SET_PDEATHSIG, then exec: a killed test run takes `dev` (and so its children) along.
-_DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys; "
-    "ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM); "
-    "os.execv(sys.argv[1], sys.argv[1:])"
-)
 
 
 def alive(pid: int) -> bool:
@@ -101,10 +93,9 @@ class E2EStack:
         if "--no-demo-traffic" in inspect.getsource(dev_launcher):
             cmd.append("--no-demo-traffic")  # demo traffic would order for our customers
         with open(self.log_path, "ab") as log:
-            # No preexec_fn: Python code between fork and exec can crash when gRPC
-            # threads run in this process; a tiny wrapper sets PDEATHSIG, then execs.
+            # A killed test run takes `dev` (and so its children) along.
             self.dev = subprocess.Popen(
-                [sys.executable, "-c", _DIE_WITH_PARENT, *cmd],
+                die_with_parent(cmd),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import ctypes
 import os
 import pwd
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,16 +62,24 @@ def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes], wha
     raise DevStackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-def _child_setup(user: pwd.struct_passwd | None) -> Callable[[], None]:
-    def setup() -> None:
-        # Die with the parent, so no server outlives a killed launcher.
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if user is not None:
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
+# Set PR_SET_PDEATHSIG (and drop to `user`), then exec the server. This runs in a
+# fresh interpreter, not as a preexec_fn: Python code between fork and exec in a
+# process with other threads (gRPC's, in the tests) can deadlock or crash the child,
+# and a plain Popen forks with vfork, which runs no fork handlers at all.
+_TRAMPOLINE = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM)\n"
+    "name, uid, gid = sys.argv[1:4]\n"
+    "if name:\n"
+    "    os.initgroups(name, int(gid)); os.setgid(int(gid)); os.setuid(int(uid))\n"
+    "os.execv(sys.argv[4], sys.argv[4:])\n"
+)
 
-    return setup
+
+def die_with_parent(cmd: list[str], user: pwd.struct_passwd | None = None) -> list[str]:
+    """`cmd` wrapped so that it dies with the thread that starts it (and runs as `user`)."""
+    who = [user.pw_name, str(user.pw_uid), str(user.pw_gid)] if user else ["", "", ""]
+    return [sys.executable, "-c", _TRAMPOLINE, *who, *cmd]
 
 
 class _Server(abc.ABC):
@@ -112,11 +119,10 @@ class _Server(abc.ABC):
     def _start_once(self, timeout: float) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.command(),
+                die_with_parent(self.command(), self.user()),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_child_setup(self.user()),
                 start_new_session=True,
             )
         try:
@@ -206,21 +212,17 @@ class Postgres(_Server):
             _make_traversable(self.data.parent)
             _make_traversable(self.bin_dir().parent)
             os.chown(self.data, user.pw_uid, user.pw_gid)
-        subprocess.run(
-            [
-                str(self.bin_dir() / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-            preexec_fn=_child_setup(user),
-        )
+        initdb = [
+            str(self.bin_dir() / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        ]
+        subprocess.run(die_with_parent(initdb, user), check=True, capture_output=True)
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(
                 "\n# customer-service dev stack\n"
