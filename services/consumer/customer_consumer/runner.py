@@ -63,6 +63,7 @@ class Runner:
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
+        self._commit_wanted = False
         self.notifier = Notifier(ctx.valkey)
         # When the first records arrived (after joining the group): the benchmark's clock.
         self.first_fetch_at: float | None = None
@@ -111,7 +112,9 @@ class Runner:
                         await self.handle(fetched, stop)
                     except Abandoned:
                         break
-                    self._commit_soon()
+                # Also on idle turns: a commit that failed is retried, and nothing
+                # done waits for the next batch to be committed.
+                self._commit_soon()
                 self.health.progressed(lag=await self._measure_lag())
         finally:
             self.health.started = False
@@ -212,9 +215,17 @@ class Runner:
 
     def _commit_soon(self) -> None:
         """Commit what is done in the background, while the next batch is applied
-        (its offsets follow in the next commit). One commit task at a time."""
+        (its offsets follow in the next commit). One commit task at a time; a batch
+        done while it runs is committed by that task's next round, not left for
+        whenever another batch arrives."""
+        self._commit_wanted = True
         if self._committing is None or self._committing.done():
-            self._committing = asyncio.create_task(self.commit())
+            self._committing = asyncio.create_task(self._commit_while_wanted())
+
+    async def _commit_while_wanted(self) -> None:
+        while self._commit_wanted:
+            self._commit_wanted = False
+            await self.commit()
 
     async def commit(self, only: Sequence[TopicPartition] | None = None) -> None:
         """Commit the offsets applied but not yet committed (for `only` these partitions)."""

@@ -186,3 +186,54 @@ async def test_two_consumers_split_partitions_and_one_takes_over(
     await eventually(lambda: _at_least(ctx, len(events)), within=120, what="all applied")
     assert await totals(ctx) == expected_totals(events)
     await ledger_is_consistent(ctx)
+
+
+async def _committed_total(cset) -> int:
+    group = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap(cset.core.kafka), group_id=cset.core.kafka.group_id,
+        enable_auto_commit=False,
+    )  # fmt: skip
+    await group.start()
+    try:
+        tps = [TopicPartition(t, p) for t in cset.topics for p in range(PARTITIONS)]
+        return sum([await group.committed(tp) or 0 for tp in tps])
+    finally:
+        await group.stop()
+
+
+async def test_a_batch_done_during_a_commit_is_committed_without_more_traffic(
+    ctx, cset, producer, start_consumer
+):
+    """The group's committed offsets reach the end once the consumer is idle, even
+    when the last batch finished while the previous batch's commit was in flight."""
+    customers = await make_customers(ctx, 3)
+    running = await start_consumer()
+    runner = running.runner
+    await eventually(lambda: _true(runner.health.started), what="consumer started")
+    assert runner.consumer is not None
+    # Hold the first offset commit until a second batch has been applied.
+    held, release = asyncio.Event(), asyncio.Event()
+    real_commit = runner.consumer.commit
+
+    async def slow_commit(offsets=None):  # type: ignore[no-untyped-def]
+        held.set()
+        await release.wait()
+        return await real_commit(offsets)
+
+    runner.consumer.commit = slow_commit  # type: ignore[method-assign]
+    first, second = workload(customers, 5, seed=3), workload(customers, 5, seed=4)
+    await send(producer, cset, first)
+    await asyncio.wait_for(held.wait(), 60)
+    await send(producer, cset, second)
+    total = len(first) + len(second)
+    await eventually(lambda: _at_least(ctx, total), what="the second batch applied")
+    release.set()
+
+    async def all_committed() -> bool:
+        return await _committed_total(cset) == total
+
+    await eventually(all_committed, within=30, what="every offset committed while idle")
+
+
+async def _true(value: bool) -> bool:
+    return value
