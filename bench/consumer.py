@@ -34,7 +34,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from consumer_ceiling import (  # noqa: E402
     plan_customers,
 )
 from consumer_procs import START_SHARE, consume_with_processes  # noqa: E402
+from cpu import cpu_by_process  # noqa: E402
 
 from customer_consumer import demo_traffic, kafka  # noqa: E402
 from customer_consumer import settings as consumer_settings  # noqa: E402
@@ -62,27 +62,6 @@ from customer_launcher.devstack import DevStack  # noqa: E402
 TARGET_EPS = 20_000
 TARGET_RATIO = 0.2
 TARGET = ">= 20,000 events/s and >= 0.2 of the ceiling"
-
-
-def cpu_by_process() -> Counter[str]:
-    """CPU seconds so far of this process ("consumer") and each server it started."""
-    me, hz = os.getpid(), os.sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, str, float]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            raw = stat.read_text()
-        except OSError:
-            continue
-        name, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw.rsplit(")", 1)[1].split()
-        procs[int(stat.parent.name)] = (int(rest[1]), name, (int(rest[11]) + int(rest[12])) / hz)
-    out: Counter[str] = Counter(consumer=time.process_time())
-    for parent, name, cpu in procs.values():
-        for _ in range(20):  # walk up to us: a server, or one of its children
-            if parent == me:
-                out[name.split("-")[0]] += cpu
-                break
-            parent = procs.get(parent, (0, "", 0.0))[0]
-    return out
 
 
 async def run(
@@ -129,15 +108,17 @@ async def run(
         if consumers > 1:
             load_avg = os.getloadavg()[0]
             unique = len({o.event.event_id for o in load})
-            seconds, consumer_cpu = await consume_with_processes(
+            seconds, done, cpu = await consume_with_processes(
                 consumers, {**env, "DB_NAME": "bench_e2e"}, config.core.db.dsn(), unique, root
             )
-            counted = len(load) * (1 - START_SHARE)
+            counted = done * len(load) / unique  # records, duplicates included
             eps = counted / seconds
-            per_event = 1e6 * consumer_cpu / counted
+            per_event = 1e6 * cpu["customer"] / counted
+            shares = ", ".join(f"{k} {1e6 * v / counted:.0f}" for k, v in cpu.most_common()
+                               if v >= 0.01)  # fmt: skip
             print(f"end to end with {consumers} consumer processes: {eps:,.0f} events/s over "
                   f"the last {1 - START_SHARE:.0%} of {len(load):,} events (load average "
-                  f"{load_avg:.2f}); {per_event:.0f} µs of consumer CPU per event",
+                  f"{load_avg:.2f}); CPU per event meanwhile, µs: {shares}",
                   flush=True)  # fmt: skip
             return await _with_ceiling(ceiling_config, batches, batch, len(load), eps, per_event,
                                        load_avg, f" ({consumers} consumer processes)")  # fmt: skip
