@@ -48,6 +48,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "KAFKA_IDEMPOTENT_PRODUCER", "true", "enable_idempotence on producers (off for Tansu)"
     ),
+    Variable("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    Variable(
+        "KAFKA_SASL_MECHANISM", "PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only)"
+    ),
+    Variable("KAFKA_SASL_USERNAME", "", "SASL user name (required with SASL_*)"),
+    Variable("KAFKA_SASL_PASSWORD", "", "SASL password (required with SASL_*)"),
+    Variable("KAFKA_SSL_CA_FILE", "", "CA bundle for the brokers (empty: system CAs; SSL only)"),
+    Variable("KAFKA_SSL_CERT_FILE", "", "client certificate (PEM) for mutual TLS"),
+    Variable("KAFKA_SSL_KEY_FILE", "", "the client certificate's private key (PEM)"),
     Variable("KAFKA_GROUP_ID", "customer-service", "the consumer group id"),
     Variable("KAFKA_DLQ_TOPIC", "customer.dlq", "dead-letter topic for bad events"),
     Variable("GRPC_PORT", "50052", "gRPC listen port"),
@@ -124,12 +133,23 @@ class ValkeySettings:
         return f"redis://{auth}{self.host or '127.0.0.1'}:{self.port}/{db}"
 
 
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     brokers: tuple[str, ...]
     idempotent_producer: bool
     group_id: str
     dlq_topic: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_ca_file: str = ""
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
 
     @property
     def bootstrap(self) -> str:
@@ -253,12 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=r.integer("VALKEY_PORT", 1, 65535),
             password=r.text("VALKEY_PASSWORD"),
         ),
-        kafka=KafkaSettings(
-            brokers=r.brokers("KAFKA_BROKERS"),
-            idempotent_producer=r.boolean("KAFKA_IDEMPOTENT_PRODUCER"),
-            group_id=r.text("KAFKA_GROUP_ID"),
-            dlq_topic=r.text("KAFKA_DLQ_TOPIC"),
-        ),
+        kafka=_kafka(r),
         loyalty=LoyaltySettings(
             points_per_unit=r.integer("POINTS_PER_CURRENCY_UNIT", 0, 10_000),
             rounding=r.choice("POINTS_ROUNDING", ("floor", "round", "ceil")),
@@ -279,3 +294,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cache_ttl_seconds=r.integer("CACHE_TTL_SECONDS", 1, 86400),
         cache_batch_window_ms=r.number("CACHE_BATCH_WINDOW_MS", 0, 100),
     )
+
+
+def _kafka(r: EnvReader) -> KafkaSettings:
+    kafka = KafkaSettings(
+        brokers=r.brokers("KAFKA_BROKERS"),
+        idempotent_producer=r.boolean("KAFKA_IDEMPOTENT_PRODUCER"),
+        group_id=r.text("KAFKA_GROUP_ID"),
+        dlq_topic=r.text("KAFKA_DLQ_TOPIC"),
+        security_protocol=r.choice("KAFKA_SECURITY_PROTOCOL", KAFKA_PROTOCOLS, upper=True),
+        sasl_mechanism=r.choice("KAFKA_SASL_MECHANISM", SASL_MECHANISMS, upper=True),
+        sasl_username=r.text("KAFKA_SASL_USERNAME"),
+        sasl_password=r.text("KAFKA_SASL_PASSWORD"),
+        ssl_ca_file=r.text("KAFKA_SSL_CA_FILE"),
+        ssl_cert_file=r.text("KAFKA_SSL_CERT_FILE"),
+        ssl_key_file=r.text("KAFKA_SSL_KEY_FILE"),
+    )
+    protocol = kafka.security_protocol
+    if protocol.startswith("SASL_"):
+        for name, value in (("KAFKA_SASL_USERNAME", kafka.sasl_username),
+                            ("KAFKA_SASL_PASSWORD", kafka.sasl_password)):  # fmt: skip
+            if not value:
+                raise ConfigError(name, f"required when KAFKA_SECURITY_PROTOCOL is {protocol}")
+    tls_files = (("KAFKA_SSL_CA_FILE", kafka.ssl_ca_file),
+                 ("KAFKA_SSL_CERT_FILE", kafka.ssl_cert_file),
+                 ("KAFKA_SSL_KEY_FILE", kafka.ssl_key_file))  # fmt: skip
+    for name, value in tls_files:
+        if value and not protocol.endswith("SSL"):
+            # Set but never read would leave the operator believing TLS is on.
+            raise ConfigError(name, f"only used with SSL or SASL_SSL, not {protocol}")
+    if bool(kafka.ssl_cert_file) != bool(kafka.ssl_key_file):
+        missing = "KAFKA_SSL_KEY_FILE" if kafka.ssl_cert_file else "KAFKA_SSL_CERT_FILE"
+        raise ConfigError(missing, "required with the other half of the client certificate")
+    return kafka

@@ -41,6 +41,9 @@ def test_values_are_read() -> None:
         ("POINTS_ROUNDING", "up", "floor, round, ceil"),
         ("TIER_RESERVE_POINTS", "10", "above TIER_GOLD_POINTS"),
         ("DB_POOL_MIN", "50", "DB_POOL_MAX"),
+        ("KAFKA_SECURITY_PROTOCOL", "TLS", "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+        ("KAFKA_SASL_MECHANISM", "GSSAPI", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+        ("KAFKA_SSL_CA_FILE", "/etc/ca.pem", "only used with SSL or SASL_SSL, not PLAINTEXT"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, says: str) -> None:
@@ -65,3 +68,49 @@ def test_every_variable_is_documented_once() -> None:
     names = [v.name for v in VARIABLES]
     assert len(names) == len(set(names))
     assert all(v.meaning for v in VARIABLES)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "says"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_USERNAME", "required when"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "sasl_plaintext", "KAFKA_SASL_USERNAME": "svc"},
+            "KAFKA_SASL_PASSWORD",
+            "required when KAFKA_SECURITY_PROTOCOL is SASL_PLAINTEXT",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERT_FILE": "/c.pem"},
+            "KAFKA_SSL_KEY_FILE",
+            "other half",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_KEY_FILE": "/k.pem"},
+            "KAFKA_SSL_CERT_FILE",
+            "other half",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "u",
+             "KAFKA_SASL_PASSWORD": "p", "KAFKA_SSL_CERT_FILE": "/c.pem"},
+            "KAFKA_SSL_CERT_FILE",
+            "not SASL_PLAINTEXT",
+        ),
+    ],
+)  # fmt: skip
+def test_kafka_security_mistakes_name_the_variable(
+    env: dict[str, str], variable: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert caught.value.variable == variable
+    assert says in str(caught.value)
+
+
+def test_kafka_sasl_is_read_and_its_password_kept_out_of_reprs() -> None:
+    s = load_settings({
+        "KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "scram-sha-512",
+        "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "s3cret-pw",
+    })  # fmt: skip
+    assert (s.kafka.security_protocol, s.kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert s.kafka.sasl_username == "svc" and s.kafka.sasl_password == "s3cret-pw"
+    assert "s3cret-pw" not in repr(s)

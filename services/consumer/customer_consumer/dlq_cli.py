@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from customer_consumer import kafka, records, settings
+from customer_core.kafka_client import client_options
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,7 @@ class Letter:
 async def read_all(config: settings.ConsumerSettings) -> list[Letter]:
     """Every record in the dead-letter topic, read without a group (nothing is committed)."""
     topic = config.core.kafka.dlq_topic
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap(config.core.kafka), enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**client_options(config.core.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)

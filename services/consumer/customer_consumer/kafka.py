@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from customer_core.config import KafkaSettings
 from customer_core.errors import ConfigError
+from customer_core.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def bootstrap(kafka: KafkaSettings) -> str:
 def producer(kafka: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
     """A producer that waits for every in-sync replica; idempotent unless the broker can't."""
     options: dict[str, object] = {
-        "bootstrap_servers": bootstrap(kafka),
+        **client_options(kafka),
         "acks": "all",
         "enable_idempotence": kafka.idempotent_producer,
         "linger_ms": 5,
@@ -36,7 +37,7 @@ def producer(kafka: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
 async def ensure_topics(kafka: KafkaSettings, names: Iterable[str], partitions: int) -> None:
     """Create the topics that are missing; a broker that refuses is logged, not fatal
     (in production the topics are usually provisioned beforehand)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(kafka))
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     try:
         await admin.start()
         existing = set(await admin.list_topics())

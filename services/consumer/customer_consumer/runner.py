@@ -39,6 +39,7 @@ from customer_consumer.settings import ConsumerSettings
 from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
 from customer_core.errors import Unavailable
+from customer_core.kafka_client import client_options
 from customer_core.usecases.events import BatchResult, Incoming, apply_batch
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Runner:
     def _new_consumer(self) -> AIOKafkaConsumer:
         core = self.settings.core.kafka
         return AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap(core),
+            **client_options(core),
             group_id=core.group_id,
             client_id=f"customer-consumer-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from customer_core.config import Settings
 from customer_core.db.notifications import Notification
 from customer_core.errors import Unavailable
+from customer_core.kafka_client import client_options
 from customer_core.pb.customer.v1 import events_pb2
 
 KINDS = {
@@ -46,14 +47,17 @@ class NotificationPublisher:
         self._settings = settings
         self._topic = topic
         self._producer: AIOKafkaProducer | None = None
+        # Built now, so that an unusable KAFKA_SSL_* file stops the process at
+        # start-up (a ConfigError naming it), not its first notification job.
+        self._options = client_options(settings.kafka) if settings.kafka.brokers else None
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
             kafka = self._settings.kafka
-            if not kafka.brokers:
+            if self._options is None:
                 raise Unavailable("KAFKA_BROKERS is not set: cannot publish notifications")
             producer = AIOKafkaProducer(
-                bootstrap_servers=kafka.bootstrap,
+                **self._options,
                 enable_idempotence=kafka.idempotent_producer,
                 acks="all",
             )
