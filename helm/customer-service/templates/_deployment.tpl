@@ -221,6 +221,11 @@ spec:
               mountPath: /etc/customer-service/auth
               readOnly: true
             {{- end }}
+            {{- if $root.Values.kafkaTls.secretName }}
+            - name: kafka-tls
+              mountPath: /etc/customer-service/kafka-tls
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -234,6 +239,11 @@ spec:
         - name: auth
           secret:
             secretName: {{ $v.auth.secretName }}
+        {{- end }}
+        {{- with $root.Values.kafkaTls.secretName }}
+        - name: kafka-tls
+          secret:
+            secretName: {{ . }}
         {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector:

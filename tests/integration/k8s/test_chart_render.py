@@ -260,3 +260,33 @@ def test_tls_mounts_the_certificate_and_probes_by_tcp() -> None:
     # Only the api serves TLS.
     (consumer,) = find(manifests, "Deployment", "customer-customer-service-consumer")
     assert "env" not in consumer.body["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_kafka_tls_secret_is_mounted_where_the_kafka_ssl_files_point() -> None:
+    """A private CA or client certificate for Kafka reaches every process that talks
+    to the brokers, at the path the KAFKA_SSL_* variables name."""
+    from tests.integration.k8s.conftest import render
+
+    mount = "/etc/customer-service/kafka-tls"
+    values = {
+        "kafkaTls": {"secretName": "kafka-client"},
+        "config": {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "svc",
+                   "KAFKA_SSL_CA_FILE": f"{mount}/ca.crt"},
+        "secrets": {"KAFKA_SASL_PASSWORD": "pw"},
+    }  # fmt: skip
+    manifests = render(values)
+    deployments = find(manifests, "Deployment")
+    assert {d.name.rsplit("-", 1)[1] for d in deployments} >= {"consumer", "scheduler", "worker"}
+    for d in deployments:
+        spec = d.body["spec"]["template"]["spec"]
+        (c,) = spec["containers"]
+        assert {"name": "kafka-tls", "mountPath": mount, "readOnly": True} in c["volumeMounts"]
+        assert {"name": "kafka-tls", "secret": {"secretName": "kafka-client"}} in spec["volumes"]
+        kubernetes_validate.validate(d.body, KUBE_VERSION, strict=True)
+    (secret,) = find(manifests, "Secret", "customer-customer-service")
+    assert "KAFKA_SASL_PASSWORD" in secret.body["data"]
+    (cm,) = find(manifests, "ConfigMap", "customer-customer-service")
+    assert cm.body["data"]["KAFKA_SSL_CA_FILE"] == f"{mount}/ca.crt"
+    # Without the value nothing is mounted.
+    for d in find(render(None), "Deployment"):
+        assert all(v["name"] != "kafka-tls" for v in d.body["spec"]["template"]["spec"]["volumes"])
