@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from customer_consumer import notifier
+from customer_core import notices
 from customer_core.cache import generation_key
 from customer_core.notices import Activity, Notice
 
@@ -57,7 +58,7 @@ def test_generations_are_bumped_in_the_first_call_and_doorbells_ring_in_the_last
     calls = list(notifier.script_calls([Notice(other, None, frozenset({"stats"}))], batch,
                                        [cid, other], chunk=250))  # fmt: skip
     assert len(calls) == 3
-    (keys0, args0), (keys1, args1), (keys2, args2) = calls
+    (keys0, args0, _), (keys1, args1, _), (keys2, args2, _) = calls
     streams = int(args0[-1])
     assert keys0[streams:] == [generation_key(cid), generation_key(other)]
     assert [int(args[-1]) for args in (args0, args1, args2)] == [len(k) for k in (
@@ -66,3 +67,21 @@ def test_generations_are_bumped_in_the_first_call_and_doorbells_ring_in_the_last
     assert args0[5] == b"[]" and args1[5] == b"[]"
     rung = {Notice.decode(d).customer_id for d in orjson.loads(args2[5])}
     assert rung == {cid, other}
+
+
+def test_only_due_streams_are_refreshed_and_the_tracker_stays_bounded():
+    now = [0.0]
+    ttls = notifier.RecentTtls(every=60, limit=3, clock=lambda: now[0])
+    cid, fid = uuid.uuid4(), uuid.uuid4()
+    batch = [Activity("order_placed", cid, fid, order_id="o")]
+    [(keys, args, refresh)] = notifier.script_calls([], batch, due=ttls.due)
+    assert refresh == keys == [notices.customer_stream(cid), notices.family_stream(fid)]
+    assert orjson.loads(args[-2]) == [1, 2]  # Lua's indexes of the streams to EXPIRE
+    ttls.refreshed(refresh)
+    [(_, args, refresh)] = notifier.script_calls([], batch, due=ttls.due)
+    assert refresh == [] and orjson.loads(args[-2]) == []
+    now[0] = 60.0
+    assert ttls.due(keys[0]) and ttls.due(keys[1])
+    ttls.refreshed(keys)
+    ttls.refreshed(["a", "b"])  # over the limit: forgets, so everything is due again
+    assert ttls.due(keys[0]) and not ttls.due("a")

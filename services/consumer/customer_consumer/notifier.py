@@ -16,7 +16,9 @@ XADDs and PUBLISHes run inside Valkey: through redis-py commands a batch of
 thousands of activities cost the consumer about as much CPU, in building and
 parsing commands, as the batch's whole database transaction. The script's
 arguments are JSON written by orjson, which writes UUIDs and UTC datetimes
-itself, as the text `Activity.to_fields` gives them (a test compares).
+itself, as the text `Activity.to_fields` gives them (a test compares). One
+difference: a stream's TTL is refreshed at most once per TTL_REFRESH_SECONDS
+by this process (and always when the script creates the stream).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 
 import orjson
@@ -43,18 +46,24 @@ log = logging.getLogger(__name__)
 # the replay window, the TTL, the notice channel, JSON [[field name, ...], ...]
 # (the distinct name lists of the chunk's entries, in practice one), JSON
 # [[[key index, ...], names index, [value, ...]], ...], JSON [encoded notice,
-# ...] and how many KEYS are streams. Fields travel as lists because a decoded
-# JSON object would lose their order. Generations are bumped first, so a
-# replica that hears a doorbell and reads again misses what it cached before.
-# EXPIRE once per key after the chunk's XADDs leaves the same TTL as EXPIRE
-# after each one (a script runs at one instant); PUBLISH comes last, so entries
-# exist before any replica hears the doorbell for them.
+# ...], JSON [key index, ...] of the streams whose TTL to refresh, and how many
+# KEYS are streams. Fields travel as lists because a decoded JSON object would
+# lose their order. Generations are bumped first, so a replica that hears a
+# doorbell and reads again misses what it cached before. EXPIRE once per key
+# after the chunk's XADDs leaves the same TTL as EXPIRE after each one (a script
+# runs at one instant). A stream the chunk creates (NOMKSTREAM finds none: new,
+# or lost with a Valkey restart) always gets its TTL, refreshed or not. PUBLISH
+# comes last, so entries exist before any replica hears the doorbell for them.
 PUBLISH_SCRIPT = """
-local streams = tonumber(ARGV[7])
+local streams = tonumber(ARGV[8])
 for i = streams + 1, #KEYS do
     redis.call('INCR', KEYS[i])
 end
 local window = ARGV[1]
+local expire = {}
+for _, k in ipairs(cjson.decode(ARGV[7])) do
+    expire[k] = true
+end
 local names = cjson.decode(ARGV[4])
 for _, entry in ipairs(cjson.decode(ARGV[5])) do
     local fields, values = {}, entry[3]
@@ -63,17 +72,54 @@ for _, entry in ipairs(cjson.decode(ARGV[5])) do
         fields[2 * i] = values[i]
     end
     for _, k in ipairs(entry[1]) do
-        redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(fields))
+        if not redis.call('XADD', KEYS[k], 'NOMKSTREAM', 'MAXLEN', '~', window, '*',
+                          unpack(fields)) then
+            redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(fields))
+            expire[k] = true
+        end
     end
 end
-for i = 1, streams do
-    redis.call('EXPIRE', KEYS[i], ARGV[2])
+for k in pairs(expire) do
+    redis.call('EXPIRE', KEYS[k], ARGV[2])
 end
 for _, n in ipairs(cjson.decode(ARGV[6])) do
     redis.call('PUBLISH', ARGV[3], n)
 end
 return 1
 """
+
+# How often this process refreshes one stream's TTL. EXPIRE per stream per chunk
+# was about two Valkey commands per event (bench/consumer.py); once an hour per
+# stream a hot customer's writes cost one. A stream is then dropped between
+# REPLAY_TTL_SECONDS less this and REPLAY_TTL_SECONDS after its last write.
+TTL_REFRESH_SECONDS = 3600.0
+
+
+class RecentTtls:
+    """The streams whose TTL this process set within the last `every` seconds."""
+
+    def __init__(
+        self, every: float = TTL_REFRESH_SECONDS, limit: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.every, self.limit, self.clock = every, limit, clock
+        self._at: dict[str, float] = {}
+
+    def due(self, key: str) -> bool:
+        at = self._at.get(key)
+        return at is None or self.clock() - at >= self.every
+
+    def refreshed(self, keys: Sequence[str]) -> None:
+        if len(self._at) + len(keys) > self.limit:
+            self._at.clear()  # everything is due again: one EXPIRE more each
+        now = self.clock()
+        for key in keys:
+            self._at[key] = now
+
+
+def _always_due(key: str) -> bool:
+    return True
+
 
 # Activities per script call. Each call is built just before it is sent, so
 # the batch in the database waits for at most one chunk's building, and Valkey,
@@ -115,9 +161,11 @@ def script_calls(
     activities: Sequence[Activity],
     bump: Sequence[uuid.UUID] = (),
     chunk: int = CHUNK,
-) -> Iterator[tuple[list[str], list[str | bytes]]]:
-    """(keys, args) of each script call that bumps the generations of `bump` (in the
-    first) and publishes these (notices in the last), in order."""
+    due: Callable[[str], bool] = _always_due,
+) -> Iterator[tuple[list[str], list[str | bytes], list[str]]]:
+    """(keys, args, streams whose TTL it refreshes) of each script call that bumps
+    the generations of `bump` (in the first) and publishes these (notices in the
+    last), in order. Streams not `due` keep their TTL unless the call creates them."""
     # The same notices, merged the same way, as notices.publish sends (one doorbell
     # per customer and family is enough: merging more copies changes nothing).
     ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
@@ -143,8 +191,10 @@ def script_calls(
             entries.append([indexes, 1, field_values(a)])
         doorbells = _json([doorbell(n) for n in merged]) if start == last else b"[]"
         bumped = generations if start == 0 else []
-        args: list[str | bytes] = [*head, names, _json(entries), doorbells, str(len(keys))]
-        yield [*keys, *bumped], args
+        refresh = [key for key in keys if due(key)]
+        expire = _json([keys[key] for key in refresh])
+        args: list[str | bytes] = [*head, names, _json(entries), doorbells, expire, str(len(keys))]
+        yield [*keys, *bumped], args, refresh
 
 
 def publisher(client: redis.Redis) -> AsyncScript:
@@ -157,14 +207,19 @@ async def publish(
     batch_notices: Sequence[Notice],
     activities: Sequence[Activity],
     bump: Sequence[uuid.UUID] = (),
+    ttls: RecentTtls | None = None,
 ) -> None:
     """Bump the generations of `bump`, append activities to their replay streams,
-    then publish merged notices (best effort)."""
+    then publish merged notices (best effort). With `ttls`, a stream's TTL is
+    refreshed only when due there."""
     if not batch_notices and not activities and not bump:
         return
+    due = ttls.due if ttls is not None else _always_due
     try:
-        for keys, args in script_calls(batch_notices, activities, bump):
+        for keys, args, refresh in script_calls(batch_notices, activities, bump, due=due):
             await script(keys=keys, args=args)
+            if ttls is not None:
+                ttls.refreshed(refresh)
     except RedisError as exc:
         log.warning("publishing change notices failed", extra={"error": str(exc)})
 
@@ -176,6 +231,7 @@ class Notifier:
 
     def __init__(self, client: redis.Redis, depth: int = 8) -> None:
         self.script = publisher(client)
+        self.ttls = RecentTtls()
         self.queue: asyncio.Queue[tuple[Sequence[Notice], Sequence[Activity]]] = asyncio.Queue(
             depth
         )
@@ -200,7 +256,7 @@ class Notifier:
                 taken += 1
             try:
                 bump = sorted({n.customer_id for n in all_notices})
-                await publish(self.script, all_notices, all_activities, bump)
+                await publish(self.script, all_notices, all_activities, bump, self.ttls)
             except Exception:  # a notice must never stop the consumer
                 log.exception("publishing notices failed")
             for _ in range(taken):

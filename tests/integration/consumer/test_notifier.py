@@ -115,3 +115,27 @@ async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx:
     assert int(await ctx.valkey.get(gen_key) or 0) > before
     entries = await ctx.valkey.xrange(notices.customer_stream(cid))
     assert [f[b"order_id"] for _, f in entries] == [b"o0", b"o1", b"o2"]
+
+
+async def test_a_streams_ttl_is_refreshed_once_per_period_and_always_when_created(ctx: Context):
+    cid = uuid.uuid4()
+    key = notices.customer_stream(cid)
+    now = [0.0]
+    ttls = notifier.RecentTtls(every=3600, clock=lambda: now[0])
+    script = notifier.publisher(ctx.valkey)
+
+    async def write(order_id: str) -> int:
+        await notifier.publish(script, [], [Activity("order_placed", cid, order_id=order_id)],
+                               ttls=ttls)  # fmt: skip
+        return int(await ctx.valkey.ttl(key))
+
+    assert await write("o1") > notices.REPLAY_TTL_SECONDS - 60
+    await ctx.valkey.expire(key, 100)
+    assert await write("o2") <= 100  # refreshed within the hour: left alone
+    await ctx.valkey.delete(key)  # Valkey lost it (a restart without persistence)
+    assert await write("o3") > notices.REPLAY_TTL_SECONDS - 60  # created again: TTL set
+    assert [f[b"order_id"] for _, f in await ctx.valkey.xrange(key)] == [b"o3"]
+    await ctx.valkey.expire(key, 100)
+    now[0] = 3600.0
+    assert await write("o4") > notices.REPLAY_TTL_SECONDS - 60  # the hour passed
+    assert await ctx.valkey.xlen(key) == 2
