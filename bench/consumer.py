@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as redis
+
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "shared"), str(HERE.parent / "services" / "consumer"),
                 str(HERE.parent / "services" / "launcher"), str(HERE / "lib")]  # fmt: skip
@@ -62,6 +64,17 @@ from customer_launcher.devstack import DevStack  # noqa: E402
 TARGET_EPS = 20_000
 TARGET_RATIO = 0.2
 TARGET = ">= 20,000 events/s and >= 0.2 of the ceiling"
+
+
+def valkey_commands(before: dict[str, Any], after: dict[str, Any], events: int) -> str:
+    """Calls per event of the commands that cost Valkey the most, from INFO commandstats
+    (commands a script runs are counted too)."""
+    out = []
+    for name in ("xadd", "expire", "publish", "incr", "evalsha"):
+        key = f"cmdstat_{name}"
+        calls = after.get(key, {}).get("calls", 0) - before.get(key, {}).get("calls", 0)
+        out.append(f"{name.upper()} {calls / events:.2f}")
+    return ", ".join(out)
 
 
 async def run(
@@ -108,9 +121,14 @@ async def run(
         if consumers > 1:
             load_avg = os.getloadavg()[0]
             unique = len({o.event.event_id for o in load})
+            valkey = redis.Redis.from_url(config.core.valkey.url())
+            commands_before = await valkey.info("commandstats")
             seconds, done, cpu = await consume_with_processes(
                 consumers, {**env, "DB_NAME": "bench_e2e"}, config.core.db.dsn(), unique, root
             )
+            print("  Valkey commands per event, whole run: " + valkey_commands(
+                commands_before, await valkey.info("commandstats"), len(load)))  # fmt: skip
+            await valkey.aclose()
             counted = done * len(load) / unique  # records, duplicates included
             eps = counted / seconds
             per_event = 1e6 * cpu["customer"] / counted
