@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -74,9 +75,19 @@ class Activity:
             "occurred_at": self.occurred_at.isoformat(),
         }
 
+    def to_entry(self) -> dict[str, str]:
+        """The stream entry: ENTRY_FIELD holding `to_fields()`'s values, a JSON array."""
+        return {ENTRY_FIELD: orjson.dumps(list(self.to_fields().values())).decode()}
+
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> Activity:
+        """From a stream entry: one ENTRY_FIELD, or the nine fields entries had before."""
         f = {_text(k): _text(v) for k, v in raw.items()}
+        if ENTRY_FIELD in f:
+            values = orjson.loads(f[ENTRY_FIELD])
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"{ENTRY_FIELD} is not a list of text")
+            f = dict(zip(FIELD_NAMES, values, strict=False))
         return cls(
             kind=f.get("kind", ""),
             customer_id=uuid.UUID(f["customer_id"]),
@@ -90,6 +101,15 @@ class Activity:
             if f.get("occurred_at")
             else datetime.now(UTC),
         )
+
+
+# A stream entry is ONE field: the activity's `to_fields()` values as a JSON
+# array, in FIELD_NAMES order. Nine fields cost Valkey about twice as much per
+# entry (a script writing 24,000 activities: 7.1 against 3.3-4.2 µs each), and
+# the consumer writes two entries per event. Entries in the nine-field form,
+# written before, stay readable until they age out of the window.
+ENTRY_FIELD = "a"
+FIELD_NAMES: tuple[str, ...] = tuple(Activity("", uuid.UUID(int=0)).to_fields())
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,7 @@ async def publish(
         # replica hears the doorbell for them.
         async with client.pipeline(transaction=False) as pipe:
             for a in activities:
-                fields = a.to_fields()
+                fields = a.to_entry()
                 keys = [customer_stream(a.customer_id)]
                 if a.family_id:
                     keys.append(family_stream(a.family_id))

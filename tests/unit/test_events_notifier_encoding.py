@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
+import pytest
 from asyncpg.pgproto.pgproto import UUID as PgUUID
 from hypothesis import given
 from hypothesis import strategies as st
@@ -40,8 +41,26 @@ activities = st.builds(
 @given(activities)
 def test_entry_values_decode_to_what_to_fields_gives(a: Activity):
     fields = a.to_fields()
-    assert list(fields) == notifier.FIELD_NAMES
+    assert tuple(fields) == notices.FIELD_NAMES
     assert orjson.loads(notifier._json(notifier.field_values(a))) == list(fields.values())
+
+
+@given(activities)
+def test_the_scripts_entry_is_byte_for_byte_the_notices_entry_and_reads_back(a: Activity):
+    entry = a.to_entry()
+    assert notifier.entry_text(a) == entry[notices.ENTRY_FIELD]
+    assert Activity.from_fields({k.encode(): v.encode() for k, v in entry.items()}) == a
+
+
+@given(activities)
+def test_entries_in_the_older_nine_field_form_still_read(a: Activity):
+    assert Activity.from_fields({k.encode(): v.encode() for k, v in a.to_fields().items()}) == a
+
+
+@pytest.mark.parametrize("text", ['{"kind": "x"}', "[1, 2]", "not json", '["x"]'])
+def test_a_malformed_entry_is_a_value_error(text: str):
+    with pytest.raises((ValueError, KeyError)):
+        Activity.from_fields({notices.ENTRY_FIELD.encode(): text.encode()})
 
 
 @given(uuids, st.none() | uuids, st.frozensets(st.sampled_from(["stats", "points", "tier"])))

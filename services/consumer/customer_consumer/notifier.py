@@ -43,17 +43,16 @@ from customer_core.notices import Activity, Notice
 log = logging.getLogger(__name__)
 
 # KEYS: the streams the chunk writes, then the cache generations to bump. ARGV:
-# the replay window, the TTL, the notice channel, JSON [[field name, ...], ...]
-# (the distinct name lists of the chunk's entries, in practice one), JSON
-# [[[key index, ...], names index, [value, ...]], ...], JSON [encoded notice,
-# ...], JSON [key index, ...] of the streams whose TTL to refresh, and how many
-# KEYS are streams. Fields travel as lists because a decoded JSON object would
-# lose their order. Generations are bumped first, so a replica that hears a
-# doorbell and reads again misses what it cached before. EXPIRE once per key
-# after the chunk's XADDs leaves the same TTL as EXPIRE after each one (a script
-# runs at one instant). A stream the chunk creates (NOMKSTREAM finds none: new,
-# or lost with a Valkey restart) always gets its TTL, refreshed or not. PUBLISH
-# comes last, so entries exist before any replica hears the doorbell for them.
+# the replay window, the TTL, the notice channel, the entry's field name
+# (notices.ENTRY_FIELD), JSON [[[key index, ...], entry text], ...], JSON
+# [encoded notice, ...], JSON [key index, ...] of the streams whose TTL to
+# refresh, and how many KEYS are streams. Generations are bumped first, so a
+# replica that hears a doorbell and reads again misses what it cached before.
+# EXPIRE once per key after the chunk's XADDs leaves the same TTL as EXPIRE after
+# each one (a script runs at one instant). A stream the chunk creates (NOMKSTREAM
+# finds none: new, or lost with a Valkey restart) always gets its TTL, refreshed
+# or not. PUBLISH comes last, so entries exist before any replica hears the
+# doorbell for them.
 PUBLISH_SCRIPT = """
 local streams = tonumber(ARGV[8])
 for i = streams + 1, #KEYS do
@@ -64,17 +63,13 @@ local expire = {}
 for _, k in ipairs(cjson.decode(ARGV[7])) do
     expire[k] = true
 end
-local names = cjson.decode(ARGV[4])
+local field = ARGV[4]
 for _, entry in ipairs(cjson.decode(ARGV[5])) do
-    local fields, values = {}, entry[3]
-    for i, name in ipairs(names[entry[2]]) do
-        fields[2 * i - 1] = name
-        fields[2 * i] = values[i]
-    end
+    local text = entry[2]
     for _, k in ipairs(entry[1]) do
         if not redis.call('XADD', KEYS[k], 'NOMKSTREAM', 'MAXLEN', '~', window, '*',
-                          unpack(fields)) then
-            redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', unpack(fields))
+                          field, text) then
+            redis.call('XADD', KEYS[k], 'MAXLEN', '~', window, '*', field, text)
             expire[k] = true
         end
     end
@@ -126,8 +121,11 @@ def _always_due(key: str) -> bool:
 # which serves nobody else while a script runs, stays busy for a millisecond
 # or two at a time.
 CHUNK = 250
-# The stream entry's field names, in the order Activity.to_fields gives them.
-FIELD_NAMES = list(Activity("", uuid.UUID(int=0)).to_fields())
+
+
+def entry_text(a: Activity) -> str:
+    """`a.to_entry()`'s text, by orjson from the activity's own values."""
+    return _json(field_values(a)).decode()
 
 
 def field_values(a: Activity) -> list[object]:
@@ -171,7 +169,6 @@ def script_calls(
     ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
     merged = notices.merge([*notices._activity_notices(ringing), *batch_notices])
     head = [str(notices.REPLAY_WINDOW), str(notices.REPLAY_TTL_SECONDS), notices.NOTICE_CHANNEL]
-    names = _json([FIELD_NAMES])
     generations = [generation_key(c) for c in bump]
     last = max(len(activities) - 1, 0) // chunk * chunk
     for start in range(0, last + 1, chunk):
@@ -188,12 +185,14 @@ def script_calls(
                 # Lua indexes from 1.
                 indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
                 indexes_of[(a.customer_id, a.family_id)] = indexes
-            entries.append([indexes, 1, field_values(a)])
+            entries.append([indexes, entry_text(a)])
         doorbells = _json([doorbell(n) for n in merged]) if start == last else b"[]"
         bumped = generations if start == 0 else []
         refresh = [key for key in keys if due(key)]
         expire = _json([keys[key] for key in refresh])
-        args: list[str | bytes] = [*head, names, _json(entries), doorbells, expire, str(len(keys))]
+        args: list[str | bytes] = [
+            *head, notices.ENTRY_FIELD, _json(entries), doorbells, expire, str(len(keys)),
+        ]  # fmt: skip
         yield [*keys, *bumped], args, refresh
 
 

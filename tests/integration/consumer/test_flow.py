@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from customer_core.context import Context
 from customer_core.domain.orders import Completed, Item, OrderEvent, Payment, Placed, Topic
-from customer_core.notices import customer_stream
+from customer_core.notices import Activity, customer_stream
 from tests.integration.consumer.conftest import eventually, make_customers, send
 
 AT = datetime(2025, 3, 3, 8, 30, tzinfo=UTC)  # a Monday, 08:30 UTC
@@ -65,8 +65,8 @@ async def test_an_order_flows_into_stats_history_points_and_notices(
 
     async def activities_logged() -> bool:
         entries = await ctx.valkey.xrange(customer_stream(cid))
-        kinds = {f[b"kind"] for _, f in entries}
-        return {b"order_placed", b"order_completed", b"points_earned"} <= kinds
+        kinds = {Activity.from_fields(f).kind for _, f in entries}
+        return {"order_placed", "order_completed", "points_earned"} <= kinds
 
     await eventually(activities_logged, within=30, what="activities on the customer's stream")
 

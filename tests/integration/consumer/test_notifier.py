@@ -114,7 +114,7 @@ async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx:
     await task.close()
     assert int(await ctx.valkey.get(gen_key) or 0) > before
     entries = await ctx.valkey.xrange(notices.customer_stream(cid))
-    assert [f[b"order_id"] for _, f in entries] == [b"o0", b"o1", b"o2"]
+    assert [Activity.from_fields(f).order_id for _, f in entries] == ["o0", "o1", "o2"]
 
 
 async def test_a_streams_ttl_is_refreshed_once_per_period_and_always_when_created(ctx: Context):
@@ -134,7 +134,8 @@ async def test_a_streams_ttl_is_refreshed_once_per_period_and_always_when_create
     assert await write("o2") <= 100  # refreshed within the hour: left alone
     await ctx.valkey.delete(key)  # Valkey lost it (a restart without persistence)
     assert await write("o3") > notices.REPLAY_TTL_SECONDS - 60  # created again: TTL set
-    assert [f[b"order_id"] for _, f in await ctx.valkey.xrange(key)] == [b"o3"]
+    entries = await ctx.valkey.xrange(key)
+    assert [Activity.from_fields(f).order_id for _, f in entries] == ["o3"]
     await ctx.valkey.expire(key, 100)
     now[0] = 3600.0
     assert await write("o4") > notices.REPLAY_TTL_SECONDS - 60  # the hour passed
