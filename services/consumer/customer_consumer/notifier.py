@@ -129,11 +129,13 @@ def entry_text(a: Activity) -> str:
 
 
 def field_values(a: Activity) -> list[object]:
-    """`a.to_fields()`'s values, with UUIDs and UTC times left for orjson to write."""
-    at = a.occurred_at
+    """`a.to_fields()`'s values, UTC times left for orjson to write. Ids go as `str()`:
+    the consumer's are asyncpg's UUIDs, which orjson would hand back to Python."""
+    at, family, reward = a.occurred_at, a.family_id, a.reward_id
     return [
-        a.kind, a.customer_id, a.family_id or "", a.order_id, str(a.points), a.reward_id or "",
-        a.tier, a.campaign, at if at.tzinfo is UTC else at.isoformat(),
+        a.kind, str(a.customer_id), str(family) if family else "", a.order_id, str(a.points),
+        str(reward) if reward else "", a.tier, a.campaign,
+        at if at.tzinfo is UTC else at.isoformat(),
     ]  # fmt: skip
 
 
