@@ -1,12 +1,14 @@
 """Consumer benchmark: order events from the broker into committed database state.
 
-    .venv/bin/python bench/consumer.py [--quick] [--events N] [--batch N]
+    .venv/bin/python bench/consumer.py [--quick] [--events N] [--batch N] [--consumers N]
 
 Starts its own embedded PostgreSQL, Valkey and Tansu, creates customers (a
 share of them in pooled family wallets), pre-loads N realistic events (mixed
 topics, skewed customers, ~2% exact duplicates) onto the broker, then runs the
-real consumer (Runner, in this process) until every offset is committed, and
-reports events/s end to end.
+consumers as deployed by default, two `customer-service consumer` processes
+in one group (the chart's consumer.replicas; `--consumers 1` runs one Runner
+in this process instead), until every event is applied, and reports events/s
+end to end.
 
 In the same run it measures the raw ceiling of the same database work: the
 rows the consumer writes (inbox, history, statistics, drinks, hours, ledger
@@ -222,8 +224,9 @@ def main() -> int:
     parser.add_argument(
         "--consumers",
         type=int,
-        default=1,
-        help="1: the Runner in this process; N > 1: N `customer-service consumer` processes",
+        default=2,
+        help="N > 1: N `customer-service consumer` processes in one group (default 2, the "
+        "chart's consumer.replicas); 1: the Runner in this process",
     )
     opts = parser.parse_args()
     batch = opts.batch or consumer_settings.load({}).max_batch
