@@ -10,16 +10,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from customer_core.config import KafkaSettings
-from customer_core.errors import ConfigError
 from customer_core.kafka_client import client_options
 
 log = logging.getLogger(__name__)
-
-
-def bootstrap(kafka: KafkaSettings) -> str:
-    if not kafka.brokers:
-        raise ConfigError("KAFKA_BROKERS", "required (host:port, comma-separated)")
-    return kafka.bootstrap
 
 
 def producer(kafka: KafkaSettings, **overrides: object) -> AIOKafkaProducer:

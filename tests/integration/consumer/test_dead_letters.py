@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
 
-from customer_consumer import demo_traffic, kafka
+from customer_consumer import demo_traffic
 from customer_core.context import Context
 from customer_core.events_encode import event_json
+from customer_core.kafka_client import client_options
 from tests.integration.consumer.conftest import eventually, make_customers, send, send_raw
 
 
@@ -33,7 +34,7 @@ async def count(ctx: Context, sql: str, *args: object) -> int:
 
 async def read_dlq(cset, n: int) -> list:
     consumer = AIOKafkaConsumer(
-        cset.core.kafka.dlq_topic, bootstrap_servers=kafka.bootstrap(cset.core.kafka),
+        cset.core.kafka.dlq_topic, **client_options(cset.core.kafka),
         auto_offset_reset="earliest", enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()

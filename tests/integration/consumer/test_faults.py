@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from customer_consumer import demo_traffic, kafka
+from customer_consumer import demo_traffic
 from customer_core.context import Context
 from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Payment, Placed
+from customer_core.kafka_client import client_options
 from tests.integration.consumer.conftest import PARTITIONS, eventually, make_customers, send
 
 
@@ -121,17 +122,7 @@ async def test_sigterm_finishes_commits_and_leaves(ctx, cset, cenv, producer):
         code = proc.wait(60)
     assert code == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     # Every offset was committed: a new member of the group starts at the end.
-    group = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap(cset.core.kafka), group_id=cset.core.kafka.group_id,
-        enable_auto_commit=False,
-    )  # fmt: skip
-    await group.start()
-    try:
-        tps = [TopicPartition(t, p) for t in cset.topics for p in range(PARTITIONS)]
-        committed = [await group.committed(tp) or 0 for tp in tps]
-    finally:
-        await group.stop()
-    assert sum(committed) == len(events)
+    assert await _committed_total(cset) == len(events)
 
 
 async def test_postgres_outage_pauses_then_resumes_without_loss(
@@ -190,7 +181,7 @@ async def test_two_consumers_split_partitions_and_one_takes_over(
 
 async def _committed_total(cset) -> int:
     group = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap(cset.core.kafka), group_id=cset.core.kafka.group_id,
+        **client_options(cset.core.kafka), group_id=cset.core.kafka.group_id,
         enable_auto_commit=False,
     )  # fmt: skip
     await group.start()
