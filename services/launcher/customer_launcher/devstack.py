@@ -62,16 +62,17 @@ def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes], wha
     raise DevStackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-# Set PR_SET_PDEATHSIG (and drop to `user`), then exec the server. This runs in a
+# Drop to `user`, set PR_SET_PDEATHSIG, then exec the server. This runs in a
 # fresh interpreter, not as a preexec_fn: Python code between fork and exec in a
 # process with other threads (gRPC's, in the tests) can deadlock or crash the child,
-# and a plain Popen forks with vfork, which runs no fork handlers at all.
+# and a plain Popen forks with vfork, which runs no fork handlers at all. The
+# signal is set after setuid, which would clear it.
 _TRAMPOLINE = (
     "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM)\n"
     "name, uid, gid = sys.argv[1:4]\n"
     "if name:\n"
     "    os.initgroups(name, int(gid)); os.setgid(int(gid)); os.setuid(int(uid))\n"
+    f"ctypes.CDLL('libc.so.6').prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM)\n"
     "os.execv(sys.argv[4], sys.argv[4:])\n"
 )
 
