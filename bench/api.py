@@ -38,6 +38,7 @@ from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from children import stop_children
 from cpu import cpu_seconds
 from serving import wait_serving
 
@@ -253,13 +254,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
             results[method] = rounds
         return summarise(results, opts)
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_children(children, 15)
         stack.stop()
 
 

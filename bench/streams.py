@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 import import_bench  # bench/lib is not a package
+from children import stop_children
 from serving import wait_serving
 
 IMPORT_TARGET = 20_000.0  # records/s
@@ -235,11 +235,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         return summarise(imp, watch)
     finally:
         if api is not None:
-            api.send_signal(signal.SIGTERM)
-            try:
-                api.wait(30)
-            except subprocess.TimeoutExpired:
-                api.kill()
+            stop_children([api], 30)
         stack.stop()
 
 

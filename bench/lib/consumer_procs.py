@@ -8,7 +8,6 @@ first rebalances are over) until all of them are, read from the inbox table.
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
+from children import stop_children
 from cpu import cpu_by_process
 
 START_SHARE = 0.05
@@ -85,10 +85,4 @@ async def consume_with_processes(
         return now - started_at, done - done_at_start, cpu
     finally:
         await conn.close()
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_children(procs, 20)
