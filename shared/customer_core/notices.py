@@ -30,6 +30,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
+from customer_core.domain.values import inline_init
+
 log = logging.getLogger(__name__)
 
 NOTICE_CHANNEL = "cs:notices"
@@ -48,6 +50,7 @@ ACTIVITY = "activity"  # new entries in the customer's (and family's) activity s
 START_CURSOR = "0-0"
 
 
+@inline_init
 @dataclass(frozen=True)
 class Activity:
     """One thing that happened, for the activity feed (kinds as in ActivityKind, lower-case)."""
@@ -120,6 +123,7 @@ class Entry:
     activity: Activity
 
 
+@inline_init
 @dataclass(frozen=True)
 class Notice:
     customer_id: uuid.UUID
