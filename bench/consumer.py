@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
+from aiokafka import TopicPartition
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "shared"), str(HERE.parent / "services" / "consumer"),
@@ -125,13 +126,15 @@ async def run(
             unique = len({o.event.event_id for o in load})
             valkey = redis.Redis.from_url(config.core.valkey.url())
             commands_before = await valkey.info("commandstats")
-            seconds, done, cpu = await consume_with_processes(
-                consumers, {**env, "DB_NAME": "bench_e2e"}, config.core.db.dsn(), unique, root
-            )
+            seconds, counted, cpu = await consume_with_processes(
+                consumers, {**env, "DB_NAME": "bench_e2e"}, config.core.db.dsn(),
+                config.core.kafka, [TopicPartition(t, p) for t in config.topics
+                                    for p in range(config.partitions)],
+                len(load), unique, root,
+            )  # fmt: skip
             print("  Valkey commands per event, whole run: " + valkey_commands(
                 commands_before, await valkey.info("commandstats"), len(load)))  # fmt: skip
             await valkey.aclose()
-            counted = done * len(load) / unique  # records, duplicates included
             eps = counted / seconds
             per_event = 1e6 * cpu["customer"] / counted
             shares = ", ".join(f"{k} {1e6 * v / counted:.0f}" for k, v in cpu.most_common()
