@@ -30,6 +30,8 @@ def test_a_job_can_be_switched_off() -> None:
         ({"JOBS_REDELIVER_SECONDS": "soon"}, "JOBS_REDELIVER_SECONDS"),
         ({"POINTS_EXPIRY_WARNING_DAYS": "180"}, "POINTS_EXPIRY_WARNING_DAYS"),
         ({"JOBS_WORKER_CONCURRENCY": "-1"}, "JOBS_WORKER_CONCURRENCY"),
+        ({"JOBS_SHUTDOWN_GRACE_SECONDS": "-5"}, "JOBS_SHUTDOWN_GRACE_SECONDS"),
+        ({"JOBS_SHUTDOWN_GRACE_SECONDS": "a while"}, "JOBS_SHUTDOWN_GRACE_SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

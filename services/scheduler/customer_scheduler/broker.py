@@ -5,10 +5,15 @@ died stays pending in the group. taskiq-redis's RedisStreamBroker reclaims
 pending jobs only after it has received a new message; ours also reclaims
 while idle, on every read timeout, so a dead worker's job is taken over within
 about JOBS_REDELIVER_SECONDS even when nothing else is sent.
+
+taskiq acknowledges a job whose task raised, even one cancelled: a stopping
+worker calls `leave_unacknowledged` before it cancels the jobs that outlasted
+its grace period, so their messages stay pending and are taken over.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -19,12 +24,20 @@ from taskiq_redis import RedisStreamBroker
 from customer_core.config import Settings
 from customer_scheduler.settings import JobSettings
 
+log = logging.getLogger("customer_scheduler")
+
 GROUP = "customer-service-workers"
 STREAM_MAXLEN = 10_000
 READ_BLOCK_MS = 1000
 
 
 class JobBroker(RedisStreamBroker):  # type: ignore[misc]
+    abandoning = False
+
+    def leave_unacknowledged(self) -> None:
+        """From now on, jobs that end are not acknowledged (another worker reruns them)."""
+        self.abandoning = True
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as conn:
             while True:
@@ -57,9 +70,17 @@ class JobBroker(RedisStreamBroker):  # type: ignore[misc]
         ]
 
     def _message(self, stream: Any, entry_id: Any, fields: Any) -> AckableMessage:
-        return AckableMessage(
-            data=fields[b"data"], ack=self._ack_generator(id=entry_id, queue_name=stream)
-        )
+        ack = self._ack_generator(id=entry_id, queue_name=stream)
+
+        async def ack_unless_abandoned() -> None:
+            if self.abandoning:
+                log.info("job left unacknowledged for another worker",
+                         extra={"entry": entry_id.decode() if isinstance(entry_id, bytes)
+                                else str(entry_id)})  # fmt: skip
+                return
+            await ack()
+
+        return AckableMessage(data=fields[b"data"], ack=ack_unless_abandoned)
 
 
 def build_broker(settings: Settings, jobs: JobSettings) -> JobBroker:

@@ -2,9 +2,11 @@
 
 The scheduler (exactly one replica) sends each job on its cron schedule
 through the Valkey stream; workers (any number) run them. On SIGTERM a worker
-stops at once: a job it was running is recorded as failed, stays unacknowledged
-and is taken over by another worker after JOBS_REDELIVER_SECONDS (jobs commit
-in batches and are idempotent, so the taker finishes what is left).
+takes no new job and lets the running ones finish for up to
+JOBS_SHUTDOWN_GRACE_SECONDS (customer_scheduler.receiving); a job cancelled
+after that stays unacknowledged and is taken over by another worker after
+JOBS_REDELIVER_SECONDS (jobs commit in batches and are idempotent, so the
+taker finishes what is left).
 """
 
 from __future__ import annotations
@@ -14,20 +16,20 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from taskiq import AcknowledgeType, TaskiqScheduler
-from taskiq.api import run_receiver_task, run_scheduler_task
+from taskiq import TaskiqScheduler
+from taskiq.api import run_scheduler_task
 
 from customer_core.config import load_settings
 from customer_core.context import Context
 from customer_core.runtime import run_until_signalled
 from customer_core.telemetry import setup, start_metrics_server
 from customer_scheduler.broker import build_broker
+from customer_scheduler.receiving import drain, receive
 from customer_scheduler.schedule import ConfigScheduleSource
 from customer_scheduler.settings import load_job_settings
 from customer_scheduler.tasks import Jobs, register_tasks
 
 log = logging.getLogger("customer_scheduler")
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def scheduler_main(argv: list[str]) -> int:
@@ -69,13 +71,10 @@ def worker_main(argv: list[str]) -> int:
         register_tasks(broker, jobs)
         broker.is_worker_process = True
         await broker.startup()
-        receiver = asyncio.create_task(
-            run_receiver_task(
-                broker,
-                max_async_tasks=job_settings.concurrency,
-                ack_time=AcknowledgeType.WHEN_EXECUTED,
-                run_startup=False,
-            )
+        finish = asyncio.Event()
+        grace = job_settings.shutdown_grace_seconds
+        receiving = asyncio.create_task(
+            receive(broker, finish, concurrency=job_settings.concurrency, grace=grace)
         )
         log.info(
             "worker started",
@@ -85,9 +84,7 @@ def worker_main(argv: list[str]) -> int:
         try:
             await stop.wait()
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(receiver, SHUTDOWN_GRACE_SECONDS)
+            await drain(broker, receiving, jobs.running, finish, grace)
             await broker.shutdown()
             await jobs.aclose()
             await ctx.aclose()

@@ -33,6 +33,12 @@ VARIABLES = register(
         "a job unacknowledged this long (its worker died) is taken over by another worker",
     ),
     Variable("JOBS_WORKER_CONCURRENCY", "2", "jobs one worker runs at the same time"),
+    Variable(
+        "JOBS_SHUTDOWN_GRACE_SECONDS",
+        "90",
+        "on SIGTERM a worker takes no new job and lets running ones finish this long "
+        "(keep it below the pod's terminationGracePeriodSeconds)",
+    ),
     Variable("JOBS_BATCH_SIZE", "10000", "rows per transaction in batched jobs"),
     Variable("POINTS_EXPIRY_WARNING_DAYS", "14", "warn this many days before points expire"),
     Variable("ORDER_HISTORY_RETENTION_DAYS", "730", "order history older than this is archived"),
@@ -57,6 +63,7 @@ class JobSettings:
     queue: str
     redeliver_seconds: int
     concurrency: int
+    shutdown_grace_seconds: int
     notifications_topic: str
     policy: JobPolicy
 
@@ -85,6 +92,7 @@ def load_job_settings(core: Settings, env: Mapping[str, str] | None = None) -> J
         queue=r.text("JOBS_QUEUE"),
         redeliver_seconds=r.integer("JOBS_REDELIVER_SECONDS", 1, 7 * 86400),
         concurrency=r.integer("JOBS_WORKER_CONCURRENCY", 1, 64),
+        shutdown_grace_seconds=r.integer("JOBS_SHUTDOWN_GRACE_SECONDS", 0, 3600),
         notifications_topic=r.text("NOTIFICATIONS_TOPIC"),
         policy=JobPolicy(
             expiry_days=core.loyalty.expiry_days,

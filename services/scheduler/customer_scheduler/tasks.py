@@ -6,6 +6,7 @@ case does the work under the job's advisory lock (customer_core.usecases.jobs).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -61,6 +62,8 @@ class Jobs:
     def __init__(self, ctx: Context, settings: JobSettings) -> None:
         self.ctx = ctx
         self.settings = settings
+        # The asyncio tasks running a job now: a stopping worker waits for them.
+        self.running: set[asyncio.Task[object]] = set()
         self.publisher = NotificationPublisher(ctx.settings, settings.notifications_topic)
         notify: JobFn = functools.partial(_notify, publish=self.publisher.publish)
         self.functions: dict[str, JobFn] = {
@@ -152,7 +155,13 @@ def register_tasks(broker: AsyncBroker, jobs: Jobs | None) -> None:
 def _task(jobs: Jobs | None, job: str) -> Callable[..., Awaitable[str]]:
     async def run_job(tick: str | None = None) -> str:
         assert jobs is not None, "tasks run only in a worker"
-        result = await jobs.run(job, tick=tick)
+        task = asyncio.current_task()
+        assert task is not None
+        jobs.running.add(task)
+        try:
+            result = await jobs.run(job, tick=tick)
+        finally:
+            jobs.running.discard(task)
         return result.outcome
 
     run_job.__name__ = f"run_{job}"

@@ -184,6 +184,74 @@ async def test_a_killed_workers_job_is_completed_by_another(
     await assert_expired_exactly_once(ctx, accounts)
 
 
+def wait_for_log(path: Path, text: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in path.read_text(errors="replace"):
+        assert proc.poll() is None or text in path.read_text(errors="replace"), path.read_text()
+        assert time.monotonic() < deadline, f"no {text!r} in {path.read_text()}"
+        time.sleep(0.05)
+
+
+async def start_long_expiry(ctx: Context, broker: JobBroker, accounts: int) -> str:
+    """Kick an expiry of `accounts` accounts and return once it is well under way."""
+    tick = tick_of(datetime.now(UTC))
+    await kick(broker, "expiry", tick)
+    await wait_for(
+        ctx, "SELECT count(*) >= 50 FROM loyalty_points WHERE kind = 'expire'", seconds=90
+    )
+    return tick
+
+
+async def test_a_stopping_worker_finishes_its_job_and_takes_no_new_one(
+    ctx: Context, spawn: Spawn, broker: JobBroker, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    accounts = 1500
+    await seed(ctx, accounts)
+    worker_env["JOBS_SHUTDOWN_GRACE_SECONDS"] = "240"
+    worker = spawn("worker")
+    tick = await start_long_expiry(ctx, broker, accounts)
+    worker.send_signal(signal.SIGTERM)
+    wait_for_log(tmp_path / "worker-0.log", "worker stopping", worker)
+    async with ctx.pool.acquire() as conn:
+        done_when_stopped = await conn.fetchval(
+            "SELECT count(*) FROM loyalty_points WHERE kind = 'expire'"
+        )
+    assert done_when_stopped < accounts, "the job finished before SIGTERM: make it longer"
+    later = "2000-01-01T00:00"
+    await kick(broker, "rollups", later)  # sent while the worker drains: not its to take
+
+    assert await asyncio.to_thread(worker.wait, 240) == 0
+    async with ctx.pool.acquire() as conn:
+        runs = await conn.fetch("SELECT job, tick, attempts, outcome FROM job_runs ORDER BY job")
+    assert [tuple(r) for r in runs] == [("expiry", tick, 1, "succeeded")]
+    await assert_expired_exactly_once(ctx, accounts)
+
+
+async def test_a_job_outlasting_the_grace_is_cancelled_and_taken_over(
+    ctx: Context, spawn: Spawn, broker: JobBroker, worker_env: dict[str, str]
+) -> None:
+    accounts = 1500
+    await seed(ctx, accounts)
+    worker_env["JOBS_SHUTDOWN_GRACE_SECONDS"] = "0"
+    worker = spawn("worker")
+    tick = await start_long_expiry(ctx, broker, accounts)
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait, 30) == 0
+    async with ctx.pool.acquire() as conn:
+        run = await conn.fetchrow("SELECT outcome, detail FROM job_runs WHERE tick = $1", tick)
+        expired = await conn.fetchval("SELECT count(*) FROM loyalty_points WHERE kind = 'expire'")
+    assert expired < accounts
+    assert run["outcome"] == "failed" and run["detail"].startswith("CancelledError")
+
+    spawn("worker")  # reclaims the unacknowledged job after JOBS_REDELIVER_SECONDS
+    await wait_for(
+        ctx, "SELECT 1 FROM job_runs WHERE tick = $1 AND outcome = 'succeeded'", tick, seconds=120
+    )
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT attempts FROM job_runs WHERE tick = $1", tick) == 2
+    await assert_expired_exactly_once(ctx, accounts)
+
+
 def test_jobs_cli_runs_a_job_and_lists_schedules(ctx: Context, worker_env: dict[str, str]) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
