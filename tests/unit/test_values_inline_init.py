@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from customer_core.db.order_points import EarnedEntry
+from customer_core.db.orders import Member
+from customer_core.domain.loyalty import LedgerEntry, PostedEntry
 from customer_core.domain.orders import (
     Cancelled,
     Change,
@@ -27,7 +30,7 @@ from customer_core.usecases.events import Incoming
 
 # Built several times per event by the consumer.
 HOT_TYPES = (Item, Placed, Completed, Cancelled, Payment, OrderEvent, OrderState, Change,
-             Activity, Notice, Incoming)  # fmt: skip
+             Activity, Notice, Incoming, LedgerEntry, PostedEntry, Member, EarnedEntry)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +78,14 @@ def test_missing_or_unknown_arguments_fail_as_a_dataclass_would() -> None:
         Fast("x", e=1)
     with pytest.raises(TypeError):
         Fast("x", 1, (), [], 5)
+
+
+def test_a_subclass_keeps_its_parents_fields_and_defaults() -> None:
+    account = uuid.UUID(int=3)
+    entry = LedgerEntry(account, None, "earn", 10, "order o", "order", idempotency_key="k")
+    posted = PostedEntry(account, None, "earn", 10, "order o", "order", idempotency_key="k", id=7)
+    assert posted.source_ref is None and posted.campaign == "" and posted.id == 7
+    assert {k: v for k, v in vars(posted).items() if k in vars(entry)} == vars(entry)
 
 
 def test_values_stay_frozen_equal_hashable_and_replaceable() -> None:

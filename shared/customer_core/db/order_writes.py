@@ -127,53 +127,43 @@ def _payment_ids_json(ids: frozenset[str]) -> str:
     return orjson.dumps(sorted(ids)).decode() if ids else "[]"
 
 
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows to the statement's column arrays (transposed in C by zip)."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 def _order_columns(
     orders: Sequence[OrderState],
     family_of: Mapping[uuid.UUID, uuid.UUID],
     loaded: Mapping[str, OrderState],
 ) -> list[list[object]]:
-    items: list[object] = []
+    rows = []
     for o in orders:
         before = loaded.get(o.order_id)
         kept = before is not None and o.items is before.items
-        items.append(None if kept else _items_json(o.items))
-    return [
-        [o.order_id for o in orders],
-        [o.customer_id for o in orders],
-        [family_of.get(o.customer_id) for o in orders],
-        [o.placed_at for o in orders],
-        [o.completed_at for o in orders],
-        [o.cancelled_at for o in orders],
-        items,
-        [o.currency_code for o in orders],
-        [o.total_minor for o in orders],
-        [o.paid_minor for o in orders],
-        [_payment_ids_json(o.payment_ids) for o in orders],
-        [o.points_earned for o in orders],
-        [o.cancel_reason for o in orders],
-    ]
+        rows.append((
+            o.order_id, o.customer_id, family_of.get(o.customer_id), o.placed_at,
+            o.completed_at, o.cancelled_at, None if kept else _items_json(o.items),
+            o.currency_code, o.total_minor, o.paid_minor, _payment_ids_json(o.payment_ids),
+            o.points_earned, o.cancel_reason,
+        ))  # fmt: skip
+    return _columns(rows, 13)
 
 
 def _stats_columns(deltas: Mapping[uuid.UUID, StatsDelta]) -> list[list[object]]:
-    stats: list[list[object]] = [[] for _ in range(9)]
-    drinks: list[list[object]] = [[] for _ in range(4)]
-    hours: list[list[object]] = [[] for _ in range(3)]
+    stats: list[tuple[object, ...]] = []
+    drinks: list[tuple[object, ...]] = []
+    hours: list[tuple[object, ...]] = []
     for customer_id in sorted(deltas):
         d = deltas[customer_id]
-        row: tuple[object, ...] = (
+        stats.append((
             customer_id, d.orders, d.completed, d.cancelled, d.spent_minor, d.payments,
             d.currency_code, d.first_order_at, d.last_order_at,
-        )  # fmt: skip
-        for col, value in zip(stats, row, strict=True):
-            col.append(value)
-        for drink_id, count in d.drinks.items():
-            drink = (customer_id, drink_id, d.drink_names.get(drink_id, ""), count)
-            for col, value in zip(drinks, drink, strict=True):
-                col.append(value)
-        for hour, count in d.hours.items():
-            for col, value in zip(hours, (customer_id, hour, count), strict=True):
-                col.append(value)
-    return stats + drinks + hours
+        ))  # fmt: skip
+        names = d.drink_names
+        drinks += [(customer_id, k, names.get(k, ""), n) for k, n in d.drinks.items()]
+        hours += [(customer_id, hour, n) for hour, n in d.hours.items()]
+    return _columns(stats, 9) + _columns(drinks, 4) + _columns(hours, 3)
 
 
 async def write_batch(

@@ -24,6 +24,7 @@ from customer_core.db import order_points as db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
+    PostedEntry,
     TierRules,
     points_for_amount,
     tier_for,
@@ -171,7 +172,8 @@ async def _evaluate_tiers(
         return
     loyalty = settings.loyalty
     rules = TierRules(loyalty.gold_points, loyalty.reserve_points, loyalty.tier_window_days)
-    since = tier_window_start(datetime.now(UTC), rules)
+    now = datetime.now(UTC)
+    since = tier_window_start(now, rules)
     current = await db.window_points(conn, account_ids, since)
     new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
     changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
@@ -185,12 +187,15 @@ async def _evaluate_tiers(
                     customer_id=customer_id,
                     family_id=family_of.get(customer_id),
                     tier=changed[account_id],
+                    occurred_at=now,
                 )
             )
 
 
-def _activity(e: LedgerEntry, family_of: Mapping[uuid.UUID, uuid.UUID]) -> Activity:
+def _activity(e: PostedEntry, family_of: Mapping[uuid.UUID, uuid.UUID]) -> Activity:
     assert e.member_id is not None
+    # When the entry was written (the transaction's time): no clock read per activity.
+    at = e.create_time or datetime.now(UTC)
     return Activity(
         kind="campaign_bonus" if e.source == "campaign" else "points_earned",
         customer_id=e.member_id,
@@ -198,4 +203,5 @@ def _activity(e: LedgerEntry, family_of: Mapping[uuid.UUID, uuid.UUID]) -> Activ
         order_id=e.source_ref or "",
         points=e.points,
         campaign=str(e.campaign_id) if e.campaign_id else "",
+        occurred_at=at,
     )
