@@ -2,11 +2,14 @@
 
 A frozen dataclass's generated `__init__` sets each field through
 `object.__setattr__`, about 70 ns a field: a 12-field order state costs
-0.94 µs to build, and a batch builds several values per event (the event, its
+1.1 µs to build, and a batch builds several values per event (the event, its
 body and items, order states, changes, activities). `inline_init` swaps in an
-`__init__` that sets the instance's whole `__dict__` at once (0.41 µs for the
-same order state). Everything else stays the dataclass's own: equality,
-hashing, repr, `replace`, and assignment still raises FrozenInstanceError.
+`__init__` that stores the fields straight into the instance's `__dict__`
+(0.35 µs for the same order state). Stored in field order, the dict keeps
+sharing its keys with the class's other instances (248 bytes an instance
+against 185; replacing `__dict__` with a new dict was as fast but took 529).
+Everything else stays the dataclass's own: equality, hashing, repr,
+`replace`, and assignment still raises FrozenInstanceError.
 
 Only plain dataclasses qualify (no `__post_init__`, no `init=False`, keyword-only
 or InitVar fields, no slots); anything else is refused when the class is
@@ -24,10 +27,11 @@ _MISSING = object()
 
 
 def inline_init(cls: type[T]) -> type[T]:
-    """Give the frozen dataclass `cls` an `__init__` that fills `__dict__` in one step."""
+    """Give the frozen dataclass `cls` an `__init__` that stores its fields straight into
+    `__dict__`."""
     _refuse_unless_plain(cls)
     params = dataclasses.fields(cls)  # type: ignore[arg-type]
-    namespace: dict[str, Any] = {"__setattr": object.__setattr__, "__missing": _MISSING}
+    namespace: dict[str, Any] = {"__missing": _MISSING}
     args, factories = [], []
     for f in params:
         if f.default is not dataclasses.MISSING:
@@ -41,11 +45,13 @@ def inline_init(cls: type[T]) -> type[T]:
             )
         else:
             args.append(f.name)
-    values = ", ".join(f"{f.name!r}: {f.name}" for f in params)
+    # `__d` and `__missing` cannot clash with a field: a class body mangles `__` names.
+    stores = "".join(f"    __d[{f.name!r}] = {f.name}\n" for f in params)
     source = (
         f"def __init__(self, {', '.join(args)}):\n"
         + "".join(factories)
-        + f"    __setattr(self, '__dict__', {{{values}}})\n"
+        + "    __d = self.__dict__\n"
+        + stores
     )
     local: dict[str, Any] = {}
     exec(source, namespace, local)  # noqa: S102 - source built above from field names only
@@ -64,6 +70,8 @@ def _refuse_unless_plain(cls: type) -> None:
         raise TypeError(f"inline_init: {name} is not a frozen dataclass")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"inline_init: {name} has __post_init__, which would be skipped")
+    if any(f.name == "self" for f in dataclasses.fields(cls)):
+        raise TypeError(f"inline_init: {name} has a field named self")
     if "__slots__" in cls.__dict__:
         raise TypeError(f"inline_init: {name} has slots, so no __dict__ to fill")
     params = dataclasses.fields(cls)
