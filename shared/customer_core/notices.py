@@ -30,8 +30,6 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from customer_core.domain.values import inline_init
-
 log = logging.getLogger(__name__)
 
 NOTICE_CHANNEL = "cs:notices"
@@ -50,7 +48,6 @@ ACTIVITY = "activity"  # new entries in the customer's (and family's) activity s
 START_CURSOR = "0-0"
 
 
-@inline_init
 @dataclass(frozen=True)
 class Activity:
     """One thing that happened, for the activity feed (kinds as in ActivityKind, lower-case)."""
@@ -123,7 +120,6 @@ class Entry:
     activity: Activity
 
 
-@inline_init
 @dataclass(frozen=True)
 class Notice:
     customer_id: uuid.UUID

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
-from customer_core.domain.values import inline_init
 
 # The account each customer earns into: its own, or the family's pooled wallet.
 SELECT_ACCOUNTS = """
@@ -70,7 +69,6 @@ SELECT customer_id, completed_count FROM order_stats WHERE customer_id = ANY($1:
 """
 
 
-@inline_init
 @dataclass(frozen=True)
 class EarnedEntry:
     account_id: uuid.UUID

@@ -15,10 +15,8 @@ import orjson
 
 from customer_core.db import Conn
 from customer_core.domain.orders import Item, OrderState
-from customer_core.domain.values import inline_init
 
 
-@inline_init
 @dataclass(frozen=True)
 class Member:
     customer_id: uuid.UUID

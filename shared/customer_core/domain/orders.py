@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from customer_core.domain.values import inline_init
-
 
 class Topic(StrEnum):
     """The event types, which are also the base names of their topics."""
@@ -31,7 +29,6 @@ class Topic(StrEnum):
 SCHEMA_VERSIONS = frozenset({1})
 
 
-@inline_init
 @dataclass(frozen=True)
 class Item:
     drink_id: str
@@ -41,7 +38,6 @@ class Item:
     unit_price_minor: int
 
 
-@inline_init
 @dataclass(frozen=True)
 class Placed:
     items: tuple[Item, ...]
@@ -50,7 +46,6 @@ class Placed:
     total_minor: int
 
 
-@inline_init
 @dataclass(frozen=True)
 class Completed:
     total_minor: int
@@ -58,13 +53,11 @@ class Completed:
     items: tuple[Item, ...] = ()
 
 
-@inline_init
 @dataclass(frozen=True)
 class Cancelled:
     reason: str = ""
 
 
-@inline_init
 @dataclass(frozen=True)
 class Payment:
     payment_id: str
@@ -82,7 +75,6 @@ BODY_FOR_TOPIC: dict[Topic, type[Body]] = {
 }
 
 
-@inline_init
 @dataclass(frozen=True)
 class OrderEvent:
     event_id: str
@@ -94,7 +86,6 @@ class OrderEvent:
     body: Body
 
 
-@inline_init
 @dataclass(frozen=True)
 class OrderState:
     """One order as far as its events have told us (a row of order_history)."""
@@ -127,7 +118,6 @@ class OrderState:
         return self.completed_at is not None and self.cancelled_at is not None
 
 
-@inline_init
 @dataclass(frozen=True)
 class Change:
     """What one event changed in its order (nothing, for a repeat of a kind already seen)."""

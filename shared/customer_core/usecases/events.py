@@ -27,7 +27,6 @@ from customer_core.context import Context
 from customer_core.db import Conn, order_writes, outage
 from customer_core.db import orders as db
 from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
-from customer_core.domain.values import inline_init
 from customer_core.errors import Unavailable
 from customer_core.notices import Activity, Notice
 from customer_core.usecases import order_points
@@ -35,7 +34,6 @@ from customer_core.usecases import order_points
 log = logging.getLogger(__name__)
 
 
-@inline_init
 @dataclass(frozen=True)
 class Incoming:
     """A decoded event and where it came from."""
