@@ -5,7 +5,7 @@
 Starts its own embedded PostgreSQL, Valkey and Tansu, creates customers (a
 share of them in pooled family wallets), pre-loads N realistic events (mixed
 topics, skewed customers, ~2% exact duplicates) onto the broker, then runs the
-consumers as deployed by default, two `customer-service consumer` processes
+consumers as deployed by default, `consumer.replicas` (3) `customer-service consumer` processes
 in one group (the chart's consumer.replicas; `--consumers 1` runs one Runner
 in this process instead), until every event is applied, and reports events/s
 end to end.
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
+import yaml
 from aiokafka import TopicPartition
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +68,12 @@ from customer_launcher.devstack import DevStack  # noqa: E402
 TARGET_EPS = 20_000
 TARGET_RATIO = 0.2
 TARGET = ">= 20,000 events/s and >= 0.2 of the ceiling"
+
+
+def chart_consumer_replicas() -> int:
+    """The chart's consumer.replicas: by default the consumers run as deployed."""
+    values = yaml.safe_load((HERE.parent / "helm/customer-service/values.yaml").read_text())
+    return int(values["consumer"]["replicas"])
 
 
 def valkey_commands(before: dict[str, Any], after: dict[str, Any], events: int) -> str:
@@ -227,8 +234,8 @@ def main() -> int:
     parser.add_argument(
         "--consumers",
         type=int,
-        default=2,
-        help="N > 1: N `customer-service consumer` processes in one group (default 2, the "
+        default=chart_consumer_replicas(),
+        help="N > 1: N `customer-service consumer` processes in one group (default: the "
         "chart's consumer.replicas); 1: the Runner in this process",
     )
     opts = parser.parse_args()
