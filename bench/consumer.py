@@ -5,10 +5,10 @@
 Starts its own embedded PostgreSQL, Valkey and Tansu, creates customers (a
 share of them in pooled family wallets), pre-loads N realistic events (mixed
 topics, skewed customers, ~2% exact duplicates) onto the broker, then runs the
-consumers as deployed by default, `consumer.replicas` (3) `customer-service consumer` processes
-in one group (the chart's consumer.replicas; `--consumers 1` runs one Runner
-in this process instead), until every event is applied, and reports events/s
-end to end.
+consumers as the chart deploys them by default: `consumer.replicas` (3)
+`customer-service consumer` processes in one group (`--consumers 1` runs one
+Runner in this process instead), until every event is applied, and reports
+events/s end to end.
 
 In the same run it measures the raw ceiling of the same database work: the
 rows the consumer writes (inbox, history, statistics, drinks, hours, ledger
