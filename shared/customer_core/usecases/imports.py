@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 
 import asyncpg
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 
 from customer_core import notices
 from customer_core.context import Context
@@ -178,7 +179,9 @@ def new_ids(n: int) -> list[uuid.UUID]:
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_RFC_4122)
     ids = bytes(raw)
-    return [uuid.UUID(bytes=ids[i : i + 16]) for i in range(0, 16 * n, 16)]
+    # asyncpg's UUID (a uuid.UUID) is built in C: 0.07 µs against 0.69 for
+    # uuid.UUID(bytes=...), and asyncpg sends it without converting it again.
+    return [PgUUID(ids[i : i + 16]) for i in range(0, 16 * n, 16)]
 
 
 def _taken(exc: asyncpg.UniqueViolationError, r: ImportRecord) -> InvalidArgument:
