@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
@@ -41,18 +42,37 @@ class JobBroker(RedisStreamBroker):  # type: ignore[misc]
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as conn:
             while True:
-                for message in await self._reclaim(conn):
+                try:
+                    claimed = await self._reclaim(conn)
+                except ResponseError as exc:
+                    await self._regroup_if_lost(exc)
+                    continue
+                for message in claimed:
                     yield message
-                fetched: Any = await conn.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    count=self.count,
-                )
+                try:
+                    fetched: Any = await conn.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        count=self.count,
+                    )
+                except ResponseError as exc:
+                    await self._regroup_if_lost(exc)
+                    continue
                 for stream, entries in fetched or []:
                     for entry_id, fields in entries:
                         yield self._message(stream, entry_id, fields)
+
+    async def _regroup_if_lost(self, exc: ResponseError) -> None:
+        """Create the stream and group again if Valkey lost them; re-raise anything else.
+
+        A restart without persistence, or a failover to an empty replica, loses
+        both: without this the worker would fail every read until restarted."""
+        if not str(exc).startswith("NOGROUP"):
+            raise exc
+        log.warning("job stream or its group gone; creating them again")
+        await self._declare_consumer_group()
 
     async def _reclaim(self, conn: Redis) -> list[AckableMessage]:
         claimed: Any = await conn.xautoclaim(

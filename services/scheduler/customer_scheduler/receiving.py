@@ -42,6 +42,7 @@ async def receive(
         except Exception as exc:
             # Valkey gone or restarting: jobs in hand go on; listen again shortly.
             log.warning("job stream lost; listening again", extra={"error": str(exc)})
+        if not finish.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finish.wait(), RELISTEN_SECONDS)
 
@@ -52,10 +53,8 @@ async def drain(
     running: set[asyncio.Task[object]],
     finish: asyncio.Event,
     grace: float,
-) -> int:
-    """Stop taking jobs, wait up to `grace` seconds for the running ones, cancel the rest.
-
-    Returns how many jobs were cancelled."""
+) -> None:
+    """Stop taking jobs, wait up to `grace` seconds for the running ones, cancel the rest."""
     finish.set()
     if running:
         log.info(
@@ -75,4 +74,3 @@ async def drain(
     for task in pending:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    return len(late)

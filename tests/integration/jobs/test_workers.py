@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from taskiq import TaskiqScheduler
+from taskiq.exceptions import SendTaskError
 from taskiq.kicker import AsyncKicker
 
 from customer_core.config import Settings
 from customer_core.context import Context
 from customer_core.domain.jobs import tick_of
+from customer_launcher.devstack import DevStack
 from customer_scheduler.broker import JobBroker, build_broker
 from customer_scheduler.schedule import ConfigScheduleSource
 from customer_scheduler.settings import load_job_settings
@@ -250,6 +252,35 @@ async def test_a_job_outlasting_the_grace_is_cancelled_and_taken_over(
     async with ctx.pool.acquire() as conn:
         assert await conn.fetchval("SELECT attempts FROM job_runs WHERE tick = $1", tick) == 2
     await assert_expired_exactly_once(ctx, accounts)
+
+
+async def test_a_worker_keeps_running_jobs_after_valkey_restarts(
+    ctx: Context, spawn: Spawn, broker: JobBroker, stack: DevStack
+) -> None:
+    # The dev stack's Valkey keeps nothing on disk: a restart loses the stream
+    # and the workers' consumer group, as a failover to an empty replica would.
+    assert stack.valkey is not None
+    await seed(ctx, 5)
+    spawn("worker")
+    first = tick_of(datetime.now(UTC))
+    await kick(broker, "reconcile", first)
+    await wait_for(ctx, "SELECT 1 FROM job_runs WHERE tick = $1 AND outcome = 'succeeded'", first)
+
+    stack.valkey.stop()
+    await asyncio.sleep(2)
+    stack.valkey.start()
+    later = "2000-01-01T00:00Z"
+    # This test's own pooled connections died with the server: the first use fails.
+    for _ in range(20):
+        try:
+            await kick(broker, "expiry", later)
+            break
+        except SendTaskError:
+            await asyncio.sleep(0.25)
+    await wait_for(
+        ctx, "SELECT 1 FROM job_runs WHERE tick = $1 AND outcome = 'succeeded'", later, seconds=60
+    )
+    await assert_expired_exactly_once(ctx, 5)
 
 
 def test_jobs_cli_runs_a_job_and_lists_schedules(ctx: Context, worker_env: dict[str, str]) -> None:
