@@ -1,8 +1,8 @@
 {{/*
 One Deployment per process, all from the same image and environment. Call with
-(dict "root" $ "component" "api" "single" false "metrics" true): `single` processes (scheduler,
+(dict "root" $ "component" "api" "single" false): `single` processes (scheduler,
 operator) run exactly one replica and are replaced with Recreate, so two never
-overlap during a rollout.
+overlap during a rollout. Every process serves /metrics on METRICS_PORT.
 */}}
 {{- define "customer-service.deployment" -}}
 {{- $root := .root -}}
@@ -94,11 +94,9 @@ spec:
               containerPort: {{ $v.healthPort }}
               protocol: TCP
             {{- end }}
-            {{- if .metrics }}
             - name: metrics
               containerPort: {{ $root.Values.metrics.port }}
               protocol: TCP
-            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "customer-service.fullname" $root }}

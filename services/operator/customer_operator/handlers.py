@@ -18,6 +18,7 @@ import kopf
 from customer_core.context import Context
 from customer_core.errors import CustomerServiceError, InvalidArgument, Unavailable
 from customer_core.usecases import campaigns as usecases
+from customer_operator import metrics
 from customer_operator import status as statuses
 
 GROUP = "rewards.coffee.example"
@@ -65,6 +66,7 @@ async def reconcile(
             ctx, namespace, name, spec, uid=uid, generation=generation, now=now
         )
     except InvalidArgument as exc:
+        metrics.RECONCILES.labels("invalid").inc()
         in_force = await _quiet_status(ctx, namespace, name, now)
         patch.status.update(
             statuses.invalid(
@@ -77,8 +79,10 @@ async def reconcile(
         )
         raise _kopf_error(exc, memo["retry_seconds"]) from exc
     except Unavailable as exc:
+        metrics.RECONCILES.labels("unavailable").inc()
         patch.status.update(statuses.pending(str(exc), previous=status, now=now))
         raise _kopf_error(exc, memo["retry_seconds"]) from exc
+    metrics.RECONCILES.labels("applied").inc()
     patch.status.update(
         statuses.for_campaign(
             applied.status, observed_generation=generation, previous=status, now=now
@@ -111,7 +115,9 @@ async def end(
         ended = await usecases.delete_campaign(memo["ctx"], namespace or "default", name, uid=uid)
     except Unavailable as exc:
         raise _kopf_error(exc, memo["retry_seconds"]) from exc
+    metrics.forget(namespace or "default", name)
     if ended is not None:
+        metrics.ENDED.inc()
         logger.info("campaign %s ended with %d points awarded", ended.key, ended.points_awarded)
 
 
@@ -132,6 +138,11 @@ async def refresh(
     except Unavailable as exc:
         patch.status.update(statuses.pending(str(exc), previous=status, now=now))
         return
+    if found is not None and found.ended_at is None:
+        metrics.record_progress(
+            namespace or "default", name, found.points_awarded, found.customers_reached,
+            found.budget_left,
+        )  # fmt: skip
     generation = _generation(meta)
     if status.get("phase") == "Invalid" and status.get("observedGeneration") == generation:
         # The spec in the resource is still the refused one: keep saying so.

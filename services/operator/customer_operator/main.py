@@ -79,8 +79,9 @@ def main(argv: list[str]) -> int:
     settings = load()
     telemetry.setup(settings.core, "operator")
     asyncio.run(check_database(settings.core))
+    metrics_port = telemetry.start_metrics_server(settings.core.metrics_port)
     where = "the whole cluster" if settings.clusterwide else ", ".join(settings.namespaces)
-    log.warning("reconciling RewardCampaigns in %s", where)
+    log.warning("reconciling RewardCampaigns in %s; metrics on :%s", where, metrics_port)
     kopf.run(
         registry=build_registry(settings),
         clusterwide=settings.clusterwide,

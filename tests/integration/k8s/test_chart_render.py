@@ -167,6 +167,23 @@ def test_api_probes_use_the_grpc_health_service(manifests: list[Manifest]) -> No
     assert {p["name"]: p["port"] for p in svc.body["spec"]["ports"]} == ports
 
 
+def test_every_process_exposes_metrics_and_the_pod_monitor_scrapes_the_operator(
+    manifests: list[Manifest], production_manifests: list[Manifest]
+) -> None:
+    for m in find(manifests, "Deployment"):
+        (c,) = m.body["spec"]["template"]["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in c["ports"], m.name
+    pods = {
+        m.name: m.body["spec"]["template"]["metadata"]["labels"]
+        for m in find(production_manifests, "Deployment")
+    }
+    (monitor,) = find(production_manifests, "PodMonitor")
+    scraped = {
+        name for name, labels in pods.items() if _selects(monitor.body["spec"]["selector"], labels)
+    }
+    assert "customer-customer-service-operator" in scraped
+
+
 def test_operator_probe_is_kopfs_liveness_endpoint(manifests: list[Manifest]) -> None:
     (op,) = find(manifests, "Deployment", "customer-customer-service-operator")
     spec = op.body["spec"]["template"]["spec"]

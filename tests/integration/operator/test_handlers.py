@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import kopf
 import pytest
+from prometheus_client import REGISTRY
 
 from customer_core.config import Settings
 from customer_core.context import Context
@@ -175,6 +176,40 @@ async def test_budget_spent_shows_exhausted_on_the_next_refresh(ctx: Context) ->
         0,
     )
     assert conditions(status)["Active"] == ("False", "BudgetSpent")
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_metrics_count_reconciles_and_follow_each_campaign(ctx: Context) -> None:
+    applied = sample("customer_campaign_reconciles_total", outcome="applied") or 0.0
+    invalid = sample("customer_campaign_reconciles_total", outcome="invalid") or 0.0
+    ended = sample("customer_campaign_ends_total") or 0.0
+    spec = copy.deepcopy(resource()["spec"])
+    spec["budget"] = {"totalPoints": 100, "perCustomerPoints": 60}
+    body = resource("metered", spec)
+    body = with_status(body, await call(handlers.reconcile, body, ctx))
+    assert sample("customer_campaign_reconciles_total", outcome="applied") == applied + 1
+    campaign_id = uuid.UUID(body["metadata"]["uid"])
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        awards = [Award(campaign_id, "coffee/metered", uuid.uuid4(), f"o{n}", 30) for n in (1, 2)]
+        await db.reserve_budget(conn, awards)
+    await call(handlers.refresh, body, ctx)
+    series = {"campaign": "coffee/metered"}
+    assert sample("customer_campaign_points_awarded", **series) == 60
+    assert sample("customer_campaign_customers_reached", **series) == 2
+    assert sample("customer_campaign_budget_left", **series) == 40
+
+    broken = bump(body, effect={"multiplier": 1})
+    with pytest.raises(kopf.PermanentError):
+        await call(handlers.reconcile, broken, ctx)
+    assert sample("customer_campaign_reconciles_total", outcome="invalid") == invalid + 1
+
+    await call(handlers.end, body, ctx)
+    assert sample("customer_campaign_ends_total") == ended + 1
+    assert sample("customer_campaign_points_awarded", **series) is None
+    assert sample("customer_campaign_budget_left", **series) is None
 
 
 async def test_an_invalid_spec_is_reported_not_retried(ctx: Context) -> None:
