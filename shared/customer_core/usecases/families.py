@@ -50,6 +50,10 @@ class FamilyCodec:
         )
 
 
+def family_owner(f: Family) -> idempotency.Owner:
+    return idempotency.Owner(family_id=f.id)
+
+
 async def create_family(ctx: Context, display_name: str, call: idempotency.Call | None) -> Family:
     display_name = check_family_name(display_name)
 
@@ -57,7 +61,9 @@ async def create_family(ctx: Context, display_name: str, call: idempotency.Call 
         return await db.insert_family(conn, uuid.uuid4(), display_name)
 
     with timed_query("families.create"):
-        family, replayed = await idempotency.run(ctx.pool, call, effect, FamilyCodec())
+        family, replayed = await idempotency.run(
+            ctx.pool, call, effect, FamilyCodec(), family_owner
+        )
     if not replayed:
         log.info("family created", extra={"family_id": str(family.id)})
     return family

@@ -79,6 +79,10 @@ class _Nothing:
 CODEC = FavoriteCodec()
 
 
+def _owner(f: Favorite) -> idempotency.Owner:
+    return idempotency.Owner(customer_id=f.customer_id)
+
+
 @dataclass(frozen=True)
 class FavoritePage:
     favorites: list[Favorite]
@@ -124,7 +128,7 @@ async def add_favorite(
         return added
 
     with timed_query("favorites.add"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 
@@ -183,7 +187,7 @@ async def update_favorite(
         return updated
 
     with timed_query("favorites.update"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 
@@ -214,7 +218,7 @@ async def set_usual_order(
         return usual
 
     with timed_query("favorites.set_usual"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 
