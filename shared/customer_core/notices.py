@@ -256,3 +256,29 @@ async def lost_after(client: redis.Redis, stream: str, cursor: str) -> bool:
     first = info.get("first-entry")
     oldest = _text(first[0]) if first else _text(info.get("last-generated-id", START_CURSOR))
     return cursor_key(cursor) < cursor_key(oldest)
+
+
+async def forget(
+    client: redis.Redis,
+    customers: Sequence[tuple[uuid.UUID, uuid.UUID | None]],
+    emptied_families: Sequence[uuid.UUID] = (),
+) -> None:
+    """Erasure: drop each (customer, family)'s own activity stream and its entries in the
+    family's stream, and the whole stream of a family with no members left."""
+    try:
+        gone = {cid for cid, _ in customers}
+        for fid in {f for _, f in customers if f is not None} - set(emptied_families):
+            stream = family_stream(fid)
+            theirs = [
+                e.cursor
+                for e in _entries(await client.xrange(stream, min="-", max="+") or [])
+                if e.activity.customer_id in gone
+            ]
+            if theirs:
+                await client.xdel(stream, *theirs)
+        keys = [customer_stream(c) for c in gone] + [family_stream(f) for f in emptied_families]
+        if keys:
+            await client.delete(*keys)
+    except RedisError as exc:
+        # The entries age out of the window, and the streams after REPLAY_TTL_SECONDS.
+        log.error("erasing activity streams failed", extra={"error": str(exc)})
