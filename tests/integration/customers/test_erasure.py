@@ -236,10 +236,11 @@ async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
     for name in (owner.name, child.name, imported_name):
         await api.DeleteCustomer(pb.DeleteCustomerRequest(name=name, idempotency_key=key()))
     outcome = await clean_up(ctx, JobPolicy(purge_grace_days=0), datetime.now(UTC) + timedelta(1))
-    assert "purged 3 deleted customers" in outcome.detail, outcome.detail
 
     assert await find_in_database(ctx, values) == KEPT
     assert await find_in_valkey(ctx, values) == set()
+    # The job erased each once more (DeleteCustomer leaves that pass to it).
+    assert "purged 3 deleted customers" in outcome.detail, outcome.detail
 
     # A late retry of the original create answers the customer it made, as it is now.
     replay = await api.CreateCustomer(create)
