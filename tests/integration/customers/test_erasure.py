@@ -8,6 +8,7 @@ without anyone having to list it here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,14 +18,17 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from customer_core.context import Context
+from customer_core.config import load_settings
+from customer_core.context import Context, connect_db
 from customer_core.db import erasure as erasure_db
+from customer_core.db.migrate import load_migrations
 from customer_core.domain.jobs import JobPolicy
 from customer_core.domain.orders import Cancelled, Item, OrderEvent, Placed, Topic
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases.events import Incoming, apply_batch
 from customer_core.usecases.jobs.cleanup import clean_up
+from customer_launcher.devstack import DevStack
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 COFFEE = "rewards/5eed0000-0000-4000-8000-000000000002"  # 100 points
@@ -326,3 +330,40 @@ async def test_the_ledger_allows_erasing_a_reason_and_nothing_else(ctx: Context)
             await erasure_db.erase_customer_data(conn, [cid])
         row = await conn.fetchrow("SELECT reason, points FROM loyalty_points")
         assert (row["reason"], row["points"]) == (erasure_db.ERASED_REASON, 5)
+
+
+async def test_responses_stored_before_the_migration_are_found_by_erasure(
+    stack: DevStack, base_env: dict[str, str]
+) -> None:
+    assert stack.postgres is not None
+    name = f"before_0011_{uuid.uuid4().hex[:8]}"
+    stack.postgres.psql(f"CREATE DATABASE {name}")
+    conn = await connect_db(load_settings({**base_env, "DB_NAME": name}))
+    try:
+        migrations = {m.version: m for m in load_migrations()}
+        for version in sorted(v for v in migrations if v < 11):
+            await conn.execute(migrations[version].sql)
+        cid, fid = uuid.uuid4(), uuid.uuid4()
+        stored = {
+            "CreateCustomer": {"id": str(cid), "family_id": str(fid), "username": v("old")},
+            "AddFavorite": {"id": str(uuid.uuid4()), "customer_id": str(cid)},
+            "CreateFamily": {"id": str(fid), "display_name": v("oldfamily")},
+        }
+        for method, response in stored.items():
+            await conn.execute(
+                "INSERT INTO idempotency_keys (key, method, request_hash, response)"
+                " VALUES ($1, $1, 'h', $2)", method, json.dumps(response).encode(),
+            )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO idempotency_keys (key, method, request_hash, response)"
+            " VALUES ('d', 'DeleteCustomer', 'h', '')"
+        )
+        await conn.execute(migrations[11].sql)
+        rows = await conn.fetch("SELECT key, customer_id, family_id FROM idempotency_keys")
+        assert {r["key"]: (r["customer_id"], r["family_id"]) for r in rows} == {
+            "CreateCustomer": (cid, None), "AddFavorite": (cid, None),
+            "CreateFamily": (None, fid), "d": (None, None),
+        }  # fmt: skip
+    finally:
+        await conn.close()
+        stack.postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
