@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from customer_core.db import Conn
 
+# Also written by the ledger trigger of migration 0011.
 ERASED_REASON = "(erased)"
 
 DELETE_FAVORITES = "DELETE FROM favorites WHERE customer_id = ANY($1::uuid[])"

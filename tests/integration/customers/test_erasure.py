@@ -367,3 +367,48 @@ async def test_responses_stored_before_the_migration_are_found_by_erasure(
     finally:
         await conn.close()
         stack.postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def test_what_arrives_about_a_customer_after_the_erasure_keeps_none_of_its_words(
+    api: Stub, ctx: Context
+) -> None:
+    family = await api.CreateFamily(pb.CreateFamilyRequest(family=pb.Family(display_name="Lo")))
+    owner, child = [
+        await api.CreateCustomer(pb.CreateCustomerRequest(customer=profile(family.name, who, role)))
+        for who, role in (("late", pb.FAMILY_ROLE_OWNER), ("latechild", pb.FAMILY_ROLE_CHILD))
+    ]
+    await api.AdjustPoints(pb.AdjustPointsRequest(
+        customer=owner.name, points=300, reason="start", idempotency_key=key()
+    ))  # fmt: skip
+    await api.SetFamilyWallet(pb.SetFamilyWalletRequest(
+        family=family.name, pooled=True, requested_by=owner.name
+    ))  # fmt: skip
+    # A second adult decides once the child is gone, and reverses the owner's hold.
+    adult = await api.CreateCustomer(pb.CreateCustomerRequest(
+        customer=profile(family.name, "adult", pb.FAMILY_ROLE_ADULT)
+    ))  # fmt: skip
+    asked = await api.RedeemReward(pb.RedeemRewardRequest(
+        customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=key()
+    ))  # fmt: skip
+    held = await api.RedeemReward(pb.RedeemRewardRequest(
+        customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=key()
+    ))  # fmt: skip
+    for gone in (owner, child):
+        await api.DeleteCustomer(pb.DeleteCustomerRequest(name=gone.name))
+
+    await api.DeclineRedemption(pb.DeclineRedemptionRequest(
+        redemption=asked.redemption.name, approver=adult.name, reason=v("latedecline")
+    ))  # fmt: skip
+    await api.ReverseRedemption(pb.ReverseRedemptionRequest(
+        redemption=held.redemption.name, reason=v("latereverse")
+    ))  # fmt: skip
+    await order_cancelled(ctx, uuid.UUID(owner.name.split("/")[1]))  # reason v("cancel")
+
+    values = [v("latedecline"), v("latereverse"), v("cancel")]
+    assert await find_in_database(ctx, values) == set()
+    assert await find_in_valkey(ctx, values) == set()
+    # A live member's words stay.
+    await api.AdjustPoints(pb.AdjustPointsRequest(
+        customer=adult.name, points=5, reason=v("kept"), idempotency_key=key()
+    ))  # fmt: skip
+    assert {x for _, _, x in await find_in_database(ctx, [v("kept")])} == {v("kept")}

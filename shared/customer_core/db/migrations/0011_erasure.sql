@@ -38,3 +38,55 @@ BEGIN
     RAISE EXCEPTION 'loyalty_points is append-only (% refused)', TG_OP;
 END
 $$;
+
+-- What arrives about a customer after the erasure keeps none of its free text:
+-- a late order.cancelled's reason, a reversal's or a decision's reason. Only
+-- rows carrying such text pay the look-up (the WHEN clauses).
+CREATE FUNCTION customer_is_deleted(cid uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM customers WHERE id = cid AND deleted_at IS NOT NULL)
+$$;
+
+CREATE FUNCTION order_history_no_erased_reason() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF customer_is_deleted(NEW.customer_id) THEN
+        NEW.cancel_reason := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER order_history_no_erased_reason
+    BEFORE INSERT OR UPDATE OF cancel_reason ON order_history
+    FOR EACH ROW WHEN (NEW.cancel_reason IS NOT NULL)
+    EXECUTE FUNCTION order_history_no_erased_reason();
+
+-- Only operator and reward entries carry a caller's words; the consumer's
+-- (orders, campaigns), the jobs' and imports' (system) and transfers do not.
+CREATE FUNCTION loyalty_points_no_erased_reason() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF customer_is_deleted(NEW.member_id) THEN
+        NEW.reason := '(erased)';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER loyalty_points_no_erased_reason
+    BEFORE INSERT ON loyalty_points
+    FOR EACH ROW WHEN (NEW.member_id IS NOT NULL AND NEW.source IN ('operator', 'reward'))
+    EXECUTE FUNCTION loyalty_points_no_erased_reason();
+
+CREATE FUNCTION redemption_approvals_no_erased_reason() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF customer_is_deleted(NEW.requested_by) OR customer_is_deleted(NEW.decided_by) THEN
+        NEW.reason := '';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER redemption_approvals_no_erased_reason
+    BEFORE INSERT OR UPDATE OF reason ON redemption_approvals
+    FOR EACH ROW WHEN (NEW.reason <> '')
+    EXECUTE FUNCTION redemption_approvals_no_erased_reason();
