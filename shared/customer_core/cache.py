@@ -66,13 +66,17 @@ def _slots_key(customer_id: UUID) -> str:
 # Stores a value only under the generations its slot was made under, and records
 # the slot in the customer's set, so erasure (`forget`) finds every stored copy:
 # a reader that raced the erasure stores nothing, one that stored first is in
-# the set. KEYS: slot, customer generation, global generation, the slot set;
+# the set. The set is scored by expiry time and sheds expired slots, so it
+# holds at most one TTL's worth of them however busy the customer is.
+# KEYS: slot, customer generation, global generation, the slot set;
 # ARGV: the slot's prefix, the value, the TTL.
 _PUT = """
 local gen = (redis.call('GET', KEYS[2]) or '0') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
 if ARGV[1] .. gen ~= KEYS[1] then return 0 end
+local now = tonumber(redis.call('TIME')[1])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-redis.call('SADD', KEYS[4], KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), KEYS[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
 return 1
 """
@@ -298,7 +302,7 @@ class Cache:
         try:
             for customer_id in customer_ids:
                 slots = _slots_key(customer_id)
-                stored = await self._client.smembers(slots)  # type: ignore[misc]
+                stored = await self._client.zrange(slots, 0, -1)
                 await self._client.delete(slots, *stored)
         except RedisError as exc:
             # The values are unreachable (new generation) and expire after the TTL.

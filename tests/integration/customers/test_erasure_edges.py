@@ -186,3 +186,19 @@ async def test_what_arrives_about_a_customer_after_the_erasure_keeps_none_of_its
         customer=adult.name, points=5, reason=v("kept"), idempotency_key=key()
     ))  # fmt: skip
     assert {x for _, _, x in await find_in_database(ctx, [v("kept")])} == {v("kept")}
+
+
+async def test_the_cache_remembers_only_the_slots_that_have_not_expired(ctx: Context) -> None:
+    cid = uuid.uuid4()
+    for _ in range(5):
+        _, slot = await ctx.cache.get("customer", cid)
+        await ctx.cache.put(slot, b"x")
+        await ctx.cache.invalidate(cid)  # every write moves the generation: a new slot
+    slots = f"cs:{{{cid}}}:slots"
+    assert await ctx.valkey.zcard(slots) == 5
+    # Slots whose values expired are shed at the next store.
+    await ctx.valkey.zadd(slots, {"cs:gone": 1})
+    _, slot = await ctx.cache.get("customer", cid)
+    await ctx.cache.put(slot, b"x")
+    assert await ctx.valkey.zcard(slots) == 6
+    assert await ctx.valkey.zscore(slots, "cs:gone") is None
