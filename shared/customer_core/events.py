@@ -43,6 +43,7 @@ from customer_core.events_walk import (
     MAX_MINOR,
     MAX_QUANTITY,
     PAYMENT_METHODS,
+    int_text,
     timestamp,
     walk,
 )
@@ -89,10 +90,7 @@ def _fast_text(value: object, required: bool, limit: int = MAX_ID_LENGTH) -> str
 
 def _fast_amount(value: object) -> int | None:
     if type(value) is str:
-        try:
-            value = int(value)
-        except ValueError:
-            return None
+        value = int_text(value)
     if type(value) is not int or not 0 <= value <= MAX_MINOR:
         return None
     return value

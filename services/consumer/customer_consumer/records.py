@@ -7,6 +7,7 @@ it to the dead-letter topic with headers naming the source and the reason.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from customer_core.errors import InvalidArgument
 from customer_core.events import decode_event
 from customer_core.usecases.events import Incoming
 
+log = logging.getLogger(__name__)
 H_TOPIC = "dlq.source.topic"
 H_PARTITION = "dlq.source.partition"
 H_OFFSET = "dlq.source.offset"
@@ -111,6 +113,13 @@ def decode_records(records: Sequence[Any], topics: Mapping[str, Topic]) -> Fetch
             event = decode_event(record.value, topics[record.topic])
         except InvalidArgument as exc:
             bad.append(DeadLetter(source_of(record), str(exc), exc.field))
+            continue
+        except Exception as exc:
+            # A decoder bug must cost one record, not the partition: a process that
+            # died here would restart and die on the same record forever.
+            log.exception("decoding a record failed unexpectedly; dead-lettering it")
+            reason = f"value: could not be decoded ({type(exc).__name__}: {exc})"
+            bad.append(DeadLetter(source_of(record), reason, "value"))
             continue
         good.append(Incoming(event, record.topic, record.partition, record.offset))
     return Fetched(list(records), good, bad)
