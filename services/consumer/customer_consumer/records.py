@@ -17,7 +17,7 @@ from typing import Any
 from customer_core.domain.orders import Topic
 from customer_core.errors import InvalidArgument
 from customer_core.events import decode_event
-from customer_core.usecases.events import Incoming
+from customer_core.usecases.events import Incoming, Rejected
 
 log = logging.getLogger(__name__)
 H_TOPIC = "dlq.source.topic"
@@ -123,6 +123,17 @@ def decode_records(records: Sequence[Any], topics: Mapping[str, Topic]) -> Fetch
             continue
         good.append(Incoming(event, record.topic, record.partition, record.offset))
     return Fetched(list(records), good, bad)
+
+
+def rejected_letters(rejected: Sequence[Rejected], fetched: Fetched) -> list[DeadLetter]:
+    """Dead letters for the events the batch's apply rejected (the reason names the field)."""
+    out = []
+    for r in rejected:
+        i: Incoming = r.incoming
+        field = r.reason.split(":", 1)[0]
+        source = fetched.source(i.topic, i.partition, i.offset)
+        out.append(DeadLetter(source, r.reason, field, i.event.event_id))
+    return out
 
 
 def traceparents(records: Sequence[Any], limit: int = 64) -> list[str]:
