@@ -27,6 +27,11 @@ H_REASON = "dlq.reason"
 H_EVENT_ID = "dlq.event.id"
 H_TIME = "dlq.time"
 H_REPLAYED = "dlq.replayed.from"
+H_OMITTED = "dlq.value.omitted"
+# The consumer fetches records of up to 4 MiB, but a producer sends at most 1 MiB by
+# default (and a broker's default message.max.bytes is about as much): a bigger value
+# is left at its source position, so its dead letter can be sent at all.
+MAX_DEAD_LETTER_VALUE = 900_000
 _INDEX = re.compile(r"\[\d+\]")
 
 
@@ -49,8 +54,16 @@ class DeadLetter:
     field: str
     event_id: str = ""
 
+    @property
+    def value(self) -> bytes | None:
+        """The original value, or None when it is too big to send (see `H_OMITTED`)."""
+        value = self.source.value
+        return None if value is not None and len(value) > MAX_DEAD_LETTER_VALUE else value
+
     def headers(self) -> list[tuple[str, bytes]]:
         kept = [(k, v) for k, v in self.source.headers if not k.startswith("dlq.")]
+        if self.source.value is not None and self.value is None:
+            kept.append((H_OMITTED, str(len(self.source.value)).encode()))
         return [
             *kept,
             (H_TOPIC, self.source.topic.encode()),

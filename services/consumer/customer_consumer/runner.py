@@ -232,7 +232,7 @@ class Runner:
             return
         topic = self.settings.core.kafka.dlq_topic
         futures = [
-            await self.producer.send(topic, d.source.value, key=d.source.key, headers=d.headers())
+            await self.producer.send(topic, d.value, key=d.source.key, headers=d.headers())
             for d in dead
         ]
         await asyncio.gather(*futures)

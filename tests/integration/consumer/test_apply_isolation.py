@@ -106,3 +106,31 @@ async def _processed(ctx: Context, n: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_record_too_big_to_dead_letter_whole_is_dead_lettered_without_its_value(
+    ctx: Context, cset, start_consumer
+):
+    """The consumer fetches records of up to 4 MiB; a dead letter of one above what a
+    producer sends (1 MiB) was refused on every retry, and the partition never moved."""
+    from customer_consumer import kafka
+
+    [cid] = await make_customers(ctx, 1)
+    [good] = placed_for(random.Random(23), [cid])
+    topic = cset.topic(good.topic)
+    big = kafka.producer(cset.core.kafka, max_request_size=4 * 1024 * 1024)
+    await big.start()
+    try:
+        await send_raw(big, topic, b"x" * 1_500_000, key=b"same")
+        await send_raw(big, topic, raw(good), key=b"same")
+    finally:
+        await big.stop()
+    await start_consumer()
+
+    [letter] = await read_dlq(cset, 1)
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["dlq.reason"].startswith("value: not JSON")
+    assert headers["dlq.value.omitted"] == "1500000"
+    assert letter.value is None
+    assert headers["dlq.source.topic"] == topic
+    await eventually(lambda: _processed(ctx, 1), what="the good order after the big one")
