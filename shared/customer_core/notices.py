@@ -139,11 +139,20 @@ class Notice:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Notice:
+        """A doorbell from the notice channel; ValueError for anything else (anyone
+        with access to Valkey can publish there)."""
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("a notice is a JSON object")
+        customer, family, changed = data.get("c"), data.get("f"), data.get("ch", [])
+        if not isinstance(customer, str) or not isinstance(family, str | None):
+            raise ValueError("a notice's c and f are ids")
+        if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+            raise ValueError("a notice's ch is a list of text")
         return cls(
-            customer_id=uuid.UUID(data["c"]),
-            family_id=uuid.UUID(data["f"]) if data.get("f") else None,
-            changed=frozenset(data.get("ch", ())),
+            customer_id=uuid.UUID(customer),
+            family_id=uuid.UUID(family) if family else None,
+            changed=frozenset(changed),
         )
 
 
