@@ -63,6 +63,9 @@ def decode_event(raw: bytes | str | None, topic: Topic) -> OrderEvent:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument("value", f"not JSON: {exc}") from None
+        except RecursionError:
+            # orjson stops at 1024 levels; `json` at Python's recursion limit.
+            raise InvalidArgument("value", "not JSON: nested too deeply") from None
         try:
             json.dumps(data, ensure_ascii=False).encode()
         except UnicodeEncodeError:

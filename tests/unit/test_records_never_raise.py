@@ -84,6 +84,13 @@ def test_an_unexpected_error_in_a_decoder_is_a_dead_letter_not_a_crash(monkeypat
     assert fetched.bad[0].field == "value"
 
 
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"a":' * 3000 + b"1" + b"}" * 3000])
+def test_json_nested_past_any_parser_is_not_json_naming_the_value(raw: bytes):
+    [dead] = one(raw).bad
+    assert dead.field == "value"
+    assert dead.reason.startswith("value: not JSON")
+
+
 def _json_values() -> st.SearchStrategy[object]:
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
     return st.recursive(
