@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,11 +139,20 @@ class Notice:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Notice:
+        """A doorbell from the notice channel; ValueError for anything else (anyone
+        with access to Valkey can publish there)."""
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("a notice is a JSON object")
+        customer, family, changed = data.get("c"), data.get("f"), data.get("ch", [])
+        if not isinstance(customer, str) or not isinstance(family, str | None):
+            raise ValueError("a notice's c and f are ids")
+        if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+            raise ValueError("a notice's ch is a list of text")
         return cls(
-            customer_id=uuid.UUID(data["c"]),
-            family_id=uuid.UUID(data["f"]) if data.get("f") else None,
-            changed=frozenset(data.get("ch", ())),
+            customer_id=uuid.UUID(customer),
+            family_id=uuid.UUID(family) if family else None,
+            changed=frozenset(changed),
         )
 
 
@@ -204,12 +214,18 @@ async def publish(
 # stream ("<milliseconds>-<sequence>"): increasing, and valid as an XRANGE bound.
 
 
+_CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_U64 = 2**64 - 1
+
+
 def cursor_key(cursor: str) -> tuple[int, int]:
     """The cursor as a comparable pair; ValueError when it is not one."""
-    ms, sep, seq = cursor.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(cursor) > 41:
+    # ASCII digits only (str.isdigit() and int() take other scripts' digits, which
+    # Valkey refuses), each part an unsigned 64-bit number as in a stream id.
+    match = _CURSOR.fullmatch(cursor)
+    if match is None or int(match[1]) > _U64 or int(match[2]) > _U64:
         raise ValueError(f"not a cursor: {cursor[:50]!r}")
-    return int(ms), int(seq)
+    return int(match[1]), int(match[2])
 
 
 def _text(value: Any) -> str:

@@ -31,7 +31,7 @@ LAG = Gauge(
 )
 RETRIES = Counter(
     "customer_consumer_retries",
-    "Batches retried because a dependency (database, broker) was unavailable.",
+    "Batch retries: a dependency (database, kafka) was unavailable, or the apply failed (apply).",
     ["dependency"],
 )
 LAST_COMMIT = Gauge(

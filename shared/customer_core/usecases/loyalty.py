@@ -104,16 +104,15 @@ async def list_transactions(
     """The account's ledger newest first (a pooled wallet's: every member's entries)."""
     limit = paging.page_size(size)
     query = f"ledger:{customer_id}"
-    key = paging.decode_token(query, token)
-    if key is not None and (len(key) != 1 or not isinstance(key[0], int)):
-        raise InvalidArgument("page_token", "is not a token this service issued")
+    secret = ctx.settings.page_token_key
+    key = paging.decode_token(secret, query, token, (paging.Part.INT64,))
     with timed_query("loyalty.list_transactions"):
         async with ctx.pool.acquire() as conn:
             await live_customer(conn, customer_id)
             account = await account_of(conn, customer_id)
             rows = await db.list_entries(conn, account.id, key[0] if key else None, limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    return EntryPage(page, paging.encode_token(query, [page[-1].id]) if more else "")
+    return EntryPage(page, paging.encode_token(secret, query, [page[-1].id]) if more else "")
 
 
 async def after_change(

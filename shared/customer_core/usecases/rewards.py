@@ -36,7 +36,6 @@ from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
     InsufficientPoints,
-    InvalidArgument,
     NotFound,
 )
 from customer_core.telemetry import timed_query
@@ -65,11 +64,8 @@ async def list_rewards(
     """The active catalogue cheapest first; with a customer, only what they can redeem now."""
     limit = paging.page_size(size)
     query = f"rewards:{customer_id or ''}"
-    key = paging.decode_token(query, token)
-    try:
-        after = (int(key[0]), uuid.UUID(key[1])) if key is not None else None
-    except (ValueError, TypeError, IndexError):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, token, (paging.Part.INT64, paging.Part.UUID))
     with timed_query("loyalty.list_rewards"):
         async with ctx.pool.acquire() as conn:
             if customer_id is None:
@@ -79,7 +75,9 @@ async def list_rewards(
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     next_token = (
-        paging.encode_token(query, [last.points_cost, str(last.id)]) if more and last else ""
+        paging.encode_token(secret, query, [last.points_cost, str(last.id)])
+        if more and last
+        else ""
     )
     return RewardPage(page, next_token)
 

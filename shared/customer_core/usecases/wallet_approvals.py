@@ -31,7 +31,6 @@ from customer_core.domain.wallet import Approval, needs_approval, over_cap, week
 from customer_core.errors import (
     FailedPrecondition,
     InsufficientPoints,
-    InvalidArgument,
     LimitExceeded,
     NotFound,
 )
@@ -208,11 +207,8 @@ async def list_pending(ctx: Context, family_id: uuid.UUID, size: int, token: str
     """The family's redemptions waiting for an adult, oldest first."""
     limit = paging.page_size(size)
     query = f"approvals:{family_id}"
-    key = paging.decode_token(query, token)
-    try:
-        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except (ValueError, TypeError, IndexError):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, token, (paging.Part.TIME, paging.Part.UUID))
     async with ctx.pool.acquire() as conn:
         if not await families_db.family_exists(conn, family_id):
             raise NotFound(names.family_name(family_id))
@@ -220,7 +216,9 @@ async def list_pending(ctx: Context, family_id: uuid.UUID, size: int, token: str
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     next_token = (
-        paging.encode_token(query, [last[2].isoformat(), str(last[0].id)]) if more and last else ""
+        paging.encode_token(secret, query, [last[2].isoformat(), str(last[0].id)])
+        if more and last
+        else ""
     )
     return PendingPage([(r, a) for r, a, _ in page], next_token)
 
