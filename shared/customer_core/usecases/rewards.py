@@ -40,7 +40,7 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases import wallet_approvals
+from customer_core.usecases import idempotency, wallet_approvals
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -51,6 +51,9 @@ from customer_core.usecases.loyalty import (
     summary_on,
     tier_rules,
 )
+from customer_core.usecases.replies import DataclassCodec
+
+REVERSED = DataclassCodec(Redemption)
 
 
 @dataclass(frozen=True)
@@ -233,22 +236,33 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
 async def reverse_redemption(
     ctx: Context, redemption_id: uuid.UUID, reason: str, key: str
 ) -> Redemption:
-    """Release a held redemption or refund a captured one; again is a no-op."""
+    """Release a held redemption or refund a captured one; again is a no-op (with a
+    key: it answers as the first call did).
+
+    Locks the account before the redemption row, the order every path takes."""
     why = check_reason(reason, required=False) or "reversed on request"
-    if key:
-        check_key(key)  # reversing is idempotent by itself; a key is accepted, not needed
+    call = idempotency.Call.of(key, "ReverseRedemption", f"{redemption_id}:{why}".encode())
     with timed_query("loyalty.reverse"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return REVERSED.decode(stored)
+            peek = await rewards_db.fetch_redemption(conn, redemption_id)
+            if peek is None:
+                raise NotFound(names.redemption_name(redemption_id))
+            await db.lock_account(conn, peek.account_id)  # a redemption never moves account
             r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
             if r is None:
                 raise NotFound(names.redemption_name(redemption_id))
             if r.state in RETURNED_STATES:
+                await idempotency.finish(conn, call, REVERSED.encode(r))
                 return r
             if r.state not in (RedemptionState.HELD, RedemptionState.CAPTURED):
                 raise FailedPrecondition(
                     f"{names.redemption_name(r.id)} is {r.state.value}: nothing to reverse"
                 )
             changed = await db.release_redemption(conn, r, why)
+            await idempotency.finish(conn, call, REVERSED.encode(changed))
             customer = await customers_db.fetch_customer(conn, r.customer_id)
             members = await db.account_members(conn, [r.account_id])
     if customer is not None:
