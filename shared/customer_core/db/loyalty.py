@@ -8,7 +8,7 @@ the sum of its entries. Nothing here commits: callers own the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -129,10 +129,10 @@ SELECT_ENTRY_BY_KEY = f"SELECT {ENTRY_COLUMNS} FROM loyalty_points WHERE idempot
 
 # A customer's own account, or every member of the family owning a pooled one.
 ACCOUNT_MEMBERS = """
-SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id
+SELECT c.id, c.family_id FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id
 WHERE a.id = ANY($1::uuid[])
 UNION
-SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.family_id = a.family_id
+SELECT c.id, c.family_id FROM loyalty_accounts a JOIN customers c ON c.family_id = a.family_id
 WHERE a.id = ANY($1::uuid[])
 """
 
@@ -321,13 +321,16 @@ async def fetch_entry_by_key(conn: Conn, key: str) -> PostedEntry | None:
     return _entry(row) if row else None
 
 
-async def account_members(conn: Conn, account_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """Customers who see these accounts' balances (every member of a pooled wallet):
-    the ones whose caches a balance change makes stale."""
-    if not account_ids:
-        return []
-    rows = await conn.fetch(ACCOUNT_MEMBERS, list(set(account_ids)))
-    return [r["id"] for r in rows]
+async def account_members(
+    conn: Conn, account_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Customers who see these accounts' balances (every member of a pooled wallet),
+    each with its family. Use `usecases.balances.viewers`, which every path shares."""
+    wanted = list(set(account_ids))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(ACCOUNT_MEMBERS, wanted)
+    return {r["id"]: r["family_id"] for r in rows}
 
 
 def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:

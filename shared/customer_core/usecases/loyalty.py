@@ -44,6 +44,7 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
+from customer_core.usecases import balances
 from customer_core.usecases.idempotency import check_key
 
 MAX_REASON = 200
@@ -169,6 +170,6 @@ async def adjust_points(
             entry = LedgerEntry(account.id, customer_id, "adjust", points, why, "operator",
                                 None, None, ledger_key)  # fmt: skip
             (posted,) = await db.post_entries(conn, [entry])
-            members = await db.account_members(conn, [account.id])
+            members = list(await balances.viewers(conn, [account.id]))
     await after_change(ctx, members, customer, "points_adjusted", points=points)
     return posted

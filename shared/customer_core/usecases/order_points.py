@@ -41,6 +41,8 @@ class PointsOutcome:
     earned_by_order: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     activities: list[Activity] = field(default_factory=list)
     changed: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Accounts whose balance, holds or tier moved: every member sees them change.
+    accounts: set[uuid.UUID] = field(default_factory=set)
 
 
 async def settle(
@@ -74,6 +76,7 @@ async def settle(
         assert e.member_id is not None
         out.earned_by_order[e.source_ref] += e.points
         out.changed[e.member_id].add(notices.POINTS)
+        out.accounts.add(e.account_id)
         out.activities.append(_activity(e, family_of))
     if reversals:
         await _reverse(conn, reversals, out)
@@ -125,9 +128,11 @@ async def _settle_holds(
     cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
     for r in await loyalty_db.capture_holds_for_order(conn, capture):
         out.changed[r.customer_id].add(notices.POINTS)
+        out.accounts.add(r.account_id)
     if cancelled:
         for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
             out.changed[r.customer_id].add(notices.POINTS)
+            out.accounts.add(r.account_id)
 
 
 async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> None:
@@ -156,6 +161,7 @@ async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> 
     for p in await loyalty_db.post_entries(conn, entries):
         assert p.source_ref is not None
         out.earned_by_order[p.source_ref] += p.points
+        out.accounts.add(p.account_id)
         if p.member_id is not None:
             out.changed[p.member_id].add(notices.POINTS)
 
@@ -178,6 +184,7 @@ async def _evaluate_tiers(
     new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
     changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
     await db.set_tiers(conn, changed)
+    out.accounts.update(changed)
     for customer_id, (account_id, _) in accounts.items():
         if account_id in changed:
             out.changed[customer_id].add(notices.TIER)

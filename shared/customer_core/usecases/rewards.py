@@ -40,7 +40,7 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases import idempotency, wallet_approvals
+from customer_core.usecases import balances, idempotency, wallet_approvals
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -207,7 +207,7 @@ async def redeem_reward(
                 await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
             else:
                 await db.post_entries(conn, [_redeem_entry(inserted, reward)])
-            members = await db.account_members(conn, [account.id])
+            members = list(await balances.viewers(conn, [account.id]))
     kind = "wallet_changed" if pending else "reward_redeemed"
     await after_change(ctx, members, customer, kind, inserted)
     return Redeemed(inserted, reward, replayed=False)
@@ -264,7 +264,7 @@ async def reverse_redemption(
             changed = await db.release_redemption(conn, r, why)
             await idempotency.finish(conn, call, REVERSED.encode(changed))
             customer = await customers_db.fetch_customer(conn, r.customer_id)
-            members = await db.account_members(conn, [r.account_id])
+            members = list(await balances.viewers(conn, [r.account_id]))
     if customer is not None:
         await after_change(ctx, members, customer, "reward_reversed", changed)
     return changed
@@ -281,7 +281,7 @@ async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
     while True:
         async with ctx.pool.acquire() as conn, conn.transaction():
             expired = await db.expire_due_holds(conn, now)
-            members = await db.account_members(conn, [r.account_id for r in expired])
+            members = list(await balances.viewers(conn, [r.account_id for r in expired]))
         total += len(expired)
         if expired:
             await ctx.cache.invalidate(*members)

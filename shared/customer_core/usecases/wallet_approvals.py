@@ -36,7 +36,7 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases import idempotency
+from customer_core.usecases import balances, idempotency
 from customer_core.usecases.loyalty import MAX_REASON, after_change, check_reason, tier_rules
 from customer_core.usecases.replies import DataclassCodec
 from customer_core.usecases.wallet import WALLET_CHANGED, decider
@@ -144,7 +144,7 @@ async def approve(
                 r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)
                 await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
                 await db.decide(conn, r.id, "approved", approver_id)
-                members = await loyalty_db.account_members(conn, [account.id])
+                members = list(await balances.viewers(conn, [account.id]))
                 child = await customers_db.fetch_customer(conn, r.customer_id)
                 decided = Approval(
                     **{**approval.__dict__, "decision": "approved", "decided_by": approver_id}
