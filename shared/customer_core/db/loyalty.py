@@ -150,11 +150,23 @@ WHERE order_id = ANY($1::text[]) AND state IN ('held', 'captured')
 RETURNING {REDEMPTION_COLUMNS}
 """
 
+# The accounts of the holds due next, locked (in id order) before their
+# redemption rows, the order every path takes: a consumer's batch holds the
+# accounts it moves while it releases an order's hold.
+DUE_HOLD_ACCOUNTS = """
+SELECT DISTINCT account_id FROM (
+    SELECT account_id FROM redemptions
+    WHERE state = 'held' AND hold_expires_at <= $1
+    ORDER BY hold_expires_at LIMIT $2
+) AS due
+"""
+
 # SKIP LOCKED: a hold being captured right now is left for that transaction.
+# Only holds on the accounts already locked ($3).
 EXPIRE_DUE = f"""
 WITH due AS (
     SELECT id FROM redemptions
-    WHERE state = 'held' AND hold_expires_at <= $1
+    WHERE state = 'held' AND hold_expires_at <= $1 AND account_id = ANY($3::uuid[])
     ORDER BY hold_expires_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
@@ -389,7 +401,12 @@ async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list
 
     At most `limit` per call (oldest first); returns the redemptions expired.
     """
-    changed = [row_to_redemption(r) for r in await conn.fetch(EXPIRE_DUE, now, limit)]
+    accounts = sorted(r["account_id"] for r in await conn.fetch(DUE_HOLD_ACCOUNTS, now, limit))
+    if not accounts:
+        return []
+    await conn.execute(LOCK_ACCOUNTS, accounts)
+    rows = await conn.fetch(EXPIRE_DUE, now, limit, accounts)
+    changed = [row_to_redemption(r) for r in rows]
     await post_entries(conn, [_reverse_entry(r, "hold timed out") for r in changed])
     return changed
 

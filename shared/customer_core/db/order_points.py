@@ -44,6 +44,30 @@ WHERE source_ref = ANY($1::text[]) AND kind = 'earn'
 ORDER BY id
 """
 
+# Every account the batch may move, locked in id order before any is touched:
+# the accounts its customers earn into, those of the cancelled orders' holds and
+# those the reversed orders earned into. The global order (SetFamilyWallet, the
+# api's spenders and the holds job lock accounts the same way, before any
+# redemption row) then leaves no cycle; taken phase by phase (a hold released,
+# then an earning) a batch could hold one member's account while waiting for
+# another's that a wallet switch held while waiting for the first.
+LOCK_BATCH_ACCOUNTS = """
+SELECT id FROM loyalty_accounts WHERE id IN (
+    SELECT CASE WHEN f.wallet_pooled THEN fam.id ELSE own.id END
+    FROM customers c
+    JOIN families f ON f.id = c.family_id
+    LEFT JOIN loyalty_accounts own ON own.customer_id = c.id
+    LEFT JOIN loyalty_accounts fam ON fam.family_id = f.id
+    WHERE c.id = ANY($1::uuid[])
+    UNION
+    SELECT account_id FROM redemptions
+    WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
+    UNION
+    SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+)
+ORDER BY id FOR UPDATE
+"""
+
 SELECT_BALANCES = """
 SELECT id, balance FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 """
@@ -94,6 +118,19 @@ async def accounts(
         )
         rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
     return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}
+
+
+async def lock_batch_accounts(
+    conn: Conn,
+    customer_ids: Iterable[uuid.UUID],
+    cancelled: Iterable[str],
+    reversed_orders: Iterable[str],
+) -> None:
+    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
+    await conn.execute(
+        LOCK_BATCH_ACCOUNTS, list(set(customer_ids)), sorted(set(cancelled)),
+        sorted(set(reversed_orders)),
+    )  # fmt: skip
 
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:

@@ -45,6 +45,7 @@ from customer_core.errors import (
 )
 from customer_core.telemetry import timed_query
 from customer_core.usecases import balances
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 
 MAX_REASON = 200
@@ -144,6 +145,7 @@ def check_reason(reason: str, *, required: bool) -> str:
     return reason
 
 
+@retried_once
 async def adjust_points(
     ctx: Context, customer_id: uuid.UUID, points: int, reason: str, key: str
 ) -> PostedEntry:

@@ -59,9 +59,13 @@ async def settle(
         oid for oid, before in initial.items()
         if states[oid].reversal_due and not before.reversal_due
     )  # fmt: skip
-    await _settle_holds(conn, changes, states, out)
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
+    cancelled = {c.event.order_id for c in changes if c.cancelled}
+    if customers or cancelled:
+        # All of them first, in id order: the one global lock order (db.order_points).
+        await db.lock_batch_accounts(conn, customers, cancelled, reversals)
+    await _settle_holds(conn, changes, states, out)
     if not customers:
         return out
     accounts = await db.accounts(conn, customers)

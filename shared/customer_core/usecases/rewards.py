@@ -41,6 +41,7 @@ from customer_core.errors import (
 )
 from customer_core.telemetry import timed_query
 from customer_core.usecases import balances, idempotency, wallet_approvals
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -166,6 +167,7 @@ def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) ->
     return FailedPrecondition(f"{names.reward_name(reward.id)} {why}")
 
 
+@retried_once
 async def redeem_reward(
     ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str, key: str
 ) -> Redeemed:
@@ -233,6 +235,7 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     )
 
 
+@retried_once
 async def reverse_redemption(
     ctx: Context, redemption_id: uuid.UUID, reason: str, key: str
 ) -> Redemption:

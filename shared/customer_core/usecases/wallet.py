@@ -37,6 +37,7 @@ from customer_core.domain.wallet import (
 from customer_core.errors import FailedPrecondition, NotFound, PermissionDenied
 from customer_core.telemetry import timed_query
 from customer_core.usecases import idempotency
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.replies import DataclassCodec
 
 WALLET_CHANGED = "wallet_changed"
@@ -69,6 +70,7 @@ class Switched:
 SWITCHED = DataclassCodec(Switched)
 
 
+@retried_once
 async def set_wallet(
     ctx: Context, family_id: uuid.UUID, pooled: bool, requested_by: uuid.UUID, key: str
 ) -> Switched:
@@ -196,6 +198,7 @@ class Cap:
 CAP = DataclassCodec(Cap)
 
 
+@retried_once
 async def set_cap(
     ctx: Context, customer_id: uuid.UUID, weekly_points: int, set_by: uuid.UUID, key: str
 ) -> Cap:

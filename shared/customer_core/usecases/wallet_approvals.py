@@ -37,6 +37,7 @@ from customer_core.errors import (
 )
 from customer_core.telemetry import timed_query
 from customer_core.usecases import balances, idempotency
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.loyalty import MAX_REASON, after_change, check_reason, tier_rules
 from customer_core.usecases.replies import DataclassCodec
 from customer_core.usecases.wallet import WALLET_CHANGED, decider
@@ -106,6 +107,7 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     )  # fmt: skip
 
 
+@retried_once
 async def approve(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, key: str
 ) -> Decided:
@@ -176,6 +178,7 @@ async def _check_still_redeemable(
         raise FailedPrecondition(f"{names.reward_name(reward.id)} cannot be redeemed now: {why}")
 
 
+@retried_once
 async def decline(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, reason: str, key: str
 ) -> Decided:
