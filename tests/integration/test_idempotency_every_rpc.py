@@ -185,9 +185,17 @@ def _redeem(cid: uuid.UUID, order: str, key: str = KEY) -> pb.RedeemRewardReques
 async def _redeem_reward(ctx: Context, api: Stub) -> Case:
     fam = await family(ctx)
     await give(ctx, fam.owner, 300)
+    held = sql(ctx, "SELECT id FROM redemptions")
+
+    async def released_later() -> None:
+        ((rid,),) = await held()
+        await api.ReverseRedemption(pb.ReverseRedemptionRequest(redemption=R(rid)))
+
     return Case(
         _redeem(fam.owner, "o-1"), _redeem(fam.owner, "o-2"),
         sql(ctx, "SELECT order_id, state FROM redemptions"),
+        # Released later: the retry still answers the hold it placed.
+        released_later,
     )  # fmt: skip
 
 
@@ -323,3 +331,10 @@ async def test_a_key_is_stored_replayed_and_bound_to_its_parameters(
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, method
     assert "idempotency_key" in (caught.value.details() or ""), method
     assert await case.state() == after, f"{method}: a conflicting call has no effect"
+    if method != "CreateFamily":
+        # Keys are global across methods: another method's call is another request.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await api.CreateFamily(
+                pb.CreateFamilyRequest(family=pb.Family(display_name="X"), idempotency_key=KEY)
+            )
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, method

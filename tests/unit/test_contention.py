@@ -95,3 +95,11 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(errors.FailedPrecondition):
         asyncio.run(use_case(1))
     assert calls == [1]
+
+
+def test_the_operator_retries_contention_soon_instead_of_giving_up() -> None:
+    import kopf
+
+    from customer_operator.handlers import _kopf_error
+
+    assert isinstance(_kopf_error(errors.Contention("deadlock"), 2.0), kopf.TemporaryError)

@@ -8,6 +8,7 @@ transaction as the hold and its `redeem` entry.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,6 +153,9 @@ class Redeemed:
     replayed: bool
 
 
+REDEEMED = DataclassCodec(Redeemed)
+
+
 def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) -> Exception:
     if reason is Ineligible.INSUFFICIENT_POINTS:
         return InsufficientPoints(
@@ -174,10 +178,17 @@ async def redeem_reward(
     """Hold the reward's points against the order (see the module doc for concurrency)."""
     check_order_id(order_id)
     check_key(key)
+    call = idempotency.Call.of(
+        key, "RedeemReward", f"{customer_id}:{reward_id}:{order_id}".encode()
+    )
     digest = request_digest(customer_id, reward_id, order_id)
     now = datetime.now(UTC)
     with timed_query("loyalty.redeem"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            # The first answer as it was (the redemption may have moved on since).
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return dataclasses.replace(REDEEMED.decode(stored), replayed=True)
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
@@ -210,9 +221,11 @@ async def redeem_reward(
             else:
                 await db.post_entries(conn, [_redeem_entry(inserted, reward)])
             members = list(await balances.viewers(conn, [account.id]))
+            done = Redeemed(inserted, reward, replayed=False)
+            await idempotency.finish(conn, call, REDEEMED.encode(done))
     kind = "wallet_changed" if pending else "reward_redeemed"
     await after_change(ctx, members, customer, kind, inserted)
-    return Redeemed(inserted, reward, replayed=False)
+    return done
 
 
 async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
