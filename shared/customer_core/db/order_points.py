@@ -45,7 +45,7 @@ ORDER BY id
 """
 
 # Every account the batch may move, locked in id order before any is touched:
-# the accounts its customers earn into, those of the cancelled orders' holds and
+# the accounts its customers earn into ($1), those of the cancelled orders' holds and
 # those the reversed orders earned into. The global order (SetFamilyWallet, the
 # api's spenders and the holds job lock accounts the same way, before any
 # redemption row) then leaves no cycle; taken phase by phase (a hold released,
@@ -53,12 +53,7 @@ ORDER BY id
 # another's that a wallet switch held while waiting for the first.
 LOCK_BATCH_ACCOUNTS = """
 SELECT id FROM loyalty_accounts WHERE id IN (
-    SELECT CASE WHEN f.wallet_pooled THEN fam.id ELSE own.id END
-    FROM customers c
-    JOIN families f ON f.id = c.family_id
-    LEFT JOIN loyalty_accounts own ON own.customer_id = c.id
-    LEFT JOIN loyalty_accounts fam ON fam.family_id = f.id
-    WHERE c.id = ANY($1::uuid[])
+    SELECT unnest($1::uuid[])
     UNION
     SELECT account_id FROM redemptions
     WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
@@ -122,13 +117,13 @@ async def accounts(
 
 async def lock_batch_accounts(
     conn: Conn,
-    customer_ids: Iterable[uuid.UUID],
+    account_ids: Iterable[uuid.UUID],
     cancelled: Iterable[str],
     reversed_orders: Iterable[str],
 ) -> None:
     """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
     await conn.execute(
-        LOCK_BATCH_ACCOUNTS, list(set(customer_ids)), sorted(set(cancelled)),
+        LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
         sorted(set(reversed_orders)),
     )  # fmt: skip
 

@@ -62,18 +62,24 @@ async def settle(
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
     cancelled = {c.event.order_id for c in changes if c.cancelled}
-    if customers or cancelled:
-        # All of them first, in id order: the one global lock order (db.order_points).
-        await db.lock_batch_accounts(conn, customers, cancelled, reversals)
+    accounts: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    entries: list[LedgerEntry] = []
+    if customers:
+        accounts = await db.accounts(conn, customers)
+        entries = _earn_entries(settings, completions, accounts)
+        base = {e.source_ref or "": e.points for e in entries}
+        entries += await order_campaigns.award_entries(
+            conn, completions, base, accounts, states, family_of
+        )
+    if accounts or cancelled:
+        # Every account the batch moves, in id order, before any hold or balance
+        # is touched: the one global lock order (db.order_points). Taken here, after
+        # the reads, so the batch holds them no longer than it must.
+        mine = {a for a, _ in accounts.values()}
+        await db.lock_batch_accounts(conn, mine, cancelled, reversals)
     await _settle_holds(conn, changes, states, out)
     if not customers:
         return out
-    accounts = await db.accounts(conn, customers)
-    entries = _earn_entries(settings, completions, accounts)
-    base = {e.source_ref or "": e.points for e in entries}
-    entries += await order_campaigns.award_entries(
-        conn, completions, base, accounts, states, family_of
-    )
     posted = await loyalty_db.post_entries(conn, entries)
     for e in posted:
         assert e.source_ref is not None
