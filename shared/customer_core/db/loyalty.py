@@ -127,14 +127,19 @@ LIMIT $3
 
 SELECT_ENTRY_BY_KEY = f"SELECT {ENTRY_COLUMNS} FROM loyalty_points WHERE idempotency_key = $1"
 
-# A customer's own account, or every member of the family owning a pooled one.
-ACCOUNT_MEMBERS = """
-SELECT c.id, c.family_id FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id
-WHERE a.id = ANY($1::uuid[])
+# Who sees the balances of the accounts `moved` (a WITH query of loyalty_accounts
+# rows): a customer's own account its customer, a pooled wallet every member of
+# the family. The one rule, here and in the consumer's batch lock
+# (db.order_points.LOCK_BATCH_ACCOUNTS).
+VIEWERS_OF_MOVED = """
+SELECT c.id, c.family_id FROM moved a JOIN customers c ON c.id = a.customer_id
 UNION
-SELECT c.id, c.family_id FROM loyalty_accounts a JOIN customers c ON c.family_id = a.family_id
-WHERE a.id = ANY($1::uuid[])
+SELECT c.id, c.family_id FROM moved a JOIN customers c ON c.family_id = a.family_id
 """
+
+ACCOUNT_MEMBERS = f"""
+WITH moved AS (SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id = ANY($1::uuid[]))
+{VIEWERS_OF_MOVED}"""
 
 CAPTURE = f"""
 UPDATE redemptions SET state = 'captured', update_time = now()

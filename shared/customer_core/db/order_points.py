@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
+from customer_core.db.loyalty import VIEWERS_OF_MOVED
 
 # The account each customer earns into: its own, or the family's pooled wallet.
 SELECT_ACCOUNTS = """
@@ -51,17 +52,21 @@ ORDER BY id
 # redemption row) then leaves no cycle; taken phase by phase (a hold released,
 # then an earning) a batch could hold one member's account while waiting for
 # another's that a wallet switch held while waiting for the first.
-LOCK_BATCH_ACCOUNTS = """
-SELECT id FROM loyalty_accounts WHERE id IN (
-    SELECT unnest($1::uuid[])
-    UNION
-    SELECT account_id FROM redemptions
-    WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
-    UNION
-    SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+# It answers who sees those balances (their caches go stale), by the rule of
+# usecases.balances.viewers, so that costs the batch no round trip of its own.
+LOCK_BATCH_ACCOUNTS = f"""
+WITH moved AS (
+    SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id IN (
+        SELECT unnest($1::uuid[])
+        UNION
+        SELECT account_id FROM redemptions
+        WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
+        UNION
+        SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+    )
+    ORDER BY id FOR UPDATE
 )
-ORDER BY id FOR UPDATE
-"""
+{VIEWERS_OF_MOVED}"""
 
 SELECT_BALANCES = """
 SELECT id, balance FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
@@ -120,12 +125,14 @@ async def lock_batch_accounts(
     account_ids: Iterable[uuid.UUID],
     cancelled: Iterable[str],
     reversed_orders: Iterable[str],
-) -> None:
-    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
-    await conn.execute(
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS);
+    returns who sees their balances (customer -> family)."""
+    rows = await conn.fetch(
         LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
         sorted(set(reversed_orders)),
     )  # fmt: skip
+    return {r["id"]: r["family_id"] for r in rows}
 
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:

@@ -29,7 +29,7 @@ from customer_core.db import orders as db
 from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
 from customer_core.errors import Unavailable
 from customer_core.notices import Activity, Notice
-from customer_core.usecases import balances, order_points
+from customer_core.usecases import order_points
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,9 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     changed: dict[uuid.UUID, set[str]] = {cid: {notices.STATS} for cid in deltas}
     for cid, what in points.changed.items():
         changed.setdefault(cid, set()).update(what)
-    # Every member of a pooled wallet that moved: their caches are bumped with the
-    # notices' customers (one statement per batch, only when points moved).
-    seen_by = await balances.viewers(conn, points.accounts)
+    # Every member of a pooled wallet the batch moved (the batch's account lock
+    # answers them, by balances.viewers' rule): the notifier bumps their caches.
+    seen_by = points.viewers
     for cid in seen_by:
         changed.setdefault(cid, set()).add(notices.POINTS)
     family_of = {**seen_by, **family_of}

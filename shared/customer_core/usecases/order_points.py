@@ -41,8 +41,8 @@ class PointsOutcome:
     earned_by_order: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     activities: list[Activity] = field(default_factory=list)
     changed: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
-    # Accounts whose balance, holds or tier moved: every member sees them change.
-    accounts: set[uuid.UUID] = field(default_factory=set)
+    # Who sees the balances the batch may move (every member of a pooled wallet).
+    viewers: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 async def settle(
@@ -76,7 +76,7 @@ async def settle(
         # is touched: the one global lock order (db.order_points). Taken here, after
         # the reads, so the batch holds them no longer than it must.
         mine = {a for a, _ in accounts.values()}
-        await db.lock_batch_accounts(conn, mine, cancelled, reversals)
+        out.viewers = await db.lock_batch_accounts(conn, mine, cancelled, reversals)
     await _settle_holds(conn, changes, states, out)
     if not customers:
         return out
@@ -86,7 +86,6 @@ async def settle(
         assert e.member_id is not None
         out.earned_by_order[e.source_ref] += e.points
         out.changed[e.member_id].add(notices.POINTS)
-        out.accounts.add(e.account_id)
         out.activities.append(_activity(e, family_of))
     if reversals:
         await _reverse(conn, reversals, out)
@@ -138,11 +137,9 @@ async def _settle_holds(
     cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
     for r in await loyalty_db.capture_holds_for_order(conn, capture):
         out.changed[r.customer_id].add(notices.POINTS)
-        out.accounts.add(r.account_id)
     if cancelled:
         for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
             out.changed[r.customer_id].add(notices.POINTS)
-            out.accounts.add(r.account_id)
 
 
 async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> None:
@@ -171,7 +168,6 @@ async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> 
     for p in await loyalty_db.post_entries(conn, entries):
         assert p.source_ref is not None
         out.earned_by_order[p.source_ref] += p.points
-        out.accounts.add(p.account_id)
         if p.member_id is not None:
             out.changed[p.member_id].add(notices.POINTS)
 
@@ -194,7 +190,6 @@ async def _evaluate_tiers(
     new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
     changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
     await db.set_tiers(conn, changed)
-    out.accounts.update(changed)
     for customer_id, (account_id, _) in accounts.items():
         if account_id in changed:
             out.changed[customer_id].add(notices.TIER)
