@@ -1,14 +1,15 @@
 """Whose cached views a balance change makes stale: the one answer for every path.
 
 A balance is seen by every member of the account it is on: one customer for an
-own account, the whole family for a pooled wallet. Every path that moves a
-balance (the api's use cases, the consumer's batch, the jobs) asks `viewers`
-inside the transaction that moved it, with the accounts it moved, and after
-the commit bumps every one of them: `refresh` in the api and the jobs, and in
-the consumer the notifier's script, which bumps the generation of every
-customer it has a notice for (`notices_for`, so one batch statement, no
-per-event round trip). Bumping only the member who earned or spent left the
-others' GetOrderContext showing the old balance until the TTL.
+own account, the whole family for a pooled wallet (the rule is one SQL
+fragment, db.loyalty.VIEWERS_OF_MOVED). Every path that moves a balance asks
+for them inside the transaction that moved it and, after the commit, bumps
+every one: the api's use cases and the jobs through `viewers` and
+`ctx.cache.invalidate` (or `refresh`); the consumer's batch gets them from its
+account lock statement (no round trip of its own) and gives each a points
+notice, and the notifier's script bumps the generation of every customer it
+has a notice for. Bumping only the member who earned or spent left the others'
+GetOrderContext showing the old balance until the TTL.
 """
 
 from __future__ import annotations
