@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 from customer_api.errors import status_for
 from customer_api.servicers.base import RpcContext
 from customer_core.db import outage
-from customer_core.errors import CustomerServiceError
+from customer_core.errors import Contention, CustomerServiceError
 from customer_core.telemetry import request_id_var
+from customer_core.usecases.contention import CONTENTION_ADVICE
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ def _request_id(context: RpcContext) -> str:
 
 async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
     """Abort the RPC with the status the error maps to (raises AbortError)."""
+    if outage.is_contention(exc):
+        # Lost to a concurrent writer and rolled back: ABORTED says "retry it".
+        exc = Contention(CONTENTION_ADVICE)
     if isinstance(exc, CustomerServiceError):
         code = status_for(exc)
         if code is grpc.StatusCode.INTERNAL:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
+from customer_core.db.loyalty import VIEWERS_OF_MOVED
 
 # The account each customer earns into: its own, or the family's pooled wallet.
 SELECT_ACCOUNTS = """
@@ -43,6 +44,29 @@ FROM loyalty_points
 WHERE source_ref = ANY($1::text[]) AND kind = 'earn'
 ORDER BY id
 """
+
+# Every account the batch may move, locked in id order before any is touched:
+# the accounts its customers earn into ($1), those of the cancelled orders' holds and
+# those the reversed orders earned into. The global order (SetFamilyWallet, the
+# api's spenders and the holds job lock accounts the same way, before any
+# redemption row) then leaves no cycle; taken phase by phase (a hold released,
+# then an earning) a batch could hold one member's account while waiting for
+# another's that a wallet switch held while waiting for the first.
+# It answers who sees those balances (their caches go stale), by the rule of
+# usecases.balances.viewers, so that costs the batch no round trip of its own.
+LOCK_BATCH_ACCOUNTS = f"""
+WITH moved AS (
+    SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id IN (
+        SELECT unnest($1::uuid[])
+        UNION
+        SELECT account_id FROM redemptions
+        WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
+        UNION
+        SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+    )
+    ORDER BY id FOR UPDATE
+)
+{VIEWERS_OF_MOVED}"""
 
 SELECT_BALANCES = """
 SELECT id, balance FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
@@ -94,6 +118,21 @@ async def accounts(
         )
         rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
     return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}
+
+
+async def lock_batch_accounts(
+    conn: Conn,
+    account_ids: Iterable[uuid.UUID],
+    cancelled: Iterable[str],
+    reversed_orders: Iterable[str],
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS);
+    returns who sees their balances (customer -> family)."""
+    rows = await conn.fetch(
+        LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
+        sorted(set(reversed_orders)),
+    )  # fmt: skip
+    return {r["id"]: r["family_id"] for r in rows}
 
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:

@@ -227,6 +227,12 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     changed: dict[uuid.UUID, set[str]] = {cid: {notices.STATS} for cid in deltas}
     for cid, what in points.changed.items():
         changed.setdefault(cid, set()).update(what)
+    # Every member of a pooled wallet the batch moved (the batch's account lock
+    # answers them, by balances.viewers' rule): the notifier bumps their caches.
+    seen_by = points.viewers
+    for cid in seen_by:
+        changed.setdefault(cid, set()).add(notices.POINTS)
+    family_of = {**seen_by, **family_of}
     result.notices = [Notice(cid, family_of.get(cid), frozenset(w)) for cid, w in changed.items()]
     return result
 

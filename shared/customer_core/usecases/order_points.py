@@ -41,6 +41,8 @@ class PointsOutcome:
     earned_by_order: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     activities: list[Activity] = field(default_factory=list)
     changed: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Who sees the balances the batch may move (every member of a pooled wallet).
+    viewers: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 async def settle(
@@ -57,17 +59,27 @@ async def settle(
         oid for oid, before in initial.items()
         if states[oid].reversal_due and not before.reversal_due
     )  # fmt: skip
-    await _settle_holds(conn, changes, states, out)
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
+    cancelled = {c.event.order_id for c in changes if c.cancelled}
+    accounts: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    entries: list[LedgerEntry] = []
+    if customers:
+        accounts = await db.accounts(conn, customers)
+        entries = _earn_entries(settings, completions, accounts)
+        base = {e.source_ref or "": e.points for e in entries}
+        entries += await order_campaigns.award_entries(
+            conn, completions, base, accounts, states, family_of
+        )
+    if accounts or cancelled:
+        # Every account the batch moves, in id order, before any hold or balance
+        # is touched: the one global lock order (db.order_points). Taken here, after
+        # the reads, so the batch holds them no longer than it must.
+        mine = {a for a, _ in accounts.values()}
+        out.viewers = await db.lock_batch_accounts(conn, mine, cancelled, reversals)
+    await _settle_holds(conn, changes, states, out)
     if not customers:
         return out
-    accounts = await db.accounts(conn, customers)
-    entries = _earn_entries(settings, completions, accounts)
-    base = {e.source_ref or "": e.points for e in entries}
-    entries += await order_campaigns.award_entries(
-        conn, completions, base, accounts, states, family_of
-    )
     posted = await loyalty_db.post_entries(conn, entries)
     for e in posted:
         assert e.source_ref is not None

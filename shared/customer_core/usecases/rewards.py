@@ -8,6 +8,7 @@ transaction as the hold and its `redeem` entry.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,8 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases import wallet_approvals
+from customer_core.usecases import balances, idempotency, wallet_approvals
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -50,6 +52,9 @@ from customer_core.usecases.loyalty import (
     summary_on,
     tier_rules,
 )
+from customer_core.usecases.replies import DataclassCodec
+
+REVERSED = DataclassCodec(Redemption)
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ class Redeemed:
     replayed: bool
 
 
+REDEEMED = DataclassCodec(Redeemed)
+
+
 def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) -> Exception:
     if reason is Ineligible.INSUFFICIENT_POINTS:
         return InsufficientPoints(
@@ -161,16 +169,24 @@ def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) ->
     return FailedPrecondition(f"{names.reward_name(reward.id)} {why}")
 
 
+@retried_once
 async def redeem_reward(
     ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str, key: str
 ) -> Redeemed:
     """Hold the reward's points against the order (see the module doc for concurrency)."""
     check_order_id(order_id)
     check_key(key)
+    call = idempotency.Call.of(
+        key, "RedeemReward", f"{customer_id}:{reward_id}:{order_id}".encode()
+    )
     digest = request_digest(customer_id, reward_id, order_id)
     now = datetime.now(UTC)
     with timed_query("loyalty.redeem"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            # The first answer as it was (the redemption may have moved on since).
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return dataclasses.replace(REDEEMED.decode(stored), replayed=True)
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
@@ -202,10 +218,12 @@ async def redeem_reward(
                 await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
             else:
                 await db.post_entries(conn, [_redeem_entry(inserted, reward)])
-            members = await db.account_members(conn, [account.id])
+            members = list(await balances.viewers(conn, [account.id]))
+            done = Redeemed(inserted, reward, replayed=False)
+            await idempotency.finish(conn, call, REDEEMED.encode(done))
     kind = "wallet_changed" if pending else "reward_redeemed"
     await after_change(ctx, members, customer, kind, inserted)
-    return Redeemed(inserted, reward, replayed=False)
+    return done
 
 
 async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
@@ -228,27 +246,39 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     )
 
 
+@retried_once
 async def reverse_redemption(
     ctx: Context, redemption_id: uuid.UUID, reason: str, key: str
 ) -> Redemption:
-    """Release a held redemption or refund a captured one; again is a no-op."""
+    """Release a held redemption or refund a captured one; again is a no-op (with a
+    key: it answers as the first call did).
+
+    Locks the account before the redemption row, the order every path takes."""
     why = check_reason(reason, required=False) or "reversed on request"
-    if key:
-        check_key(key)  # reversing is idempotent by itself; a key is accepted, not needed
+    call = idempotency.Call.of(key, "ReverseRedemption", f"{redemption_id}:{why}".encode())
     with timed_query("loyalty.reverse"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return REVERSED.decode(stored)
+            peek = await rewards_db.fetch_redemption(conn, redemption_id)
+            if peek is None:
+                raise NotFound(names.redemption_name(redemption_id))
+            await db.lock_account(conn, peek.account_id)  # a redemption never moves account
             r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
             if r is None:
                 raise NotFound(names.redemption_name(redemption_id))
             if r.state in RETURNED_STATES:
+                await idempotency.finish(conn, call, REVERSED.encode(r))
                 return r
             if r.state not in (RedemptionState.HELD, RedemptionState.CAPTURED):
                 raise FailedPrecondition(
                     f"{names.redemption_name(r.id)} is {r.state.value}: nothing to reverse"
                 )
             changed = await db.release_redemption(conn, r, why)
+            await idempotency.finish(conn, call, REVERSED.encode(changed))
             customer = await customers_db.fetch_customer(conn, r.customer_id)
-            members = await db.account_members(conn, [r.account_id])
+            members = list(await balances.viewers(conn, [r.account_id]))
     if customer is not None:
         await after_change(ctx, members, customer, "reward_reversed", changed)
     return changed
@@ -265,7 +295,7 @@ async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
     while True:
         async with ctx.pool.acquire() as conn, conn.transaction():
             expired = await db.expire_due_holds(conn, now)
-            members = await db.account_members(conn, [r.account_id for r in expired])
+            members = list(await balances.viewers(conn, [r.account_id for r in expired]))
         total += len(expired)
         if expired:
             await ctx.cache.invalidate(*members)
