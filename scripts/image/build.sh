@@ -65,9 +65,11 @@ fi
 # No per-commit build args by default: every layer is reused until a file changes (vfs makes
 # each rebuilt layer a full copy). Labels can be set as on any build:
 #   scripts/image/build.sh --build-arg REVISION=$(git rev-parse HEAD)
+# The sources' hash as a label: tests/image skip an image built from other sources.
+context=$(python3 scripts/image/context_hash.py .)
 start=$(date +%s)
 podman build --network host --isolation chroot --pull=never --layers \
-    "${mounts[@]}" "$@" \
+    "${mounts[@]}" --label "customer-service.context=$context" "$@" \
     -t "$IMAGE" .
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 echo "build_image: $IMAGE built in $(($(date +%s) - start)) s, $((size / 1000000)) MB"

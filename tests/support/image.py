@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from scripts.image.context_hash import context_hash
+
 ROOT = Path(__file__).parents[2]
 IMAGE = os.environ.get("IMAGE", "localhost/customer-service:dev")
 
@@ -36,4 +38,8 @@ def why_absent() -> str | None:
         return "podman is not installed (apt-get install podman runc mmdebstrap, then make image)"
     if podman("image", "exists", IMAGE, check=False, timeout=60).returncode != 0:
         return f"the image {IMAGE} is not built on this machine: run `make image`"
+    label = "{{index .Labels \"customer-service.context\"}}"
+    built = podman("image", "inspect", "--format", label, IMAGE, check=False).stdout.strip()
+    if built != context_hash(ROOT):
+        return f"the image {IMAGE} was built from other sources than these: run `make image`"
     return None
