@@ -38,7 +38,7 @@ def why_absent() -> str | None:
         return "podman is not installed (apt-get install podman runc mmdebstrap, then make image)"
     if podman("image", "exists", IMAGE, check=False, timeout=60).returncode != 0:
         return f"the image {IMAGE} is not built on this machine: run `make image`"
-    label = "{{index .Labels \"customer-service.context\"}}"
+    label = '{{index .Labels "customer-service.context"}}'
     built = podman("image", "inspect", "--format", label, IMAGE, check=False).stdout.strip()
     if built != context_hash(ROOT):
         return f"the image {IMAGE} was built from other sources than these: run `make image`"
