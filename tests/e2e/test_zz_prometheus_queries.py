@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,6 +55,7 @@ def prometheus(e2e: E2EStack) -> Iterator[Prometheus]:
         yield prom
     finally:
         prom.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _variables(board: dict[str, Any]) -> list[dict[str, Any]]:
