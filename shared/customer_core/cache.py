@@ -25,7 +25,7 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as ValkeyConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from customer_core.telemetry import CACHE_REQUESTS
+from customer_core.telemetry import CACHE_REQUESTS, CACHE_RESULTS
 from customer_core.valkey_link import ValkeyLink, pack
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,10 @@ class Cache:
         # The labelled child is looked up once per (kind, result), not per call.
         counter = self._counters.get((kind, result))
         if counter is None:
-            counter = self._counters[kind, result] = CACHE_REQUESTS.labels(kind, result)
+            # Every result of the cache at once: its error series reads 0, not "No data".
+            for each in CACHE_RESULTS:
+                self._counters[kind, each] = CACHE_REQUESTS.labels(kind, each)
+            counter = self._counters[kind, result]
         counter.inc()
 
     def _enqueue(self, gen_key: str, prefix: str) -> asyncio.Future[tuple[Any, Any]]:
