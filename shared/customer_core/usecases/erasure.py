@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # Stored responses replayed as the redacted resource (any other is cleared).
 CUSTOMER_METHODS = ("CreateCustomer", "UpdateCustomer")
-FAMILY_METHODS = ("CreateFamily",)
+FAMILY_METHODS = ("CreateFamily",)  # SetFamilyWallet holds the family inside its answer: cleared
 
 
 async def erase(conn: Conn, customer_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:

@@ -178,7 +178,9 @@ async def adjust_points(
             entry = LedgerEntry(account.id, customer_id, "adjust", points, why, "operator",
                                 None, None, ledger_key)  # fmt: skip
             (posted,) = await db.post_entries(conn, [entry])
-            await idempotency.finish(conn, call, ADJUSTED.encode(posted))
+            # The reason is in it: cleared when the customer is erased.
+            owner = idempotency.Owner(customer_id=customer_id)
+            await idempotency.finish(conn, call, ADJUSTED.encode(posted), owner)
             members = list(await balances.viewers(conn, [account.id]))
     await after_change(ctx, members, customer, "points_adjusted", points=points)
     return posted

@@ -101,7 +101,9 @@ async def set_wallet(
             family = await families_db.fetch_family(conn, family_id)
             assert family is not None
             done = Switched(family, moved)
-            await idempotency.finish(conn, call, SWITCHED.encode(done))
+            # The family's name is in it: cleared when the family's last member is erased.
+            owner = idempotency.Owner(family_id=family_id)
+            await idempotency.finish(conn, call, SWITCHED.encode(done), owner)
     if was != pooled or moved:
         everyone = [m.id for m in members]
         await ctx.cache.invalidate(*everyone)

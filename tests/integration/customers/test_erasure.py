@@ -36,19 +36,38 @@ KEPT = {
     ("loyalty_points", "idempotency_key", v("ext")),
 }
 
+# Keyed RPCs whose stored response is only ids, numbers, states, times and catalog rewards
+# (docs/security.md): the redemption, its approval (a decision's reason is not in it) and
+# a spending cap. DeleteCustomer stores an empty response (after the walk: it runs last).
+HOLDS_NO_PERSONAL_DATA = {
+    "RemoveFavorite", "RedeemReward", "ApproveRedemption", "DeclineRedemption",
+    "ReverseRedemption", "SetMemberSpendingCap",
+}  # fmt: skip
+
+
+def keyed_rpcs() -> set[str]:
+    service = pb.DESCRIPTOR.services_by_name["CustomerService"]
+    return {m.name for m in service.methods if "idempotency_key" in m.input_type.fields_by_name}
+
 
 async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
     api: Stub, ctx: Context
 ) -> None:
+    keys: list[str] = []
+
+    def k() -> str:
+        keys.append(key())
+        return keys[-1]
+
     family = await api.CreateFamily(
-        pb.CreateFamilyRequest(family=pb.Family(display_name=v("family")), idempotency_key=key())
+        pb.CreateFamilyRequest(family=pb.Family(display_name=v("family")), idempotency_key=k())
     )
     create = pb.CreateCustomerRequest(
-        customer=profile(family.name, "owner", pb.FAMILY_ROLE_OWNER), idempotency_key=key()
+        customer=profile(family.name, "owner", pb.FAMILY_ROLE_OWNER), idempotency_key=k()
     )
     owner = await api.CreateCustomer(create)
     child = await api.CreateCustomer(pb.CreateCustomerRequest(
-        customer=profile(family.name, "child", pb.FAMILY_ROLE_CHILD), idempotency_key=key()
+        customer=profile(family.name, "child", pb.FAMILY_ROLE_CHILD), idempotency_key=k()
     ))  # fmt: skip
     await api.UpdateCustomer(pb.UpdateCustomerRequest(
         customer=pb.Customer(
@@ -56,41 +75,55 @@ async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
             dietary=pb.Dietary(allergies=[v("newallergy")]),
         ),
         update_mask=FieldMask(paths=["display_name", "email", "dietary.allergies"]),
-        idempotency_key=key(),
+        idempotency_key=k(),
     ))  # fmt: skip
 
     favorite = await api.AddFavorite(pb.AddFavoriteRequest(
         parent=owner.name,
         favorite=pb.Favorite(drink_id="latte", drink_name=v("drink"),
                              customization=pb.Customization(syrups=[v("syrup")], notes=v("notes"))),
-        idempotency_key=key(),
+        idempotency_key=k(),
     ))  # fmt: skip
     await api.UpdateFavorite(pb.UpdateFavoriteRequest(
         favorite=pb.Favorite(name=favorite.name, customization=pb.Customization(
             notes=v("newnotes"))),
-        update_mask=FieldMask(paths=["customization"]), idempotency_key=key(),
+        update_mask=FieldMask(paths=["customization"]), idempotency_key=k(),
     ))  # fmt: skip
-    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=favorite.name, idempotency_key=key()))
+    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=favorite.name, idempotency_key=k()))
+    gone = await api.AddFavorite(pb.AddFavoriteRequest(
+        parent=child.name, favorite=pb.Favorite(drink_id="mocha", drink_name=v("gonedrink")),
+        idempotency_key=k(),
+    ))  # fmt: skip
+    await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=gone.name, idempotency_key=k()))
 
     await api.AdjustPoints(pb.AdjustPointsRequest(
-        customer=owner.name, points=500, reason=v("adjust"), idempotency_key=key()
+        customer=owner.name, points=500, reason=v("adjust"), idempotency_key=k()
     ))  # fmt: skip
     await api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-        family=family.name, pooled=True, requested_by=owner.name, idempotency_key=key()
+        family=family.name, pooled=True, requested_by=owner.name, idempotency_key=k()
     ))  # fmt: skip
     asked = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=key()
+        customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=k()
     ))  # fmt: skip
     assert asked.redemption.state == pb.REDEMPTION_STATE_PENDING_APPROVAL
     await api.DeclineRedemption(pb.DeclineRedemptionRequest(
         redemption=asked.redemption.name, approver=owner.name, reason=v("decline"),
-        idempotency_key=key(),
+        idempotency_key=k(),
     ))  # fmt: skip
     held = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=key()
+        customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=k()
     ))  # fmt: skip
     await api.ReverseRedemption(pb.ReverseRedemptionRequest(
-        redemption=held.redemption.name, reason=v("reverse"), idempotency_key=key()
+        redemption=held.redemption.name, reason=v("reverse"), idempotency_key=k()
+    ))  # fmt: skip
+    approved = await api.RedeemReward(pb.RedeemRewardRequest(
+        customer=child.name, reward=COFFEE, order_id="o-3", idempotency_key=k()
+    ))  # fmt: skip
+    await api.ApproveRedemption(pb.ApproveRedemptionRequest(
+        redemption=approved.redemption.name, approver=owner.name, idempotency_key=k()
+    ))  # fmt: skip
+    await api.SetMemberSpendingCap(pb.SetMemberSpendingCapRequest(
+        customer=child.name, weekly_points=300, set_by=owner.name, idempotency_key=k()
     ))  # fmt: skip
     await order_cancelled(ctx, uuid.UUID(owner.name.split("/")[1]))
 
@@ -123,17 +156,27 @@ async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
         v(label)
         for label in (
             "family", "newname", "newmail", "newallergy", "drink", "syrup", "notes", "newnotes",
-            "adjust", "decline", "reverse", "cancel", "ext", "famext", "impfamily", "impdrink",
-            "impnotes",
+            "adjust", "gonedrink", "decline", "reverse", "cancel", "ext", "famext", "impfamily",
+            "impdrink", "impnotes",
         )
     ]  # fmt: skip
+    # Every RPC that stores a response under a key was called above, and each either names
+    # whose personal data its response holds or is one that holds none (the search below
+    # proves both). A new keyed RPC fails here until it is called with personal values.
+    async with ctx.pool.acquire() as conn:
+        stored = await conn.fetch(
+            "SELECT method, customer_id, family_id FROM idempotency_keys WHERE key = ANY($1)", keys
+        )
+    assert {r["method"] for r in stored} | {"DeleteCustomer"} == keyed_rpcs()
+    untagged = {r["method"] for r in stored if r["customer_id"] is None and r["family_id"] is None}
+    assert untagged == HOLDS_NO_PERSONAL_DATA, untagged ^ HOLDS_NO_PERSONAL_DATA
     # The search finds what is there (it would pass vacuously otherwise).
     before = {value for _, _, value in await find_in_database(ctx, values)}
     assert before == set(values), set(values) - before
     assert {value for _, value in await find_in_valkey(ctx, values)}
 
     for name in (owner.name, child.name, imported_name):
-        await api.DeleteCustomer(pb.DeleteCustomerRequest(name=name, idempotency_key=key()))
+        await api.DeleteCustomer(pb.DeleteCustomerRequest(name=name, idempotency_key=k()))
     outcome = await clean_up(ctx, JobPolicy(purge_grace_days=0), datetime.now(UTC) + timedelta(1))
 
     assert await find_in_database(ctx, values) == KEPT

@@ -58,6 +58,43 @@ async def test_a_replayed_response_about_an_erased_customer_is_what_a_fresh_call
     await api.DeleteCustomer(delete)
 
 
+async def test_a_replayed_adjustment_or_wallet_switch_keeps_its_words_only_while_they_live(
+    api: Stub, ctx: Context
+) -> None:
+    family = await api.CreateFamily(pb.CreateFamilyRequest(family=pb.Family(display_name="Ro")))
+    ana, bo = [
+        await api.CreateCustomer(pb.CreateCustomerRequest(customer=profile(family.name, n, role)))
+        for n, role in (("ana", pb.FAMILY_ROLE_OWNER), ("bo", pb.FAMILY_ROLE_ADULT))
+    ]
+    adjust_ana, adjust_bo = [
+        pb.AdjustPointsRequest(
+            customer=c.name, points=50, reason=v(f"why{n}"), idempotency_key=key()
+        )
+        for n, c in (("ana", ana), ("bo", bo))
+    ]
+    first_bo = [await api.AdjustPoints(r) for r in (adjust_ana, adjust_bo)][1]
+    switch = pb.SetFamilyWalletRequest(
+        family=family.name, pooled=True, requested_by=bo.name, idempotency_key=key()
+    )
+    switched = await api.SetFamilyWallet(switch)
+
+    await api.DeleteCustomer(pb.DeleteCustomerRequest(name=ana.name))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.AdjustPoints(adjust_ana)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert ana.name in (caught.value.details() or "")
+    # A live member's adjustment and the family's switch are still the first answers.
+    assert await api.AdjustPoints(adjust_bo) == first_bo
+    assert await api.SetFamilyWallet(switch) == switched
+
+    await api.DeleteCustomer(pb.DeleteCustomerRequest(name=bo.name))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.SetFamilyWallet(switch)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert family.name in (caught.value.details() or "")
+    assert await find_in_database(ctx, [v("whyana"), v("whybo")]) == set()
+
+
 async def test_a_reader_that_raced_the_erasure_stores_nothing_in_the_cache(ctx: Context) -> None:
     cid = uuid.uuid4()
     _, early = await ctx.cache.get("customer", cid)
