@@ -138,9 +138,16 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         request_id = _request_id(metadata)
         try:
             principal = await self.authenticator.authenticate(bearer_token(metadata))
-        except Unauthenticated as exc:
+        except Exception as exc:
+            # Anything an authenticator raises refuses the call: a bug or a broken
+            # key set must not turn into UNKNOWN, nor let the call through.
             DENIALS.labels(method, "unauthenticated").inc()
-            log.info("call refused: unauthenticated", extra={"method": method, "reason": str(exc)})
+            if isinstance(exc, Unauthenticated):
+                log.info(
+                    "call refused: unauthenticated", extra={"method": method, "reason": str(exc)}
+                )
+            else:
+                log.error("authentication failed", extra={"method": method}, exc_info=exc)
             return rebuild(handler, _refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"))
         rule = rule_for(method) if ours else None
         call = _Call(self, method, rule or Rule(frozenset()), principal, request_id)

@@ -10,12 +10,10 @@ reason is only logged (never the token).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from customer_api.security.jwks import KeySet
 from customer_api.security.settings import JwtSettings
 from customer_core.errors import ConfigError, Unauthenticated
 
@@ -34,8 +33,6 @@ APP = "app"
 OPERATOR = "operator"
 KINDS = (ORDER_SERVICE, APP, OPERATOR)
 
-_JWKS_TTL_SECONDS = 600.0
-_JWKS_MIN_REFRESH_SECONDS = 30.0
 _MIN_STATIC_TOKEN_LENGTH = 16
 _VERIFIED_TTL_SECONDS = 60.0
 _VERIFIED_MAX = 10_000
@@ -122,65 +119,6 @@ class StaticAuthenticator:
         return found
 
 
-class KeySet:
-    """The JWKS: read from a file (re-read when it changes) or fetched from a URL
-    (cached, and refreshed early when a token names a key id not seen yet)."""
-
-    def __init__(self, settings: JwtSettings) -> None:
-        self._file = settings.jwks_file
-        self._url = settings.jwks_url
-        self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._loaded_at = 0.0
-        self._stamp: float | None = None
-        self._lock = asyncio.Lock()
-
-    def load_now(self) -> None:
-        """First load at start-up, so a bad key set stops the server, not the first call."""
-        self._keys = _parse_jwks(self._read_sync())
-        self._loaded_at = time.monotonic()
-
-    def _read_sync(self) -> bytes:
-        if self._file is not None:
-            self._stamp = self._file.stat().st_mtime
-            return self._file.read_bytes()
-        assert self._url is not None
-        with urllib.request.urlopen(self._url, timeout=5) as reply:  # noqa: S310 (checked https)
-            body: bytes = reply.read(1024 * 1024)
-            return body
-
-    def _stale(self, unknown_kid: bool) -> bool:
-        age = time.monotonic() - self._loaded_at
-        if self._file is not None:
-            return self._file.stat().st_mtime != self._stamp
-        return age > _JWKS_TTL_SECONDS or (unknown_kid and age > _JWKS_MIN_REFRESH_SECONDS)
-
-    async def key_for(self, kid: str | None) -> jwt.PyJWK:
-        if self._stale(kid not in self._keys):
-            async with self._lock:
-                if self._stale(kid not in self._keys):
-                    try:
-                        raw = await asyncio.to_thread(self._read_sync)
-                        self._keys = _parse_jwks(raw)
-                    except (OSError, ValueError, jwt.PyJWKError) as exc:
-                        # Keep serving with the keys we have; the next call retries.
-                        log.error("cannot refresh the JWKS", extra={"error": str(exc)})
-                    self._loaded_at = time.monotonic()
-        key = self._keys.get(kid)
-        if key is None and kid is None and len(self._keys) == 1:
-            key = next(iter(self._keys.values()))
-        if key is None:
-            raise Unauthenticated(f"no signing key {kid!r}")
-        return key
-
-
-def _parse_jwks(raw: bytes) -> dict[str | None, jwt.PyJWK]:
-    try:
-        keyset = jwt.PyJWKSet.from_json(raw.decode())
-    except (ValueError, jwt.PyJWKError) as exc:
-        raise ConfigError("JWT_JWKS_FILE", f"not a usable JWKS: {exc}") from None
-    return {key.key_id: key for key in keyset.keys}
-
-
 class JwtAuthenticator:
     """Verifies signatures once per token: a verified token is remembered (at most
     a minute, never past its expiry), as a caller sends the same token on every
@@ -212,9 +150,11 @@ class JwtAuthenticator:
             raise Unauthenticated(f"algorithm {algorithm!r} is not accepted")
         key = await self._keys.key_for(header.get("kid"))
         try:
+            # The PyJWK itself, not its raw key: PyJWT then refuses a token whose
+            # `alg` is not the key's own (a raw key of the wrong type raised TypeError).
             claims = jwt.decode(
                 token,
-                key.key,
+                key,
                 algorithms=[algorithm],
                 audience=s.audience,
                 issuer=s.issuer,
@@ -235,8 +175,5 @@ def build_authenticator(
         return StaticAuthenticator.from_file(static_file)
     assert jwt_settings is not None
     keys = KeySet(jwt_settings)
-    try:
-        keys.load_now()
-    except OSError as exc:
-        raise ConfigError("JWT_JWKS_URL", f"cannot fetch the JWKS: {exc}") from None
+    keys.load_now()  # a ConfigError naming the variable: the api exits 2
     return JwtAuthenticator(jwt_settings, keys)
