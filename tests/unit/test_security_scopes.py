@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from customer_api.security.scopes import SCOPES, Target
+from customer_api.security.scopes import ADULT, CHILD, OWN_REACH, OWNER, SCOPES, Target
 from customer_api.security.tokens import APP, OPERATOR, ORDER_SERVICE
 from customer_api.servicers.base import SERVICE
 from customer_core.pb.customer.v1 import customer_pb2 as pb
@@ -61,3 +61,24 @@ def test_every_call_taking_an_idempotency_key_is_audited() -> None:
         fields = getattr(pb, RPCS[method].input_type.name).DESCRIPTOR.fields_by_name
         if "idempotency_key" in fields:
             assert rule.effects, method
+
+
+def test_a_child_reaches_only_itself_and_only_the_owner_changes_the_wallet() -> None:
+    for method, rule in SCOPES.items():
+        assert rule.reach(CHILD) in (None, OWN_REACH), method
+        if rule.reach(CHILD) is not None:
+            assert not rule.effects, f"{method}: a child only reads"
+    assert {m for m, r in SCOPES.items() if r.reach(ADULT) is None and r.reach(OWNER)} == {
+        "SetFamilyWallet"
+    }
+    assert SCOPES["UpdateCustomer"].sets_role and SCOPES["CreateCustomer"].sets_role
+
+
+def test_every_field_saying_who_acts_is_taken_from_the_token() -> None:
+    actors = {
+        (m, f.name)
+        for m, desc in RPCS.items()
+        for f in getattr(pb, desc.input_type.name).DESCRIPTOR.fields
+        if f.name in ("approver", "requested_by", "set_by")
+    }
+    assert actors == {(m, r.actor) for m, r in SCOPES.items() if r.actor}

@@ -27,7 +27,7 @@ from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
 from customer_api.security.ratelimit import RateLimiter, StreamSlots
 from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
-from customer_api.security.scoping import check_family, check_subscription
+from customer_api.security.scoping import Caller, app_caller, check_family, check_subscription
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import APP, Authenticator, Principal
 from customer_api.servicers.base import SERVICE, RpcContext
@@ -196,6 +196,7 @@ class _Call:
         self.rule = rule
         self.principal = principal
         self.request_id = request_id
+        self.caller: Caller | None = None
 
     def refusal(self, code: grpc.StatusCode, message: str) -> Callable[..., Any]:
         async def refuse(request: Any, context: RpcContext) -> Any:
@@ -215,9 +216,20 @@ class _Call:
                 self.principal, self.method, outcome, request, response, self.request_id
             )
 
+    async def _caller(self) -> Caller:
+        """The app caller by role, looked up once per call (roles can change)."""
+        if self.caller is None:
+            self.caller = await app_caller(
+                self.owner.families,
+                self.principal,
+                self.owner.settings.family_service_accounts,
+            )
+        return self.caller
+
     async def _check(self, request: Any) -> None:
         if self.principal.kind == APP:
-            await check_family(self.owner.families, self.principal, self.rule, request)
+            caller = await self._caller()
+            await check_family(self.owner.families, caller, self.method, self.rule, request)
 
     async def _checked(
         self, requests: AsyncIterator[Any], context: RpcContext
@@ -225,7 +237,8 @@ class _Call:
         async for request in requests:
             if self.principal.kind == APP:
                 try:
-                    await check_subscription(self.owner.families, self.principal, request)
+                    caller = await self._caller()
+                    await check_subscription(self.owner.families, caller, self.rule, request)
                 except Exception as exc:
                     if not _answerable(exc):
                         raise
@@ -285,6 +298,8 @@ class _Call:
 
     async def _prepare(self, request: Any, context: RpcContext, streams_in: bool) -> Any:
         if streams_in:
+            if self.principal.kind == APP:
+                await self._caller()  # a token naming nobody ends the stream now
             return self._checked(request, context)
         await self._check(request)
         return request

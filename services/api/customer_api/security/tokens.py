@@ -40,11 +40,17 @@ _VERIFIED_MAX = 10_000
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller; `family_id` is set for (and only for) app callers."""
+    """An authenticated caller; `family_id` is set for (and only for) app callers.
+
+    An app token names a person: `sub` is the customer (`customers/{id}` or the
+    bare id), and `customer_id` is set. An app token whose `sub` is not a
+    customer is the family's service account (accepted only when
+    AUTH_FAMILY_SERVICE_ACCOUNTS is on)."""
 
     kind: str
     subject: str
     family_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
 
     @property
     def key(self) -> str:
@@ -73,7 +79,16 @@ def principal_from(claims: dict[str, Any], where: str) -> Principal:
         family_id = uuid.UUID(str(family))
     except ValueError:
         raise Unauthenticated(f"{where}: an app caller needs a family_id UUID") from None
-    return Principal(kind=kind, subject=subject, family_id=family_id)
+    return Principal(
+        kind=kind, subject=subject, family_id=family_id, customer_id=_customer_in(subject)
+    )
+
+
+def _customer_in(subject: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(subject.removeprefix("customers/"))
+    except ValueError:
+        return None
 
 
 def _digest(token: str) -> str:
