@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from typing import Any, TypeAlias
@@ -26,7 +27,7 @@ from customer_api.errors import status_for
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
 from customer_api.security.ratelimit import RateLimiter, StreamSlots
-from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
+from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, Target, rule_for
 from customer_api.security.scoping import Caller, app_caller, check_family, check_subscription
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import APP, Authenticator, Principal
@@ -235,6 +236,16 @@ class _Call:
         self, requests: AsyncIterator[Any], context: RpcContext
     ) -> AsyncIterator[Any]:
         async for request in requests:
+            feed = self.rule.target is Target.SUBSCRIPTION
+            if feed and request.WhichOneof("action") == "subscribe":
+                # Each Subscribe costs a call: a stream is no way around the limit.
+                retry_ms = await self.owner.limiter.retry_after_ms(self.principal)
+                if retry_ms is not None:
+                    DENIALS.labels(self.method, "rate").inc()
+                    context.set_trailing_metadata((("retry-after-ms", str(retry_ms)),))
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit exceeded; retry later"
+                    )
             if self.principal.kind == APP:
                 try:
                     caller = await self._caller()
@@ -256,7 +267,17 @@ class _Call:
                 try:
                     with self.owner.streams.hold(self.principal):
                         request = await self._prepare(request, context, streams_in)
-                        async for response in inner(request, context):
+                        responses = inner(request, context)
+                        while True:
+                            # The token's expiry bounds each wait, never a yield.
+                            try:
+                                async with asyncio.timeout_at(self._expiry()):
+                                    response = await anext(responses)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                await responses.aclose()
+                                await self._expired(context)
                             yield response
                 except Exception as exc:
                     if not _answerable(exc):
@@ -280,6 +301,13 @@ class _Call:
                     else nullcontext()
                 ):
                     request = await self._prepare(request, context, streams_in)
+                    if streams_in or streams_out:
+                        try:
+                            async with asyncio.timeout_at(self._expiry()):
+                                response = await inner(request, context)
+                        except TimeoutError:
+                            await self._expired(context)
+                        return response
                     timeout = deadline if context.time_remaining() is None else None
                     try:
                         async with asyncio.timeout(timeout):
@@ -295,6 +323,19 @@ class _Call:
                 await self._audit(context, None if streams_in else request, response)
 
         return call
+
+    def _expiry(self) -> float | None:
+        """When the caller's token expires, on the event loop's clock."""
+        expires = self.principal.expires_at
+        if expires is None:
+            return None
+        return asyncio.get_running_loop().time() + (expires - time.time())
+
+    async def _expired(self, context: RpcContext) -> None:
+        DENIALS.labels(self.method, "expired").inc()
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "token expired; reconnect with a fresh one"
+        )
 
     async def _prepare(self, request: Any, context: RpcContext, streams_in: bool) -> Any:
         if streams_in:

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +51,9 @@ class Principal:
     subject: str
     family_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
+    # Wall-clock time (seconds) after which the token no longer holds; an open
+    # stream ends then. None: it does not expire (static tokens).
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -178,7 +181,10 @@ class JwtAuthenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"token rejected: {exc}") from None
-        return principal_from(claims, "token"), float(claims["exp"])
+        expires = float(claims["exp"])
+        # Accepted until exp plus the leeway, so an open stream holds as long.
+        principal = replace(principal_from(claims, "token"), expires_at=expires + s.leeway_seconds)
+        return principal, expires
 
 
 def build_authenticator(
