@@ -79,6 +79,7 @@ def jwt_security(signer: Signer) -> SecuritySettings:
         rate_per_second=100_000,
         rate_burst=100_000,
         order_service_rate_per_second=100_000,
+        unauthenticated_rate_per_second=100_000,
     )
 
 

@@ -56,6 +56,12 @@ VARIABLES = register(
         "2000",
         "calls per second for an order-service caller (burst: twice that; 0: no limit)",
     ),
+    Variable(
+        "RATE_LIMIT_UNAUTHENTICATED_PER_SECOND",
+        "5",
+        "failed authentications per second per peer address and replica (burst: twice that;"
+        " 0: no limit)",
+    ),
     Variable("MAX_STREAMS_PER_CALLER", "20", "open streams per caller on one replica"),
     Variable(
         "DEFAULT_DEADLINE_SECONDS", "10", "deadline given to unary calls that arrive without one"
@@ -94,6 +100,7 @@ class SecuritySettings:
     default_deadline_seconds: float = 10.0
     max_receive_bytes: int = 1024 * 1024
     family_service_accounts: bool = False
+    unauthenticated_rate_per_second: float = 5.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -183,4 +190,7 @@ def load_security_settings(env: Mapping[str, str] | None = None) -> SecuritySett
         default_deadline_seconds=r.number("DEFAULT_DEADLINE_SECONDS", 0.1, 3600),
         max_receive_bytes=r.integer("GRPC_MAX_RECEIVE_BYTES", 1024, 64 * 1024 * 1024),
         family_service_accounts=r.boolean("AUTH_FAMILY_SERVICE_ACCOUNTS"),
+        unauthenticated_rate_per_second=r.number(
+            "RATE_LIMIT_UNAUTHENTICATED_PER_SECOND", 0, 1_000_000
+        ),
     )

@@ -65,6 +65,10 @@ class Principal:
 class Authenticator(Protocol):
     async def authenticate(self, token: str) -> Principal: ...
 
+    def peek(self, token: str) -> Principal | None:
+        """The principal if it is known without any costly check; else None."""
+        ...
+
 
 def principal_from(claims: dict[str, Any], where: str) -> Principal:
     """Build a Principal from token claims; Unauthenticated when they do not make one."""
@@ -130,6 +134,9 @@ class StaticAuthenticator:
                 raise ConfigError(name, str(exc)) from None
         return cls(by_digest)
 
+    def peek(self, token: str) -> Principal | None:
+        return self._by_digest.get(_digest(token))
+
     async def authenticate(self, token: str) -> Principal:
         found = self._by_digest.get(_digest(token))
         if found is None:
@@ -147,10 +154,14 @@ class JwtAuthenticator:
         self._keys = keys
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    async def authenticate(self, token: str) -> Principal:
+    def peek(self, token: str) -> Principal | None:
         known = self._verified.get(token)
-        if known is not None and known[1] > time.time():
-            return known[0]
+        return known[0] if known is not None and known[1] > time.time() else None
+
+    async def authenticate(self, token: str) -> Principal:
+        known = self.peek(token)
+        if known is not None:
+            return known
         principal, expires = await self._verify(token)
         self._verified[token] = (principal, min(expires, time.time() + _VERIFIED_TTL_SECONDS))
         if len(self._verified) > _VERIFIED_MAX:
