@@ -53,6 +53,16 @@ SELECT EXISTS (
 )
 """
 
+# The same, counting only redemptions of the given customer's family: what a
+# quote may tell, so it is no oracle for other families' orders.
+ORDER_TAKEN_IN_FAMILY = """
+SELECT EXISTS (
+    SELECT 1 FROM redemptions r JOIN customers c ON c.id = r.customer_id
+    WHERE r.order_id = $1 AND r.state IN ('pending_approval', 'held', 'captured')
+      AND c.family_id = (SELECT family_id FROM customers WHERE id = $2)
+)
+"""
+
 # Any conflict (the key, or the order already holding a reward) inserts nothing;
 # the caller then tells the two apart.
 INSERT_REDEMPTION = f"""
@@ -137,6 +147,11 @@ async def fetch_redemption_by_key(conn: Conn, key: str) -> Redemption | None:
 async def order_taken(conn: Conn, order_id: str) -> bool:
     """Whether the order already holds a live (pending, held or captured) redemption."""
     return bool(await conn.fetchval(ORDER_TAKEN, order_id))
+
+
+async def order_taken_in_family(conn: Conn, order_id: str, customer_id: uuid.UUID) -> bool:
+    """order_taken, counting only redemptions of the customer's own family."""
+    return bool(await conn.fetchval(ORDER_TAKEN_IN_FAMILY, order_id, customer_id))
 
 
 async def insert_redemption(conn: Conn, r: Redemption, idempotency_key: str) -> Redemption | None:

@@ -119,11 +119,17 @@ async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
 
 
 async def _check(
-    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime
-) -> Ineligible | None:
+    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime,
+    *, seen_by: uuid.UUID | None = None,
+) -> Ineligible | None:  # fmt: skip
+    """`seen_by`: judge the order only by that customer's family's redemptions."""
     rules = tier_rules(ctx)
     tier = tier_for(await db.window_points(conn, account.id, tier_window_start(now, rules)), rules)
-    taken = await rewards_db.order_taken(conn, order_id)
+    taken = await (
+        rewards_db.order_taken(conn, order_id)
+        if seen_by is None
+        else rewards_db.order_taken_in_family(conn, order_id, seen_by)
+    )
     return ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=taken)
 
 
@@ -137,7 +143,11 @@ async def quote_redemption(
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             account = await account_of(conn, customer_id)
-            reason = await _check(conn, ctx, account, reward, order_id, datetime.now(UTC))
+            # A quote says nothing about other families' orders (whoever asks):
+            # redeeming still refuses an order taken anywhere.
+            reason = await _check(
+                conn, ctx, account, reward, order_id, datetime.now(UTC), seen_by=customer_id
+            )
     if reason is None and needs_approval(customer.role, account.pooled):
         reason = Ineligible.NEEDS_APPROVAL
     after = account.balance - reward.points_cost if reason is None else account.balance
