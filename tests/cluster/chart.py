@@ -1,0 +1,85 @@
+"""The chart and CRD as the cluster tests use them: rendered pieces and install values.
+
+The server here is kube-apiserver 1.20 (the newest Debian ships as source), while
+the chart claims Kubernetes >=1.29. `server_values` turns off only the objects whose
+API versions 1.20 lacks (PodDisruptionBudget policy/v1, HorizontalPodAutoscaler
+autoscaling/v2); `chart_for_server` widens kubeVersion in a copy. Both are listed
+in docs/kubernetes.md as what the cluster tests do not check.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "customer-service"
+CRDS = ROOT / "k8s" / "crds"
+CRD_PATH = CRDS / "rewardcampaigns.yaml"
+EXAMPLES = sorted((ROOT / "k8s" / "examples").glob("*.yaml"))
+PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
+RELEASE = "customer"
+OPERATOR_SERVICE_ACCOUNT = f"{RELEASE}-customer-service-operator"
+# Set explicitly so the tests hold whichever AUTH_MODE the chart defaults to.
+AUTH = {
+    "AUTH_MODE": "jwt",
+    "JWT_JWKS_URL": "https://login.example.com/.well-known/jwks.json",
+    "JWT_ISSUER": "https://login.example.com/",
+    "JWT_AUDIENCE": "customer-service",
+}
+
+
+def render(values: dict[str, Any] | None, namespace: str) -> dict[str, list[dict[str, Any]]]:
+    """Template name -> its objects, rendered by Helm's engine for `namespace`."""
+    with helm.Chart.load(CHART) as loaded:
+        files = loaded.render(values, name=RELEASE, namespace=namespace, is_install=True)
+    return {
+        template: [doc for doc in yaml.safe_load_all(text) if doc]
+        for template, text in files.items()
+        if not template.endswith("NOTES.txt")
+    }
+
+
+def operator_rbac(namespace: str) -> str:
+    """Exactly the chart's operator ServiceAccount, Role, ClusterRole and bindings."""
+    docs = render(default_values(), namespace)["customer-service/templates/operator-rbac.yaml"]
+    for doc in docs:
+        if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding", "KopfPeering"):
+            doc["metadata"]["namespace"] = namespace
+    return yaml.safe_dump_all(docs)
+
+
+def default_values() -> dict[str, Any]:
+    return {"config": dict(AUTH)}
+
+
+def production_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load(PRODUCTION_VALUES.read_text())
+    return values
+
+
+def server_values(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` less the objects whose API versions kube-apiserver 1.20 does not serve."""
+    out = copy.deepcopy(values)
+    for component in ("api", "consumer", "worker"):
+        section = out.setdefault(component, {})
+        section.setdefault("pdb", {})["enabled"] = False
+        section.setdefault("autoscaling", {})["enabled"] = False
+    return out
+
+
+def chart_for_server(directory: Path, kube_version: str) -> Path:
+    """A copy of the chart whose kubeVersion admits the test server's version."""
+    target = directory / "customer-service"
+    if not target.exists():
+        shutil.copytree(CHART, target)
+        meta_path = target / "Chart.yaml"
+        meta = yaml.safe_load(meta_path.read_text())
+        meta["kubeVersion"] = f">={kube_version}-0"
+        meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return target
