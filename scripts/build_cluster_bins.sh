@@ -57,14 +57,29 @@ SOURCES
 ensure_kube_apiserver() {
     if [[ -x "$BIN/kube-apiserver" ]]; then log "kube-apiserver cached: $("$BIN/kube-apiserver" --version)"; return; fi
     command -v go >/dev/null || apt_install golang-go
+    command -v rsync >/dev/null || apt_install rsync  # the upstream Makefile copies with it
     local tree="$SRC/kubernetes-$K8S_UPSTREAM"
     if [[ ! -f "$tree/cmd/kube-apiserver/apiserver.go" ]]; then
         ensure_sources_list
         (cd "$SRC" && apt-get source --download-only "kubernetes=$K8S_DEB_VERSION")
         tar -C "$SRC" -xzf "$SRC/kubernetes_${K8S_DEB_VERSION%%-*}.orig.tar.gz"
     fi
+    if [[ ! -f "$tree/pkg/generated/openapi/zz_generated.openapi.go" ]]; then
+        # The one generated file the tarball lacks; the upstream Makefile makes it
+        # (as Debian's build does), sharing our Go build cache.
+        log "generating the OpenAPI definitions (make gen_openapi)"
+        mkdir -p "$tree/_output/local/go"
+        [[ -e "$tree/_output/local/go/cache" ]] || ln -s "$CACHE/gocache" "$tree/_output/local/go/cache"
+        (cd "$tree" && make gen_openapi)
+    fi
+    # 1.20 vendors modern-go/reflect2 1.0.1, whose map iteration faults under Go 1.18+
+    # (the server dies on the first custom resource it encodes); Debian's 1.0.2 fixes it.
+    local reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+    [[ -f "$reflect2/go_above_118.go" ]] || apt_install golang-github-modern-go-reflect2-dev
+    rsync -a --delete --exclude '*_test.go' "$reflect2/" "$tree/vendor/github.com/modern-go/reflect2/"
     log "building kube-apiserver $K8S_UPSTREAM with $(go version) (about 10 minutes on 2 cores)"
-    local pkg=k8s.io/component-base/version
+    # In GOPATH mode the vendored package's import path carries the vendor/ prefix.
+    local pkg=k8s.io/kubernetes/vendor/k8s.io/component-base/version
     local ldflags="-s -w -X $pkg.gitVersion=v$K8S_UPSTREAM -X $pkg.gitMajor=1 -X $pkg.gitMinor=20"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
     # GOPATH mode, as Debian's own build does: Go 1.19's module mode rejects 1.20's

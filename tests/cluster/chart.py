@@ -34,6 +34,13 @@ AUTH = {
 }
 
 
+def example(path: Path) -> str:
+    """An example manifest for any namespace (the files name `default`)."""
+    body = yaml.safe_load(path.read_text())
+    body["metadata"].pop("namespace", None)
+    return yaml.safe_dump(body)
+
+
 def render(values: dict[str, Any] | None, namespace: str) -> dict[str, list[dict[str, Any]]]:
     """Template name -> its objects, rendered by Helm's engine for `namespace`."""
     with helm.Chart.load(CHART) as loaded:

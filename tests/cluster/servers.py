@@ -149,6 +149,10 @@ def start_apiextensions_apiserver(root: Path, etcd_url: str, core: ApiServer,
         f"--tls-private-key-file={serving.key}", f"--client-ca-file={core.ca}",
         f"--kubeconfig={admin_kubeconfig}", f"--authentication-kubeconfig={admin_kubeconfig}",
         f"--authorization-kubeconfig={admin_kubeconfig}",
+        # Their informers would wait forever for APIs the 1.20 core server lacks.
+        "--disable-admission-plugins=MutatingAdmissionPolicy,MutatingAdmissionWebhook,"
+        "ValidatingAdmissionPolicy,ValidatingAdmissionWebhook",
+        "--enable-priority-and-fairness=false",
     ]  # fmt: skip
     proc = Process("apiextensions-apiserver", argv, root / "apiextensions-apiserver.log")
     url = f"https://127.0.0.1:{port}"

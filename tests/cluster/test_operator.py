@@ -49,7 +49,7 @@ def test_create_update_pause_and_delete_through_the_finalizer(
     assert kubectl.run("auth", "can-i", "list", "secrets", check=False).strip() == "no"
     operators.start()
     admin = operators.admin
-    admin.run("apply", "-f", str(EXAMPLE))
+    admin.apply(chart.example(EXAMPLE))
 
     status = _applied(kubectl, NAME, 1)
     assert status["phase"] in ("Active", "Scheduled")
@@ -76,7 +76,7 @@ def test_kubectl_get_shows_the_printer_columns_filled_from_status(
 ) -> None:
     operators.start()
     admin = operators.admin
-    admin.run("apply", "-f", str(EXAMPLE))
+    admin.apply(chart.example(EXAMPLE))
     status = _applied(operator_kubectl, NAME, 1)
     eventually(lambda: "pointsAwarded" in _status(operator_kubectl, NAME), what="points")
     header, row = admin.run("get", "rc", "-o", "wide").strip().splitlines()
@@ -123,7 +123,7 @@ def test_a_database_outage_is_retried_until_the_campaign_is_applied(
     eventually(lambda: "reconciling RewardCampaigns" in operators.started[0].text(), what="up")
     proxy.cut()
     try:
-        admin.run("apply", "-f", str(EXAMPLE))
+        admin.apply(chart.example(EXAMPLE))
         pending = eventually(
             lambda: (s := _status(operator_kubectl, NAME)).get("phase") == "Pending" and s,
             what="phase Pending while the database is away",
@@ -141,7 +141,7 @@ def test_a_second_replica_does_not_apply_the_same_change_again(
     for proc in (first, second):
         eventually(lambda p=proc: "reconciling RewardCampaigns" in p.text(), what="up")
     admin = operators.admin
-    admin.run("apply", "-f", str(EXAMPLE))
+    admin.apply(chart.example(EXAMPLE))
     _applied(operator_kubectl, NAME, 1)
     _patch(admin, NAME, {"effect": {"multiplier": 3}})
     _applied(operator_kubectl, NAME, 2)
