@@ -120,7 +120,7 @@ def namespace(admin: Kubectl, crd: object) -> str:
 @pytest.fixture
 def operator_kubectl(admin: Kubectl, apiserver: ApiServer, namespace: str) -> Kubectl:
     """The chart's operator ServiceAccount, Role and bindings, and a token for exactly it."""
-    admin.apply(chart.operator_rbac(namespace))
+    admin.in_namespace(namespace).apply(chart.operator_rbac(namespace))
     account = chart.OPERATOR_SERVICE_ACCOUNT
     token = admin.in_namespace(namespace).run("create", "token", account, "--duration=2h")
     path = apiserver.kubeconfig(f"operator-{namespace}", token=token.strip())
