@@ -109,8 +109,7 @@ def test_install_upgrade_and_uninstall_are_accepted_by_the_server(
     chart_dir = chart.chart_for_server(tmp_path, version.lstrip("v"))
     with helm.Config(kubeconfig_path=admin.kubeconfig, namespace=namespace) as config:
         with JobController(kubectl) as jobs:
-            release = config.install(chart_dir, chart.RELEASE, values, namespace=namespace,
-                                     timeout=120)  # fmt: skip
+            release = chart.release(config, "install", chart_dir, values, namespace)
         (install,) = jobs.seen
         assert install["job"]["metadata"]["name"] == "customer-customer-service-migrate"
         assert install["deployments"] == []  # the migration runs before any process
@@ -126,13 +125,15 @@ def test_install_upgrade_and_uninstall_are_accepted_by_the_server(
             assert target.exists(kind, name), (kind, name)
         assert not kubectl.exists("job", "customer-customer-service-migrate")  # hook-succeeded
 
-        changed = {**values, "api": {**values.get("api", {}), "replicas": 4}}
+        changed = {**values, "worker": {**values.get("worker", {}), "replicas": 4}}
         with JobController(kubectl) as jobs:
-            config.upgrade(chart_dir, chart.RELEASE, changed, namespace=namespace, timeout=120)
+            chart.release(config, "upgrade", chart_dir, changed, namespace)
         (upgrade,) = jobs.seen
-        api = next(d for d in upgrade["deployments"] if d["metadata"]["name"].endswith("-api"))
-        assert api["spec"]["replicas"] != 4  # pre-upgrade: migrated before the rollout
-        eventually(lambda: kubectl.get("deployment", "customer-customer-service-api")
+        worker = next(
+            d for d in upgrade["deployments"] if d["metadata"]["name"].endswith("-worker")
+        )
+        assert worker["spec"]["replicas"] != 4  # pre-upgrade: migrated before the rollout
+        eventually(lambda: kubectl.get("deployment", "customer-customer-service-worker")
                    ["spec"]["replicas"] == 4, what="upgraded")  # fmt: skip
 
         config.uninstall(chart.RELEASE, timeout=120)
