@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint unit integration proto bench clean image test-image
+.PHONY: install run test test-cluster cluster-bins lint unit integration proto bench clean image test-image
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: install
 ## Static checks, then every test (unit, integration on real servers, e2e).
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## Build (once, cached outside the repo) etcd and kube-apiserver for tests/cluster.
+cluster-bins:
+	bash scripts/build_cluster_bins.sh
+
+## The cluster tests: the CRD, the operator and the chart against a real API server.
+test-cluster: install cluster-bins
+	$(BIN)/python -m pytest -v -p no:cacheprovider tests/cluster
 
 lint: install
 	$(BIN)/python scripts/genproto.py --check

@@ -17,7 +17,9 @@ def test_kopf_bookkeeping_goes_to_annotations_never_status() -> None:
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert isinstance(settings.persistence.diffbase_storage, kopf.AnnotationsDiffBaseStorage)
     assert settings.persistence.finalizer == "rewards.coffee.example/end-campaign"
-    assert settings.peering.standalone
+    assert not settings.peering.standalone
+    assert settings.peering.name == "customer-service-operator" and settings.peering.mandatory
+    assert settings.scanning.disabled  # the Role cannot list namespaces
 
 
 def test_every_handler_is_registered_and_deletion_holds_a_finalizer() -> None:

@@ -177,3 +177,18 @@ def test_any_json_spec_is_a_campaign_or_a_named_refusal(
         parse(spec)
     except InvalidArgument as exc:
         assert exc.field.startswith("spec")
+
+
+def test_a_spec_that_is_a_mapping_but_not_a_dict_is_stored_as_itself() -> None:
+    # kopf hands handlers its own read-only Mapping views, not dicts.
+    from types import MappingProxyType
+
+    from customer_core.usecases.campaigns import plain_spec
+
+    spec = {
+        "displayName": "X",
+        "window": {"start": "2026-01-01T00:00"},
+        "effect": {"bonusPoints": 5},
+    }
+    view = MappingProxyType({**spec, "window": MappingProxyType(spec["window"])})
+    assert plain_spec(view) == spec

@@ -1,6 +1,9 @@
 """`customer-service operator`: run kopf over RewardCampaign resources.
 
-One replica (kopf runs standalone: no peering objects, so its RBAC stays small).
+Kopf's peering keeps a second replica (a rollout's overlap, a developer's run
+against the cluster) from applying a change twice: every replica writes a
+keep-alive with a random priority into the chart's KopfPeering object, and only
+the highest live one handles RewardCampaigns; the others pause until it is gone.
 The database schema is checked before kopf starts, so an out-of-date schema
 stops the process with a clear line rather than a crash loop of failed handlers.
 Kopf's own bookkeeping (progress and the last-handled spec) lives in
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 from typing import Any
 
 import kopf
@@ -24,6 +28,9 @@ from customer_operator import handlers
 from customer_operator.settings import OperatorSettings, load
 
 log = logging.getLogger("customer_operator")
+
+# The chart's KopfPeering (ClusterKopfPeering when cluster-wide) object.
+PEERING = "customer-service-operator"
 
 
 async def check_database(settings: Settings) -> None:
@@ -41,7 +48,14 @@ def configure(kopf_settings: kopf.OperatorSettings) -> None:
     persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=handlers.GROUP, key="last-handled-spec"
     )
-    kopf_settings.peering.standalone = True
+    kopf_settings.peering.standalone = False
+    kopf_settings.peering.name = PEERING
+    # Without the peering object the replica waits rather than working alone.
+    kopf_settings.peering.mandatory = True
+    # The Role names its namespaces; without scanning kopf neither lists
+    # namespaces (forbidden outside cluster-wide mode: a minute of retries before
+    # it falls back) nor needs more than the CRD list it gets at startup.
+    kopf_settings.scanning.disabled = True
     # Events explain phases to `kubectl describe`; debug lines would flood them.
     kopf_settings.posting.level = logging.INFO
 
@@ -86,7 +100,10 @@ def main(argv: list[str]) -> int:
         registry=build_registry(settings),
         clusterwide=settings.clusterwide,
         namespaces=settings.namespaces,
-        standalone=True,
+        standalone=False,
+        peering_name=PEERING,
+        # Distinct priorities: equal ones would both keep working (kopf only warns).
+        priority=secrets.randbelow(2**31 - 1) + 1,
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
         memo=kopf.Memo(core=settings.core, retry_seconds=settings.retry_seconds),
     )

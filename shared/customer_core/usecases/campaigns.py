@@ -72,11 +72,19 @@ def status_of(row: db.CampaignRow, now: datetime) -> CampaignStatus:
     )
 
 
+def _json_value(value: Any) -> Any:
+    # Mappings that are not dicts (kopf's views of a resource) stay objects;
+    # json.dumps would otherwise turn them into their repr.
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def plain_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec as JSON values (YAML may give datetimes), for storing and comparing."""
-    plain: dict[str, Any] = json.loads(
-        json.dumps(spec, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
-    )
+    plain: dict[str, Any] = json.loads(json.dumps(spec, default=_json_value))
     return plain
 
 
