@@ -7,6 +7,7 @@ pool) instead of reaching for globals.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from customer_core.db.migrate import check_schema
 from customer_core.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+POOL_CLOSE_GRACE_SECONDS = 10.0
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -104,4 +107,13 @@ class Context:
     async def aclose(self) -> None:
         self.cache.close()
         await self.valkey.aclose()
-        await self.pool.close()
+        try:
+            # close() waits for every acquired connection to come back: one task
+            # that never releases its connection would hold shutdown forever.
+            await asyncio.wait_for(self.pool.close(), POOL_CLOSE_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "database connections still in use after %.0f s at shutdown; terminating them",
+                POOL_CLOSE_GRACE_SECONDS,
+            )
+            self.pool.terminate()
