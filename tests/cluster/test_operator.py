@@ -12,7 +12,6 @@ import time
 import urllib.request
 from typing import Any
 
-import pytest
 import yaml
 
 from customer_launcher.devstack import DevStack
@@ -114,20 +113,26 @@ def test_an_invalid_spec_gets_phase_invalid_with_the_reason_in_status(
     assert status["observedGeneration"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="no Event is posted: kopf 1.45 posts log lines as "
-                   "Events only with settings.posting.loggers, and an explicit kopf.warn() "
-                   "in the handler was not posted either; cause not found yet")  # fmt: skip
-def test_an_invalid_spec_is_explained_by_an_event(
+def _events(operators: Operators, name: str, reason: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = operators.admin.get("events")["items"]
+    return [e for e in items if e["involvedObject"].get("name") == name and e["reason"] == reason]
+
+
+def test_an_invalid_spec_is_explained_by_a_warning_event(
     operators: Operators, operator_kubectl: Kubectl
 ) -> None:
     status = _invalid(operators, operator_kubectl)
-
-    def event() -> list[dict[str, Any]]:
-        items = operators.admin.get("events")["items"]
-        return [e for e in items if status["message"] in e["message"]]
-
-    found = eventually(event, timeout=30, what="an Event with the reason")
-    assert found[0]["involvedObject"]["kind"] == "RewardCampaign"
+    found = eventually(lambda: _events(operators, "backwards", "InvalidSpec"), timeout=30,
+                       what="an InvalidSpec Event for the refused campaign")  # fmt: skip
+    assert len(found) == 1, found
+    event = found[0]
+    assert event["type"] == "Warning"
+    assert event["message"] == status["message"]
+    assert "spec.window.end" in event["message"]
+    uid = operators.admin.get("rwc", "backwards")["metadata"]["uid"]
+    assert event["involvedObject"]["kind"] == "RewardCampaign"
+    assert event["involvedObject"]["uid"] == uid
+    assert event["metadata"]["namespace"] == operator_kubectl.namespace
 
 
 def test_a_database_outage_is_retried_until_the_campaign_is_applied(
@@ -147,9 +152,16 @@ def test_a_database_outage_is_retried_until_the_campaign_is_applied(
             what="phase Pending while the database is away",
         )
         assert "PostgreSQL" in pending["message"] or "database" in pending["message"]
+        warned = eventually(lambda: _events(operators, NAME, "DatabaseUnavailable"),
+                            timeout=30, what="a DatabaseUnavailable Event")  # fmt: skip
+        assert warned[0]["type"] == "Warning"
+        assert warned[0]["message"].startswith("waiting for the database: ")
     finally:
         proxy.start()
     _applied(operator_kubectl, NAME, 1)
+    applied = eventually(lambda: _events(operators, NAME, "Applied"), timeout=30, what="Applied")
+    assert applied[0]["type"] == "Normal"
+    assert applied[0]["message"].startswith("generation 1 in force: ")
 
 
 def _applied_reconciles(proc: Process) -> float:

@@ -4,6 +4,10 @@ Errors map to kopf in one place (`_kopf_error`): a spec the checks refuse is
 permanent (phase Invalid, no retry until the spec changes); a database that
 cannot be reached is temporary (retried after OPERATOR_RETRY_SECONDS).
 Handlers return None so kopf stores nothing of its own in `status`.
+
+Each outcome is also posted as a Kubernetes Event (`_explain`), which is what
+`kubectl describe` shows: kopf 1.45 no longer turns log lines into Events
+(`settings.posting.loggers` is off by default), so only explicit posts appear.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ def _kopf_error(exc: CustomerServiceError, retry_seconds: float) -> Exception:
     return kopf.PermanentError(str(exc))
 
 
+def _explain(body: kopf.Body, *, warning: bool, reason: str, message: str) -> None:
+    """Post an Event on the resource (kopf posts it in the background, retrying)."""
+    post = kopf.warn if warning else kopf.info
+    post(body, reason=reason, message=message)
+
+
+def _unavailable(
+    body: kopf.Body, status: Mapping[str, Any], problem: str, now: datetime
+) -> dict[str, Any]:
+    """Pending status; the Event only on the way in, not on every retry while it lasts."""
+    if not statuses.already_pending(status):
+        _explain(body, warning=True, reason=statuses.UNAVAILABLE_REASON,
+                 message=f"waiting for the database: {problem}")  # fmt: skip
+    return statuses.pending(problem, previous=status, now=now)
+
+
 def _generation(meta: Mapping[str, Any]) -> int | None:
     value = meta.get("generation")
     return int(value) if value is not None else None
@@ -52,6 +72,7 @@ async def reconcile(
     name: str,
     namespace: str | None,
     uid: str | None,
+    body: kopf.Body,
     patch: kopf.Patch,
     memo: kopf.Memo,
     **_: Any,
@@ -68,26 +89,23 @@ async def reconcile(
     except InvalidArgument as exc:
         metrics.RECONCILES.labels("invalid").inc()
         in_force = await _quiet_status(ctx, namespace, name, now)
-        patch.status.update(
-            statuses.invalid(
-                str(exc),
-                observed_generation=generation,
-                in_force=in_force,
-                previous=status,
-                now=now,
-            )
+        invalid = statuses.invalid(
+            str(exc), observed_generation=generation, in_force=in_force, previous=status, now=now
         )
+        patch.status.update(invalid)
+        _explain(body, warning=True, reason=statuses.INVALID_REASON, message=invalid["message"])
         raise _kopf_error(exc, memo["retry_seconds"]) from exc
     except Unavailable as exc:
         metrics.RECONCILES.labels("unavailable").inc()
-        patch.status.update(statuses.pending(str(exc), previous=status, now=now))
+        patch.status.update(_unavailable(body, status, str(exc), now))
         raise _kopf_error(exc, memo["retry_seconds"]) from exc
     metrics.RECONCILES.labels("applied").inc()
-    patch.status.update(
-        statuses.for_campaign(
-            applied.status, observed_generation=generation, previous=status, now=now
-        )
+    done = statuses.for_campaign(
+        applied.status, observed_generation=generation, previous=status, now=now
     )
+    patch.status.update(done)
+    summary = f"generation {applied.status.generation} in force: {done['message']}"
+    _explain(body, warning=False, reason="Applied", message=summary)
 
 
 async def _quiet_status(
@@ -103,6 +121,7 @@ async def _quiet_status(
 
 async def end(
     *,
+    body: kopf.Body,
     name: str,
     namespace: str | None,
     uid: str | None,
@@ -118,11 +137,14 @@ async def end(
     metrics.forget(namespace or "default", name)
     if ended is not None:
         metrics.ENDED.inc()
-        logger.info("campaign %s ended with %d points awarded", ended.key, ended.points_awarded)
+        message = f"campaign ended with {ended.points_awarded} points awarded"
+        logger.info("%s: %s", ended.key, message)
+        _explain(body, warning=False, reason="Ended", message=message)
 
 
 async def refresh(
     *,
+    body: kopf.Body,
     meta: Mapping[str, Any],
     status: Mapping[str, Any],
     name: str,
@@ -136,7 +158,7 @@ async def refresh(
     try:
         found = await usecases.campaign_status(memo["ctx"], namespace or "default", name, now=now)
     except Unavailable as exc:
-        patch.status.update(statuses.pending(str(exc), previous=status, now=now))
+        patch.status.update(_unavailable(body, status, str(exc), now))
         return
     if found is not None and found.ended_at is None:
         metrics.record_progress(

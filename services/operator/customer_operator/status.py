@@ -23,6 +23,9 @@ REASON_FOR_PHASE = {
     Phase.EXHAUSTED: "BudgetSpent",
     Phase.ENDED: "WindowClosed",
 }
+# Reasons shared by the conditions and the Events that explain them.
+INVALID_REASON = "InvalidSpec"
+UNAVAILABLE_REASON = "DatabaseUnavailable"
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -141,13 +144,23 @@ def invalid(
         "conditions": _conditions(
             old,
             [
-                ("Valid", False, "InvalidSpec", problem),
-                ("Synced", False, "InvalidSpec", message),
-                ("Active", False, "InvalidSpec", message),
+                ("Valid", False, INVALID_REASON, problem),
+                ("Synced", False, INVALID_REASON, message),
+                ("Active", False, INVALID_REASON, message),
             ],
             now,
         ),
     }
+
+
+def already_pending(previous: Mapping[str, Any] | None) -> bool:
+    """Whether `previous` already says the database is away (its Event was posted)."""
+    return any(
+        isinstance(c, Mapping)
+        and c.get("type") == "Synced"
+        and c.get("reason") == UNAVAILABLE_REASON
+        for c in (previous or {}).get("conditions") or ()
+    )
 
 
 def pending(problem: str, *, previous: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
@@ -159,7 +172,7 @@ def pending(problem: str, *, previous: Mapping[str, Any] | None, now: datetime) 
         for c in old.get("conditions") or ()
         if isinstance(c, Mapping) and c.get("type") not in (None, "Synced")
     ]
-    conditions.append(("Synced", False, "DatabaseUnavailable", problem))
+    conditions.append(("Synced", False, UNAVAILABLE_REASON, problem))
     return {
         "phase": phase,
         "message": f"waiting for the database: {problem}",

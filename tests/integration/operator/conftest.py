@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
+from kopf._core.engines import posting
+
+from customer_operator import main
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "k8s" / "examples"
 
@@ -55,3 +60,34 @@ def example(name: str) -> dict[str, Any]:
 @pytest.fixture
 def spec() -> dict[str, Any]:
     return copy.deepcopy(SPEC)
+
+
+class _Posted(list[posting.K8sEvent]):
+    """Stands in for kopf's event queue, which only `kopf.run`'s poster task drains."""
+
+    def put_nowait(self, event: posting.K8sEvent) -> None:
+        self.append(event)
+
+    def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
+        fn(*args)
+
+
+@pytest.fixture(autouse=True)
+def posted() -> Iterator[list[posting.K8sEvent]]:
+    """The Events the handlers ask kopf to post, with the operator's own posting settings.
+
+    kopf keeps its queue and settings in context variables the operator sets at
+    start; the handlers called here directly need them too (kopf's own tests do
+    the same).
+    """
+    settings = kopf.OperatorSettings()
+    main.configure(settings)
+    events = _Posted()
+    tokens = [
+        (posting.settings_var, posting.settings_var.set(settings)),
+        (posting.event_queue_var, posting.event_queue_var.set(events)),  # type: ignore[arg-type]
+        (posting.event_queue_loop_var, posting.event_queue_loop_var.set(events)),  # type: ignore[arg-type]
+    ]
+    yield events
+    for var, token in reversed(tokens):
+        var.reset(token)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import kopf
 import pytest
+from kopf._core.engines.posting import K8sEvent
 from prometheus_client import REGISTRY
 
 from customer_core.config import Settings
@@ -37,7 +38,7 @@ async def call(handler: Any, body: dict[str, Any], ctx: Context) -> kopf.Patch:
     patch = kopf.Patch()
     meta = body["metadata"]
     await handler(
-        body=body,
+        body=kopf.Body(body),
         spec=body["spec"],
         meta=meta,
         status=body.get("status", {}),
@@ -67,6 +68,12 @@ def bump(body: dict[str, Any], **spec_changes: Any) -> dict[str, Any]:
     return out
 
 
+def said(posted: list[K8sEvent], body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of each Event posted on `body`'s object."""
+    uid = body["metadata"]["uid"]
+    return [(e.type, e.reason, e.message) for e in posted if e.ref.get("uid") == uid]
+
+
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
 
@@ -78,10 +85,16 @@ async def live(ctx: Context, name: str = "double-mornings") -> db.CampaignRow:
     return row
 
 
-async def test_create_writes_the_campaign_and_reports_active(ctx: Context) -> None:
+async def test_create_writes_the_campaign_and_reports_active(
+    ctx: Context, posted: list[K8sEvent]
+) -> None:
     body = resource()
     patch = await call(handlers.reconcile, body, ctx)
     status = patch["status"]
+    assert said(posted, body) == [
+        ("Normal", "Applied", f"generation 1 in force: {status['message']}")
+    ]
+    assert posted[0].ref["kind"] == "RewardCampaign" and posted[0].ref["namespace"] == "coffee"
     assert status["phase"] == "Active"
     assert status["observedGeneration"] == 1 and status["appliedGeneration"] == 1
     assert status["campaignId"] == body["metadata"]["uid"]
@@ -212,7 +225,9 @@ async def test_metrics_count_reconciles_and_follow_each_campaign(ctx: Context) -
     assert sample("customer_campaign_budget_left", **series) is None
 
 
-async def test_an_invalid_spec_is_reported_not_retried(ctx: Context) -> None:
+async def test_an_invalid_spec_is_reported_not_retried(
+    ctx: Context, posted: list[K8sEvent]
+) -> None:
     spec = copy.deepcopy(resource()["spec"])
     # Offsets get past the schema's text comparison; the operator's check catches it.
     spec["window"] = {"start": "2030-01-01T10:00:00+02:00", "end": "2030-01-01T08:00:00Z"}
@@ -220,26 +235,32 @@ async def test_an_invalid_spec_is_reported_not_retried(ctx: Context) -> None:
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError, match=r"spec\.window\.end"):
         await handlers.reconcile(
-            spec=body["spec"], meta=body["metadata"], status={}, name="backwards",
-            namespace="coffee", uid=body["metadata"]["uid"], patch=patch, memo=memo(ctx),
+            body=kopf.Body(body), spec=body["spec"], meta=body["metadata"], status={},
+            name="backwards", namespace="coffee", uid=body["metadata"]["uid"], patch=patch,
+            memo=memo(ctx),
         )  # fmt: skip
     status = patch["status"]
     assert status["phase"] == "Invalid"
     assert "spec.window.end" in status["message"]
     assert conditions(status)["Valid"] == ("False", "InvalidSpec")
+    # `kubectl describe` explains it too: a Warning naming the field.
+    assert said(posted, body) == [("Warning", "InvalidSpec", status["message"])]
     async with ctx.pool.acquire() as conn:
         assert await db.fetch_live(conn, "coffee", "backwards") is None
 
 
-async def test_an_invalid_update_keeps_the_last_valid_rules_until_fixed(ctx: Context) -> None:
+async def test_an_invalid_update_keeps_the_last_valid_rules_until_fixed(
+    ctx: Context, posted: list[K8sEvent]
+) -> None:
     body = resource()
     body = with_status(body, await call(handlers.reconcile, body, ctx))
     broken = bump(body, effect={"multiplier": 1})
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
         await handlers.reconcile(
-            spec=broken["spec"], meta=broken["metadata"], status=broken["status"],
-            name="double-mornings", namespace="coffee", uid=broken["metadata"]["uid"],
+            body=kopf.Body(broken), spec=broken["spec"], meta=broken["metadata"],
+            status=broken["status"], name="double-mornings", namespace="coffee",
+            uid=broken["metadata"]["uid"],
             patch=patch, memo=memo(ctx),
         )  # fmt: skip
     assert patch["status"]["phase"] == "Invalid"
@@ -247,6 +268,7 @@ async def test_an_invalid_update_keeps_the_last_valid_rules_until_fixed(ctx: Con
     assert patch["status"]["observedGeneration"] == 2
     assert patch["status"]["appliedGeneration"] == 1
     assert (await live(ctx)).generation == 1
+    assert said(posted, broken)[-1] == ("Warning", "InvalidSpec", patch["status"]["message"])
     broken = with_status(broken, patch)
     # The timer does not paper over the refusal while the spec is still the bad one.
     refreshed = await call(handlers.refresh, broken, ctx)
@@ -257,11 +279,14 @@ async def test_an_invalid_update_keeps_the_last_valid_rules_until_fixed(ctx: Con
     assert conditions(patch["status"])["Valid"] == ("True", "SpecAccepted")
 
 
-async def test_delete_ends_at_once_and_keeps_history(ctx: Context) -> None:
+async def test_delete_ends_at_once_and_keeps_history(ctx: Context, posted: list[K8sEvent]) -> None:
     body = resource()
     await call(handlers.reconcile, body, ctx)
     before = datetime.now(UTC)
     await call(handlers.end, body, ctx)
+    assert said(posted, body)[-1] == (
+        "Normal", "Ended", "campaign ended with 0 points awarded"
+    )  # fmt: skip
     async with ctx.pool.acquire() as conn:
         assert await db.fetch_live(conn, "coffee", "double-mornings") is None
         assert await db.load_active(conn, datetime.now(UTC) + timedelta(seconds=1)) == []
@@ -295,7 +320,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_database_down_is_a_temporary_error(ctx: Context, settings: Settings) -> None:
+async def test_database_down_is_a_temporary_error(
+    ctx: Context, settings: Settings, posted: list[K8sEvent]
+) -> None:
     # A pool pointed at a port nothing listens on: every acquire fails to connect.
     pool = await asyncpg.create_pool(host="127.0.0.1", port=_free_port(), min_size=0)
     down = Context(settings=settings, pool=pool, valkey=ctx.valkey, cache=ctx.cache)
@@ -306,17 +333,29 @@ async def test_database_down_is_a_temporary_error(ctx: Context, settings: Settin
             patch = kopf.Patch()
             with pytest.raises(kopf.TemporaryError) as caught:
                 await handler(
-                    spec=body["spec"], meta=body["metadata"], status=body["status"],
-                    name="double-mornings", namespace="coffee", uid=body["metadata"]["uid"],
+                    body=kopf.Body(body), spec=body["spec"], meta=body["metadata"],
+                    status=body["status"], name="double-mornings", namespace="coffee",
+                    uid=body["metadata"]["uid"],
                     patch=patch, memo=memo(down),
                 )  # fmt: skip
             assert caught.value.delay == 7.0
         patch = await call(handlers.refresh, body, down)
+        # Once the status says so, retries and refreshes post no Event each time.
+        before = len(posted)
+        pending = with_status(body, patch)
+        await call(handlers.refresh, pending, down)
+        with pytest.raises(kopf.TemporaryError):
+            await call(handlers.reconcile, pending, down)
+        assert len(posted) == before
     finally:
         await pool.close()
     # The last known phase stays; the Synced condition says why nothing changed.
     assert patch["status"]["phase"] == "Active"
     assert conditions(patch["status"])["Synced"] == ("False", "DatabaseUnavailable")
+    # The reconcile and the first refresh each said so (end posts only on success).
+    events = said(posted, body)
+    assert [e[:2] for e in events] == [("Warning", "DatabaseUnavailable")] * 2
+    assert events[-1][2] == patch["status"]["message"]
 
 
 async def test_a_new_resource_while_the_database_is_down_is_pending(
@@ -329,7 +368,8 @@ async def test_a_new_resource_while_the_database_is_down_is_pending(
     try:
         with pytest.raises(kopf.TemporaryError):
             await handlers.reconcile(
-                spec=body["spec"], meta=body["metadata"], status={}, name="double-mornings",
+                body=kopf.Body(body), spec=body["spec"], meta=body["metadata"], status={},
+                name="double-mornings",
                 namespace="coffee", uid=body["metadata"]["uid"], patch=patch, memo=memo(down),
             )  # fmt: skip
     finally:
