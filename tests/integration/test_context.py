@@ -27,7 +27,8 @@ async def test_shutdown_terminates_a_connection_that_is_never_released(
     probe = await connect_db(settings)
     try:
         for _ in range(100):
-            if not await probe.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+            if not await probe.fetchval(sql, pid):
                 break
             await asyncio.sleep(0.05)
         else:
