@@ -61,10 +61,19 @@ def run_k6(
         raise SystemExit(f"k6 {rpc} exit {done.returncode}, no summary: {' / '.join(tail)}")
     data = json.loads(summary.read_text())
     metrics = data["metrics"]
+
+    def count(name: str) -> int:
+        return int(metrics.get(name, {}).get("values", {}).get("count", 0))
+
+    ok = count("rpc_ok")
+    if ok == 0:
+        tail = (out / f"k6-{run_tag}.log").read_text(errors="replace").strip().splitlines()[-5:]
+        raise SystemExit(f"k6 {rpc}: no call succeeded: {' / '.join(tail)}")
     trend = metrics["grpc_req_duration"]["values"]
     return K6Run(
-        ok=int(metrics.get("rpc_ok", {}).get("values", {}).get("count", 0)),
-        failed=int(metrics.get("rpc_failed", {}).get("values", {}).get("count", 0)),
+        ok=ok,
+        # An iteration that threw (a failed connect) counted neither OK nor failed.
+        failed=max(count("rpc_failed"), count("iterations") - ok),
         seconds=data["state"]["testRunDurationMs"] / 1000,
         p50_ms=float(trend["p(50)"]),
         p99_ms=float(trend["p(99)"]),
