@@ -52,6 +52,7 @@ test-image: install image
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -1,18 +1,22 @@
-"""API benchmark: the hot path against a bare grpc.aio server, same load, same run.
+"""API benchmark: the hot path under k6 against a bare grpc.aio server, same run.
 
-    .venv/bin/python bench/api.py [--quick] [--seconds S] [--concurrency N]
+    .venv/bin/python bench/api.py [--quick] [--seconds S] [--vus N] [--rounds R] [--python-view]
 
 Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
 temporary folder, migrates, seeds customers with favorites, a usual order and
 points, and starts the real api (`customer-service api`, as deployed: edge
-interceptor, metrics, tracing hooks) in a child process. It warms the cache,
-records one real GetCustomer and GetOrderContext response, and starts a bare
-grpc.aio server in another child process that answers those very bytes as
-constants (so the messages are the same size). One load generator then drives
-both servers in alternating rounds (bare, api, bare, api, ...): a shared,
-noisy machine hits both alike. It prints requests/s, p50 and p99 for each, the
-CPU time per request of the server and of Valkey (which shares the cores), and
-the ratios; the last line is one JSON object for bench/run_all.py.
+interceptor, metrics, tracing hooks; AUTH_MODE=none) in a child process. It warms
+the cache, records one real response of each hot-path RPC and starts a bare
+grpc.aio server (bench/lib/bare_server.py: health, reflection, those very
+responses as constants) in another child process. k6 (bench/k6/hot_path.js,
+through server reflection, 32 virtual users for 10 s by default) then drives each
+RPC against the bare server and the api in turn and prints successful req/s, the
+ratio to the bare server, p50 and p99, the CPU time per call of the server and of
+Valkey, and the load average. RedeemReward makes a new redemption every call (a
+fresh order id and idempotency key); the run fails if more than 0.1% of any RPC's
+calls are not OK, or if the redemptions in the database are not the calls k6
+counted as OK. `--python-view` adds the older Python load generator's figures.
+The last line is one JSON object for bench/run_all.py.
 """
 
 from __future__ import annotations
@@ -21,29 +25,36 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 from children import stop_children
 from cpu import cpu_seconds
+from k6load import K6Run, k6_binary, run_k6
+from pyload import callers, python_view, stubs
 from serving import wait_serving
 
-TARGETS = {"GetCustomer": 0.7, "GetOrderContext": 0.5}
+RPCS = ("ValidateCustomer", "GetOrderContext", "GetCustomer", "GetUsualOrder",
+        "QuoteRedemption", "RedeemReward")  # fmt: skip
+# Issue 19 item 3: warm reads against the bare server's req/s, and p99 at most 1.5x its p99.
+RATIO_TARGETS = {"GetCustomer": 0.85, "ValidateCustomer": 0.85, "GetOrderContext": 0.8}
+P99_FACTOR = 1.5
+MAX_ERRORS = 0.001
 CUSTOMERS = 1000
+REWARD = "rewards/5eed0000-0000-4000-8000-000000000001"
+# RedeemReward takes 25 points a call: enough points that no run exhausts a balance.
+POINTS = 10_000_000
+BARE = Path(__file__).resolve().parent / "lib" / "bare_server.py"
+
 
 SEED = """
 WITH f AS (
@@ -58,11 +69,11 @@ WITH f AS (
     FROM f RETURNING id
 ), a AS (
     INSERT INTO loyalty_accounts (id, customer_id, balance, lifetime_points, last_activity_at)
-    SELECT gen_random_uuid(), id, 450, 450, now() FROM c RETURNING id, customer_id
+    SELECT gen_random_uuid(), id, $2, $2, now() FROM c RETURNING id, customer_id
 ), p AS (
     INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,
                                 idempotency_key)
-    SELECT id, customer_id, 'earn', 450, 'seed', 'order', 'seed:' || id FROM a
+    SELECT id, customer_id, 'earn', $2, 'seed', 'order', 'seed:' || id FROM a
 )
 INSERT INTO favorites (id, customer_id, drink_id, drink_name, customization,
                        customization_key, position, is_usual)
@@ -71,85 +82,6 @@ SELECT gen_random_uuid(), customer_id, 'latte-' || k, 'Oat latte ' || k,
        'k' || k, k, k = 0
 FROM a, generate_series(0, 2) k
 """
-
-
-# ---- The bare server (child process) ------------------------------------------------
-
-
-class BareServicer(customer_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, customer: bytes, context: bytes) -> None:
-        self.customer = pb.Customer.FromString(customer)
-        self.context = pb.OrderContext.FromString(context)
-
-    async def GetCustomer(self, request: Any, context: Any) -> pb.Customer:
-        return self.customer
-
-    async def GetOrderContext(self, request: Any, context: Any) -> pb.OrderContext:
-        return self.context
-
-
-async def serve_bare(port: int, data: dict[str, str]) -> None:
-    server = grpc.aio.server()
-    customer_pb2_grpc.add_CustomerServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        BareServicer(bytes.fromhex(data["customer"]), bytes.fromhex(data["context"])), server
-    )
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await server.stop(0)
-
-
-# ---- Load generation ----------------------------------------------------------------
-
-
-async def drive(
-    call: Callable[[int], Awaitable[Any]], concurrency: int, seconds: float
-) -> tuple[float, list[float]]:
-    """`concurrency` workers calling back to back for `seconds`; (req/s, latencies)."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def worker(n: int) -> None:
-        i = n
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - start)
-            i += concurrency
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return len(latencies) / (time.perf_counter() - start), latencies
-
-
-def stubs(port: int, channels: int) -> list[customer_pb2_grpc.CustomerServiceStub]:
-    return [
-        customer_pb2_grpc.CustomerServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
-        for _ in range(channels)
-    ]
-
-
-def callers(
-    port: int, ids: list[uuid.UUID], channels: int
-) -> dict[str, Callable[[int], Awaitable[Any]]]:
-    pool = stubs(port, channels)
-    get = [pb.GetCustomerRequest(name=f"customers/{i}") for i in ids]
-    ctx = [pb.GetOrderContextRequest(customer=f"customers/{i}") for i in ids]
-
-    def get_customer(i: int) -> Awaitable[Any]:
-        return pool[i % channels].GetCustomer(get[i % len(get)])
-
-    def get_context(i: int) -> Awaitable[Any]:
-        return pool[i % channels].GetOrderContext(ctx[i % len(ctx)])
-
-    return {"GetCustomer": get_customer, "GetOrderContext": get_context}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 # ---- Orchestration ---------------------------------------------------------------------
@@ -169,7 +101,7 @@ async def seed(env: dict[str, str]) -> list[uuid.UUID]:
     conn = await connect_db(load_settings(env))
     try:
         await apply_migrations(conn)
-        await conn.execute(SEED, CUSTOMERS)
+        await conn.execute(SEED, CUSTOMERS, POINTS)
         return [r["id"] for r in await conn.fetch("SELECT id FROM customers ORDER BY id")]
     finally:
         await conn.close()
@@ -188,9 +120,54 @@ async def wait_port(port: int, within: float = 30) -> None:
             await asyncio.sleep(0.1)
 
 
+async def count_redemptions(env: dict[str, str], prefix: str) -> int:
+    """Redemptions really made for the orders one k6 run named (they all start with it)."""
+    from customer_core.config import load_settings
+    from customer_core.context import connect_db
+
+    conn = await connect_db(load_settings(env))
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM redemptions WHERE order_id LIKE $1 || '-%'", prefix
+        )
+        return int(count)
+    finally:
+        await conn.close()
+
+
+async def record(api_port: int, ids: list[uuid.UUID]) -> dict[str, str]:
+    """One real response of each hot-path RPC, as hex, for the bare server to answer."""
+    stub, name = stubs(api_port, 1)[0], f"customers/{ids[0]}"
+    answers = {
+        "ValidateCustomer": await stub.ValidateCustomer(pb.ValidateCustomerRequest(customer=name)),
+        "GetOrderContext": await stub.GetOrderContext(pb.GetOrderContextRequest(customer=name)),
+        "GetCustomer": await stub.GetCustomer(pb.GetCustomerRequest(name=name)),
+        "GetUsualOrder": await stub.GetUsualOrder(pb.GetUsualOrderRequest(customer=name)),
+        "QuoteRedemption": await stub.QuoteRedemption(
+            pb.QuoteRedemptionRequest(customer=name, reward=REWARD, order_id="quote-0")
+        ),
+        "RedeemReward": await stub.RedeemReward(pb.RedeemRewardRequest(
+            customer=name, reward=REWARD, order_id="record-0", idempotency_key="record-0")),
+    }  # fmt: skip
+    return {method: msg.SerializeToString().hex() for method, msg in answers.items()}
+
+
+def measure(
+    port: int, pid: int, valkey_pid: int, rpc: str, tag: str, opts: argparse.Namespace,
+    root: Path,
+) -> tuple[K6Run, float, float]:  # fmt: skip
+    """One k6 run; with the server's and Valkey's CPU microseconds per successful call."""
+    cpu, valkey = cpu_seconds(pid), cpu_seconds(valkey_pid)
+    run = run_k6(port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root)
+    calls = max(1, run.ok)
+    return (run, (cpu_seconds(pid) - cpu) / calls * 1e6,
+            (cpu_seconds(valkey_pid) - valkey) / calls * 1e6)  # fmt: skip
+
+
 async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     from customer_launcher.devstack import DevStack, free_port
 
+    k6_binary()  # fail before starting anything when k6 is missing
     stack = DevStack.create(root, kafka=False)
     stack.start()
     children: list[subprocess.Popen[bytes]] = []
@@ -199,122 +176,136 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
                "DB_POOL_MAX": "10", "AUTH_MODE": "none"}  # fmt: skip
         ids = await seed(env)
+        (root / "ids.json").write_text(json.dumps([str(i) for i in ids]))
         api_port, bare_port = free_port(), free_port()
         cli = Path(sys.executable).with_name("customer-service")
         children.append(
             spawn([str(cli), "api"], {**env, "GRPC_PORT": str(api_port)}, root / "api.log")
         )
         await wait_serving(api_port)
-        api = callers(api_port, ids, opts.channels)
+        api = callers(api_port, ids, 4)
         for i in range(len(ids)):  # warm the cache for every customer
-            await api["GetCustomer"](i)
-            await api["GetOrderContext"](i)
-        real = stubs(api_port, 1)[0]
+            for method in ("GetCustomer", "GetOrderContext", "ValidateCustomer", "GetUsualOrder"):
+                await api[method](i)
         payloads = root / "payloads.json"
-        payloads.write_text(json.dumps({
-            "customer": (await real.GetCustomer(
-                pb.GetCustomerRequest(name=f"customers/{ids[0]}"))).SerializeToString().hex(),
-            "context": (await real.GetOrderContext(
-                pb.GetOrderContextRequest(customer=f"customers/{ids[0]}"))).SerializeToString().hex(),
-        }))  # fmt: skip
-        children.append(spawn(
-            [sys.executable, __file__, "--bare-server", str(bare_port), str(payloads)],
-            dict(os.environ), root / "bare.log",
-        ))  # fmt: skip
+        payloads.write_text(json.dumps(await record(api_port, ids)))
+        children.append(spawn([sys.executable, str(BARE), str(bare_port), str(payloads)],
+                              dict(os.environ), root / "bare.log"))  # fmt: skip
         await wait_port(bare_port)
-        bare = callers(bare_port, ids, opts.channels)
-        # Valkey shares the machine's cores: its CPU per request is part of the cost.
         assert stack.valkey is not None
         assert stack.valkey.proc is not None
         valkey_pid = stack.valkey.proc.pid
-        results: dict[str, dict[str, list[float]]] = {}
-        for method in TARGETS:
-            rounds: dict[str, list[float]] = {
-                "bare_rps": [], "api_rps": [], "bare": [], "api": [], "bare_cpu": [], "api_cpu": [],
-                "bare_valkey": [], "api_valkey": [],
-            }  # fmt: skip
-            await drive(bare[method], opts.concurrency, 1.0)  # warm both paths
-            await drive(api[method], opts.concurrency, 1.0)
-            for _ in range(opts.rounds):
-                for side, call, pid in (
-                    ("bare", bare[method], children[1].pid), ("api", api[method], children[0].pid)
-                ):  # fmt: skip
-                    cpu, valkey_cpu = cpu_seconds(pid), cpu_seconds(valkey_pid)
-                    rps, lat = await drive(call, opts.concurrency, opts.seconds)
-                    rounds[f"{side}_rps"].append(rps)
-                    rounds[f"{side}_cpu"].append((cpu_seconds(pid) - cpu) / len(lat) * 1e6)
-                    rounds[f"{side}_valkey"].append(
-                        (cpu_seconds(valkey_pid) - valkey_cpu) / len(lat) * 1e6
-                    )
-                    rounds[side].extend(lat)
-            # One caller alone, back to back: the latency a lightly loaded
-            # replica adds (the cache's batching window must not show here).
-            for side, call in (("bare", bare[method]), ("api", api[method])):
-                _, lat = await drive(call, 1, max(2.0, opts.seconds / 2))
-                rounds[f"{side}_lone"] = lat
-            results[method] = rounds
-        return summarise(results, opts)
+        servers = {"bare": (bare_port, children[1].pid), "api": (api_port, children[0].pid)}
+        load_start = os.getloadavg()
+        results: dict[str, dict[str, list[tuple[K6Run, float, float]]]] = {}
+        for rpc in RPCS:
+            results[rpc] = {"bare": [], "api": []}
+            for n in range(opts.rounds):
+                for side, (port, pid) in servers.items():
+                    tag = f"{rpc}-{side}-{n}-{uuid.uuid4().hex[:8]}"
+                    got = measure(port, pid, valkey_pid, rpc, tag, opts, root)
+                    results[rpc][side].append(got)
+                    if got[0].error_fraction > MAX_ERRORS:
+                        log = (root / f"k6-{tag}.log").read_text(errors="replace")
+                        raise SystemExit(
+                            f"{rpc} on the {side} server: {got[0].failed} of "
+                            f"{got[0].ok + got[0].failed} calls failed:\n{log[-2000:]}"
+                        )
+                    if rpc == "RedeemReward" and side == "api":
+                        made = await count_redemptions(env, tag)
+                        if made != got[0].ok:
+                            raise SystemExit(
+                                f"RedeemReward: k6 counted {got[0].ok} OK calls "
+                                f"but the database holds {made} redemptions"
+                            )
+                        print(f"RedeemReward round {n + 1}: {made} new redemptions in the "
+                              "database, as many as OK calls")  # fmt: skip
+        load_end = os.getloadavg()
+        figures = summarise(results, opts, load_start, load_end)
+        if opts.python_view:
+            bare = callers(bare_port, ids, 4)
+            figures += await python_view(api, bare, opts.vus, opts.seconds, 3)
+        return {"bench": "api", "figures": figures}
     finally:
         stop_children(children, 15)
         stack.stop()
 
 
 def summarise(
-    results: dict[str, dict[str, list[float]]], opts: argparse.Namespace
-) -> dict[str, Any]:
+    results: dict[str, dict[str, list[tuple[K6Run, float, float]]]], opts: argparse.Namespace,
+    load_start: tuple[float, float, float], load_end: tuple[float, float, float],
+) -> list[dict[str, Any]]:  # fmt: skip
+    load = f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
+    print(f"k6: {opts.vus} virtual users, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
+          f"RPC and server, through server reflection; {os.cpu_count()} cores; {load}")  # fmt: skip
+    print(f"{'call':<18}{'server':<8}{'req/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'errors':>8}{'CPU us/req':>12}{'Valkey us/req':>15}  target")  # fmt: skip
     figures: list[dict[str, Any]] = []
-    print(f"{opts.concurrency} concurrent callers on {opts.channels} channels, "
-          f"{opts.rounds} alternating rounds of {opts.seconds:.0f}s each side")  # fmt: skip
-    print(f"{'call':<18}{'server':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
-          f"{'Valkey us/req':>15}")  # fmt: skip
-    for method, r in results.items():
+    for rpc, sides in results.items():
         # Median over rounds: a neighbour's burst in one round does not decide it.
-        api_rps, bare_rps = statistics.median(r["api_rps"]), statistics.median(r["bare_rps"])
-        ratio = api_rps / bare_rps
-        for side, rps in (("bare", bare_rps), ("api", api_rps)):
-            cpu = statistics.median(r[f"{side}_cpu"])
-            valkey = statistics.median(r[f"{side}_valkey"])
-            print(f"{method:<18}{side:<8}{rps:>9.0f}{pct(r[side], 0.5):>9.2f}"
-                  f"{pct(r[side], 0.99):>9.2f}{cpu:>12.0f}{valkey:>15.0f}")  # fmt: skip
-        print(f"{method:<18}ratio {ratio:.2f} (target >= {TARGETS[method]})")
-        lone_api, lone_bare = pct(r["api_lone"], 0.5), pct(r["bare_lone"], 0.5)
-        print(f"{method:<18}one caller alone: p50 {lone_api:.2f} ms (bare {lone_bare:.2f} ms)")
+        med = {
+            side: {
+                "rps": statistics.median(r.rps for r, _, _ in runs),
+                "p50": statistics.median(r.p50_ms for r, _, _ in runs),
+                "p99": statistics.median(r.p99_ms for r, _, _ in runs),
+                "errors": sum(r.failed for r, _, _ in runs),
+                "cpu": statistics.median(c for _, c, _ in runs),
+                "valkey": statistics.median(v for _, _, v in runs),
+            }
+            for side, runs in sides.items()
+        }
+        ratio = med["api"]["rps"] / med["bare"]["rps"]
+        p99_ratio = med["api"]["p99"] / med["bare"]["p99"]
+        target = RATIO_TARGETS.get(rpc)
+        verdict = "–"
+        if target is not None:
+            ok_rps, ok_p99 = ratio >= target, p99_ratio <= P99_FACTOR
+            verdict = (
+                f"req/s >= {target}: {'pass' if ok_rps else 'FAIL'}; p99 <= "
+                f"{P99_FACTOR}x ({p99_ratio:.2f}x): {'pass' if ok_p99 else 'FAIL'}"
+            )
+        for side in ("bare", "api"):
+            m = med[side]
+            shown = f"{ratio:>7.2f}" if side == "api" else f"{'':>7}"
+            print(f"{rpc:<18}{side:<8}{m['rps']:>9.0f}{shown}{m['p50']:>9.2f}{m['p99']:>9.2f}"
+                  f"{m['errors']:>8}{m['cpu']:>12.0f}{m['valkey']:>15.0f}"
+                  f"  {verdict if side == 'api' else ''}")  # fmt: skip
         figures.append({
-            "name": f"{method} one caller alone p50", "value": round(lone_api, 3),
-            "unit": "ms", "baseline": round(lone_bare, 3), "baseline_name": "bare p50 ms",
+            "name": f"{rpc} req/s (k6)", "value": round(med["api"]["rps"], 1), "unit": "req/s",
+            "baseline": round(med["bare"]["rps"], 1), "baseline_name": "bare grpc.aio server",
+            "ratio": round(ratio, 3),
+            "target": f">= {target} of baseline ({load})" if target else f"– ({load})",
+            **({"pass": ratio >= target} if target else {}),
         })  # fmt: skip
         figures.append({
-            "name": f"{method} req/s", "value": round(api_rps, 1), "unit": "req/s",
-            "baseline": round(bare_rps, 1), "baseline_name": "bare grpc.aio server",
-            "ratio": round(ratio, 3), "target": f">= {TARGETS[method]} of baseline",
-            "pass": ratio >= TARGETS[method],
+            "name": f"{rpc} p50 (k6)", "value": round(med["api"]["p50"], 2), "unit": "ms",
+            "baseline": round(med["bare"]["p50"], 2), "baseline_name": "bare p50 ms",
+            "ratio": round(med["api"]["p50"] / med["bare"]["p50"], 2),
         })  # fmt: skip
-        for side in ("api", "bare"):
-            figures.append({
-                "name": f"{method} {side} p50/p99", "value": round(pct(r[side], 0.5), 3),
-                "unit": "ms p50", "baseline": round(pct(r[side], 0.99), 3),
-                "baseline_name": "p99 ms",
-            })  # fmt: skip
-    return {"bench": "api", "figures": figures}
+        figures.append({
+            "name": f"{rpc} p99 (k6)", "value": round(med["api"]["p99"], 2), "unit": "ms",
+            "baseline": round(med["bare"]["p99"], 2), "baseline_name": "bare p99 ms",
+            "ratio": round(p99_ratio, 2),
+            **({"target": f"<= {P99_FACTOR}x bare p99", "pass": p99_ratio <= P99_FACTOR}
+               if target else {}),
+        })  # fmt: skip
+    return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short rounds (about a minute)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per round and side")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="3 s per RPC and server")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per k6 run")
+    parser.add_argument("--rounds", type=int, default=1, help="k6 runs per RPC and server")
+    parser.add_argument("--vus", type=int, default=32, help="k6 virtual users")
     parser.add_argument(
-        "--bare-server", nargs=2, metavar=("PORT", "PAYLOADS"), help=argparse.SUPPRESS
-    )
+        "--python-view", action="store_true",
+        help="also the older Python load generator (GetCustomer, GetOrderContext)",
+    )  # fmt: skip
     opts = parser.parse_args()
-    if opts.bare_server:
-        payloads = json.loads(Path(opts.bare_server[1]).read_text())
-        asyncio.run(serve_bare(int(opts.bare_server[0]), payloads))
-        return 0
-    opts.seconds = opts.seconds or (3.0 if opts.quick else 8.0)
-    opts.rounds = opts.rounds or (3 if opts.quick else 5)
+    opts.seconds = opts.seconds or (3.0 if opts.quick else 10.0)
+    if not (0 < opts.seconds <= 600 and 1 <= opts.rounds <= 20 and 1 <= opts.vus <= 1000):
+        parser.error("--seconds 0..600, --rounds 1..20, --vus 1..1000")
     with tempfile.TemporaryDirectory(prefix="customer-bench-api-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)  # PostgreSQL runs as another user when we are root

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -54,13 +55,19 @@ def fmt(value: object) -> str:
     return str(value)
 
 
-def summary(results: list[tuple[str, dict[str, object] | None, str]], quick: bool) -> str:
+def summary(
+    results: list[tuple[str, dict[str, object] | None, str]],
+    quick: bool,
+    load: tuple[float, float],
+) -> str:
     lines = [
         "# Benchmark summary",
         "",
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()}, Python {platform.python_version()}, "
-        f"{'quick' if quick else 'full'} mode. Baselines are measured in the same run.",
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{'quick' if quick else 'full'} mode, load average {load[0]:.2f} at the start and "
+        f"{load[1]:.2f} at the end (the machine is shared). Baselines are measured in the "
+        "same run.",
         "",
         "| Benchmark | Figure | Value | Baseline | Ratio | Target | Result |",
         "|---|---|---|---|---|---|---|",
@@ -91,12 +98,13 @@ def main() -> int:
     opts = parser.parse_args()
     scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP)
     results = []
+    load_start = os.getloadavg()[0]
     for script in scripts:
         print(f"running {script.name} ...", flush=True)
         result, note = run_one(script, quick=not opts.full, timeout=opts.timeout)
         print(f"  {script.stem}: {note}", flush=True)
         results.append((script.stem, result, note))
-    text = summary(results, quick=not opts.full)
+    text = summary(results, quick=not opts.full, load=(load_start, os.getloadavg()[0]))
     opts.out.write_text(text)
     print(text)
     return 0 if all(r is not None for _, r, _ in results) else 1
