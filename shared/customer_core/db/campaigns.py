@@ -111,6 +111,35 @@ WHERE id = $1
 """
 
 
+# Points a reversal (or a skipped entry) gives back: the per-customer counters
+# first, then the campaign's (net) totals; a customer left with no points is no
+# longer reached. The campaign rows are locked first (LOCK_CAMPAIGNS).
+LOCK_CAMPAIGNS = "SELECT id FROM reward_campaigns WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+GIVE_BACK = """
+WITH back AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[])
+        AS t(campaign_id, customer_id, points, orders)
+), awards AS (
+    UPDATE campaign_customer_awards c SET
+        points = greatest(c.points - b.points, 0),
+        orders = greatest(c.orders - b.orders, 0),
+        update_time = now()
+    FROM back b
+    WHERE c.campaign_id = b.campaign_id AND c.customer_id = b.customer_id AND c.points > 0
+    RETURNING c.campaign_id, b.points AS back, c.points = 0 AS gone
+), per AS (
+    SELECT campaign_id, sum(back) AS points, count(*) FILTER (WHERE gone) AS gone
+    FROM awards GROUP BY campaign_id
+)
+UPDATE reward_campaigns r SET
+    points_awarded = greatest(r.points_awarded - per.points, 0),
+    customers_reached = greatest(r.customers_reached - per.gone, 0),
+    update_time = now()
+FROM per WHERE r.id = per.campaign_id
+"""
+
+
 @dataclass(frozen=True)
 class CampaignRow:
     id: uuid.UUID
@@ -203,9 +232,23 @@ async def reserve_budget(conn: Conn, awards: Sequence[Award]) -> list[Award]:
         if points <= 0:
             continue
         await conn.execute(ADD_CUSTOMER_POINTS, award.campaign_id, award.customer_id, points)
-        await conn.execute(ADD_CAMPAIGN_POINTS, award.campaign_id, points, int(had is None))
+        # A customer whose points all came back is reached again.
+        await conn.execute(ADD_CAMPAIGN_POINTS, award.campaign_id, points, int(not had))
         granted.append(replace(award, points=points))
     return granted
+
+
+async def give_back(
+    conn: Conn, back: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]]
+) -> None:
+    """Return (campaign, customer, points, orders) to the campaigns' budgets, in the
+    caller's transaction (the one that reversed, or did not post, those points)."""
+    if not back:
+        return
+    columns = list(zip(*back, strict=True))
+    # In id order, as reserve_budget locks them: no cycle between two batches.
+    await conn.execute(LOCK_CAMPAIGNS, sorted(set(columns[0])))
+    await conn.execute(GIVE_BACK, *[list(c) for c in columns])
 
 
 async def fetch_live(

@@ -46,6 +46,7 @@ from customer_core.usecases.loyalty import (
     MAX_REASON,
     account_of,
     after_change,
+    check_order_open,
     check_reason,
     live_customer,
     summary_on,
@@ -179,6 +180,7 @@ async def redeem_reward(
             first = await _replay(conn, key, digest)
             if first is not None:
                 return Redeemed(first, reward, replayed=True)
+            await check_order_open(conn, order_id)
             reason = await _check(conn, ctx, account, reward, order_id, now)
             if reason is not None:
                 raise _refusal(reason, reward, account.balance, order_id)

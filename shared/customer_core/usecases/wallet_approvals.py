@@ -37,7 +37,13 @@ from customer_core.errors import (
 )
 from customer_core.telemetry import timed_query
 from customer_core.usecases.idempotency import check_key
-from customer_core.usecases.loyalty import MAX_REASON, after_change, check_reason, tier_rules
+from customer_core.usecases.loyalty import (
+    MAX_REASON,
+    after_change,
+    check_order_open,
+    check_reason,
+    tier_rules,
+)
 from customer_core.usecases.wallet import WALLET_CHANGED, decider
 
 # ---- Spending controls (inside RedeemReward's transaction) ---------------------------
@@ -130,6 +136,7 @@ async def approve(
                 await db.decide(conn, r.id, "expired", None)
                 expired = Decided(r, approval, reward)
             else:
+                await check_order_open(conn, r.order_id)
                 await _check_still_redeemable(conn, ctx, account, reward, now)
                 hold_until = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
                 r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)

@@ -1,0 +1,150 @@
+"""A cancelled order's points come back from wherever pooling and unpooling moved them,
+and a reward can only be held against an order that is still open."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from customer_core.context import Context
+from customer_core.db import campaigns as campaigns_db
+from customer_core.domain.campaign_spec import campaign_from_spec
+from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Placed, Topic
+from customer_core.errors import FailedPrecondition
+from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.pb.customer.v1 import customer_pb2_grpc
+from customer_core.usecases import rewards, wallet, wallet_approvals
+from customer_core.usecases.events import Incoming, apply_batch
+from tests.integration.wallet.conftest import (
+    FREE_COFFEE,
+    NewFamily,
+    balances,
+    code_of,
+    complete_order,
+    give,
+    ledger_consistent,
+)
+
+Stub = customer_pb2_grpc.CustomerServiceStub
+
+
+async def order_event(ctx: Context, cid: uuid.UUID, oid: str, topic: Topic) -> None:
+    body: object = {
+        Topic.PLACED: Placed((), "USD", 5000, 5000),
+        Topic.COMPLETED: Completed(5000, "USD"),
+        Topic.CANCELLED: Cancelled("refund"),
+    }[topic]
+    event = OrderEvent(str(uuid.uuid4()), topic, datetime.now(UTC), cid, oid, 1, body)  # type: ignore[arg-type]
+    result = await apply_batch(ctx, [Incoming(event, topic.value, 0, 0)])
+    assert not result.rejected, result.rejected
+
+
+async def add_bonus_campaign(ctx: Context, bonus: int) -> None:
+    now = datetime.now(UTC)
+    spec = {
+        "displayName": "Bonus",
+        "window": {"start": (now - timedelta(days=1)).isoformat(),
+                   "end": (now + timedelta(days=1)).isoformat()},
+        "effect": {"bonusPoints": bonus},
+    }  # fmt: skip
+    campaign = campaign_from_spec("default/bonus", spec, id=uuid.uuid4())
+    async with ctx.pool.acquire() as conn:
+        await campaigns_db.insert_campaign(conn, "default", "bonus", campaign, spec)
+
+
+def total(b: dict[str, int]) -> int:
+    return sum(b.values())
+
+
+async def test_earned_unpooled_then_pooled_is_reversed_from_the_wallet(
+    ctx: Context, new_family: NewFamily
+) -> None:
+    await add_bonus_campaign(ctx, 50)
+    fam = await new_family()
+    await give(ctx, fam.owner, 30)
+    oid = await complete_order(ctx, fam.adult, 5000)  # 500 base + 50 campaign
+    assert total(await balances(ctx, fam)) == 580
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    await order_event(ctx, fam.adult, oid, Topic.CANCELLED)
+    assert total(await balances(ctx, fam)) == 30
+    await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
+    after = await balances(ctx, fam)
+    assert after[str(fam.owner)] == 30 and total(after) == 30, after
+    await ledger_consistent(ctx)
+
+
+async def test_earned_pooled_then_unpooled_is_reversed_from_the_members_account(
+    ctx: Context, new_family: NewFamily
+) -> None:
+    await add_bonus_campaign(ctx, 50)
+    fam = await new_family()
+    await give(ctx, fam.owner, 100)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    oid = await complete_order(ctx, fam.adult, 5000)
+    await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
+    split = await balances(ctx, fam)
+    assert (split[str(fam.owner)], split[str(fam.adult)], split["wallet"]) == (100, 550, 0)
+    await order_event(ctx, fam.adult, oid, Topic.CANCELLED)
+    after = await balances(ctx, fam)
+    assert (after[str(fam.owner)], after[str(fam.adult)], total(after)) == (100, 0, 100), after
+    await ledger_consistent(ctx)
+
+
+async def test_what_the_member_spent_is_taken_from_the_rest_of_the_family(
+    ctx: Context, new_family: NewFamily
+) -> None:
+    # The adult's share after unpooling is short (the pool paid for something):
+    # the rest of the cancelled order comes from the family's other accounts.
+    fam = await new_family()
+    await give(ctx, fam.owner, 400)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    oid = await complete_order(ctx, fam.adult, 5000)
+    await give(ctx, fam.owner, -450)  # the pool spent 450 of its 900
+    await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
+    before = await balances(ctx, fam)
+    assert total(before) == 450 and before[str(fam.adult)] < 500
+    await order_event(ctx, fam.adult, oid, Topic.CANCELLED)
+    assert total(await balances(ctx, fam)) == 0
+    await ledger_consistent(ctx)
+
+
+@pytest.mark.parametrize("state", ["completed", "cancelled"])
+async def test_no_reward_is_held_against_a_finished_order(
+    api: Stub, ctx: Context, new_family: NewFamily, state: str
+) -> None:
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    await order_event(ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED)
+    code, details = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
+        customer=f"customers/{fam.owner}", reward=f"rewards/{FREE_COFFEE}", order_id=oid,
+        idempotency_key=f"k-{oid}",
+    )))  # fmt: skip
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert oid in details and state in details, details
+    assert (await balances(ctx, fam))[str(fam.owner)] == 300 + 500 * (state == "completed")
+
+
+async def test_an_approval_after_the_order_finished_places_no_hold(
+    api: Stub, ctx: Context, new_family: NewFamily
+) -> None:
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
+    assert asked.redemption.state.value == "pending_approval"
+    await order_event(ctx, fam.child, oid, Topic.CANCELLED)
+    with pytest.raises(FailedPrecondition, match="cancelled"):
+        await wallet_approvals.approve(ctx, asked.redemption.id, fam.owner, "")
+    code, details = await code_of(api.ApproveRedemption(pb.ApproveRedemptionRequest(
+        redemption=f"redemptions/{asked.redemption.id}", approver=f"customers/{fam.owner}",
+    )))  # fmt: skip
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and oid in details, details
+    assert (await balances(ctx, fam))["wallet"] == 300
+    await ledger_consistent(ctx)
