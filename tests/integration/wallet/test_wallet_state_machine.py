@@ -1,11 +1,14 @@
-"""Random earn / redeem / approve / decline / reverse / pool / unpool sequences by a
-family's members through the real database, checking the ledger after each step."""
+"""Random earn / order / cancel / redeem / approve / decline / reverse / pool / unpool
+sequences by a family's members through the real database, checking the ledger after
+each step. Orders complete and cancel through the consumer's batch path; a cancelled
+order takes its points back from wherever the switches moved them."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck
@@ -17,9 +20,11 @@ from customer_core.config import Settings
 from customer_core.context import Context
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
+from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Topic
 from customer_core.domain.wallet import split_pool
 from customer_core.errors import FailedPrecondition, InsufficientPoints
 from customer_core.usecases import rewards, wallet, wallet_approvals
+from customer_core.usecases.events import Incoming, apply_batch
 
 T = TypeVar("T")
 COSTS = {uuid.UUID("5eed0000-0000-4000-8000-000000000001"): 25,
@@ -48,6 +53,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
             self.contributed: dict[uuid.UUID, int] = {}
             self.pending: dict[uuid.UUID, tuple[uuid.UUID, int]] = {}  # rid -> (member, cost)
             self.held: dict[uuid.UUID, tuple[uuid.UUID | str, uuid.UUID, int]] = {}
+            self.orders: dict[str, tuple[uuid.UUID, int]] = {}  # completed: (member, points)
             for who in range(len(ROLES)):
                 self.earn(who, 150)  # something to spend and to move from the start
 
@@ -85,6 +91,38 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
 
             run(go())
             self._move(member, points)
+
+        def _event(self, member: uuid.UUID, oid: str, topic: Topic, body: Any) -> None:
+            event = OrderEvent(str(uuid.uuid4()), topic, datetime.now(UTC), member, oid, 1, body)
+            result = run(apply_batch(ctx, [Incoming(event, topic.value, 0, 0)]))
+            assert not result.rejected, result.rejected
+
+        @rule(who=st.integers(0, 2), dollars=st.integers(1, 25))
+        def order(self, who: int, dollars: int) -> None:
+            member, oid = self.members[who], f"ord-{uuid.uuid4().hex[:12]}"
+            self._event(member, oid, Topic.COMPLETED, Completed(dollars * 100, "USD"))
+            self.orders[oid] = (member, dollars * 10)  # 10 points per dollar
+            self._move(member, dollars * 10)
+
+        @precondition(lambda self: bool(self.orders))
+        @rule(data=st.data())
+        def cancel(self, data: st.DataObject) -> None:
+            oid = sorted(self.orders)[data.draw(st.integers(0, 63)) % len(self.orders)]
+            member, points = self.orders.pop(oid)
+            before = sum(self.balance.values())
+            self._event(member, oid, Topic.CANCELLED, Cancelled("refund"))
+            # From the member's current account first, then the wallet, then the
+            # others' own accounts: the family gives back all it still has of it.
+            order: list[uuid.UUID | str] = [self._where(member)]
+            order += [WALLET] + sorted(self.members, key=str)
+            left = points
+            for where in dict.fromkeys(order):
+                take = min(left, self.balance[where])
+                self.balance[where] -= take
+                left -= take
+                if where == WALLET and self.pooled and take:
+                    self.contributed[member] = self.contributed.get(member, 0) - take
+            assert sum(self.balance.values()) == before - min(points, before)
 
         @rule(who=st.integers(0, 2), reward=st.sampled_from(sorted(COSTS)))
         def redeem(self, who: int, reward: uuid.UUID) -> None:
