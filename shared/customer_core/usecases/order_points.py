@@ -23,6 +23,7 @@ from customer_core.db import Conn
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
+from customer_core.db import wallet as wallet_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -64,6 +65,7 @@ async def settle(
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
     if not customers:
+        await _end_pending(conn, changes, out)
         return out
     accounts = await db.accounts(conn, customers)
     # Before awarding: a first-order award given back frees budget for the order
@@ -100,6 +102,7 @@ async def settle(
     )
     touched = {accounts[c][0] for c in customers if c in accounts}
     await _evaluate_tiers(conn, settings, touched, accounts, family_of, out)
+    await _end_pending(conn, changes, out)
     return out
 
 
@@ -149,6 +152,15 @@ async def _settle_holds(
     if cancelled:
         for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
             out.changed[r.customer_id].add(notices.POINTS)
+
+
+async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome) -> None:
+    # Last in the batch, after every account lock it takes: ApproveRedemption
+    # locks the account before the approval, so taking approvals earlier could
+    # make a cycle with it.
+    finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
+    for r, _ in await wallet_db.end_pending_for_orders(conn, finished):
+        out.changed[r.customer_id].add(notices.POINTS)
 
 
 async def _reverse(

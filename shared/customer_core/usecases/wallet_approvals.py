@@ -129,6 +129,8 @@ async def approve(
             if approval.decision == "approved":
                 return Decided(r, approval, reward)
             if approval.decision is not None:
+                # Ended because its order finished (the consumer ends those): say so.
+                await check_order_open(conn, r.order_id)
                 raise _refused(approval.decision, r)
             if now >= approval.expires_at:
                 # Too late: recorded as expired (committed), then refused below.

@@ -148,3 +148,44 @@ async def test_an_approval_after_the_order_finished_places_no_hold(
     assert code == grpc.StatusCode.FAILED_PRECONDITION and oid in details, details
     assert (await balances(ctx, fam))["wallet"] == 300
     await ledger_consistent(ctx)
+
+
+async def test_an_approval_racing_the_orders_completion_is_refused(
+    ctx: Context, new_family: NewFamily
+) -> None:
+    # The completion committed after the consumer's batch had looked for pending
+    # approvals (or the order's row says so for any other reason): approving refuses.
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid
+        )
+    with pytest.raises(FailedPrecondition, match=f"order '{oid}' is already completed"):
+        await wallet_approvals.approve(ctx, asked.redemption.id, fam.owner, "")
+    assert (await balances(ctx, fam))["wallet"] == 300
+
+
+@pytest.mark.parametrize("topic", [Topic.COMPLETED, Topic.CANCELLED])
+async def test_a_pending_approval_ends_when_its_order_finishes(
+    ctx: Context, new_family: NewFamily, topic: Topic
+) -> None:
+    # Left pending it would block switching the wallet and count against the cap.
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
+    await order_event(ctx, fam.child, oid, topic)
+    async with ctx.pool.acquire() as conn:
+        state = await conn.fetchval(
+            "SELECT state FROM redemptions WHERE id = $1", asked.redemption.id
+        )
+    assert state == "expired"
+    await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
+    await ledger_consistent(ctx)
