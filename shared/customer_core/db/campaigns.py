@@ -238,9 +238,7 @@ async def reserve_budget(conn: Conn, awards: Sequence[Award]) -> list[Award]:
     return granted
 
 
-async def give_back(
-    conn: Conn, back: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]]
-) -> None:
+async def give_back(conn: Conn, back: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]]) -> None:
     """Return (campaign, customer, points, orders) to the campaigns' budgets, in the
     caller's transaction (the one that reversed, or did not post, those points)."""
     if not back:

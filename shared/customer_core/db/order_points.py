@@ -128,7 +128,6 @@ FROM unnest($1::uuid[], $2::text[]) AS t(id, tier) WHERE a.id = t.id
 """
 
 
-
 @dataclass(frozen=True)
 class EarnedEntry:
     account_id: uuid.UUID
@@ -205,9 +204,7 @@ async def lock_family_accounts(
     conn: Conn, members: Iterable[uuid.UUID], earned_into: Iterable[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, list[FamilyAccount]], dict[uuid.UUID, int]]:
     """Per member, the accounts their earnings may be on now; and every balance, locked."""
-    rows = await conn.fetch(
-        SELECT_FAMILY_ACCOUNTS, sorted(set(members)), sorted(set(earned_into))
-    )
+    rows = await conn.fetch(SELECT_FAMILY_ACCOUNTS, sorted(set(members)), sorted(set(earned_into)))
     per_member: dict[uuid.UUID, list[FamilyAccount]] = {}
     balances: dict[uuid.UUID, int] = {}
     for r in rows:

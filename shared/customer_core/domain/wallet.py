@@ -167,7 +167,9 @@ def over_cap(cap: int | None, spent: int, cost: int) -> bool:
 # ---- Taking back what a cancelled order earned ------------------------------------
 
 
-def take_back(points: int, balances: Sequence[tuple[uuid.UUID, int]]) -> list[tuple[uuid.UUID, int]]:
+def take_back(
+    points: int, balances: Sequence[tuple[uuid.UUID, int]]
+) -> list[tuple[uuid.UUID, int]]:
     """(account, points) to take for a reversal of `points`, from `balances` in order.
 
     The accounts are where the earnings may be now, the member's current one

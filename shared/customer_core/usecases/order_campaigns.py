@@ -99,7 +99,9 @@ async def not_first_orders(conn: Conn, completions: Sequence[Change]) -> list[db
     """First-order-only awards of orders that a completion in this batch precedes."""
     if not completions:
         return []
-    if not await db.first_order_campaigns_after(conn, min(c.event.occurred_at for c in completions)):
+    if not await db.first_order_campaigns_after(
+        conn, min(c.event.occurred_at for c in completions)
+    ):
         return []
     earliest: dict[uuid.UUID, tuple[datetime, str]] = {}
     for change in completions:

@@ -177,9 +177,7 @@ async def _reverse(
     if not earned:
         return
     members = {e.member_id for e in earned if e.member_id is not None}
-    family, balances = await db.lock_family_accounts(
-        conn, members, {e.account_id for e in earned}
-    )
+    family, balances = await db.lock_family_accounts(conn, members, {e.account_id for e in earned})
     entries = []
     owners: dict[uuid.UUID, uuid.UUID | None] = {}
     for e in earned:

@@ -119,7 +119,9 @@ async def test_no_reward_is_held_against_a_finished_order(
     await give(ctx, fam.owner, 300)
     oid = f"ord-{uuid.uuid4().hex[:12]}"
     await order_event(ctx, fam.owner, oid, Topic.PLACED)
-    await order_event(ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED)
+    await order_event(
+        ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED
+    )
     code, details = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
         customer=f"customers/{fam.owner}", reward=f"rewards/{FREE_COFFEE}", order_id=oid,
         idempotency_key=f"k-{oid}",
@@ -162,9 +164,7 @@ async def test_an_approval_racing_the_orders_completion_is_refused(
     await order_event(ctx, fam.child, oid, Topic.PLACED)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid
-        )
+        await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
     with pytest.raises(FailedPrecondition, match=f"order '{oid}' is already completed"):
         await wallet_approvals.approve(ctx, asked.redemption.id, fam.owner, "")
     assert (await balances(ctx, fam))["wallet"] == 300

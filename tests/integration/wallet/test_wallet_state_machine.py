@@ -114,7 +114,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
             # From the member's current account first, then the wallet, then the
             # others' own accounts: the family gives back all it still has of it.
             order: list[uuid.UUID | str] = [self._where(member)]
-            order += [WALLET] + sorted(self.members, key=str)
+            order += [WALLET, *sorted(self.members, key=str)]
             left = points
             for where in dict.fromkeys(order):
                 take = min(left, self.balance[where])
