@@ -6,7 +6,7 @@ customer_core.db.loyalty.post_entries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,6 +120,21 @@ FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
 ADD_ORDER_POINTS = """
 UPDATE order_history o SET points_earned = o.points_earned + t.delta
 FROM unnest($1::text[], $2::bigint[]) AS t(order_id, delta) WHERE o.order_id = t.order_id
+"""
+
+# A child's redemption still waiting when its order completed or was cancelled
+# could only ever hold points nothing captures: it ends as expired.
+END_PENDING_FOR_ORDERS = """
+WITH due AS (
+    SELECT id FROM redemptions WHERE order_id = ANY($1::text[]) AND state = 'pending_approval'
+), decided AS (
+    UPDATE redemption_approvals a SET decision = 'expired', decided_at = now()
+    FROM due WHERE a.redemption_id = due.id AND a.decision IS NULL
+    RETURNING a.redemption_id, a.family_id
+)
+UPDATE redemptions r SET state = 'expired', update_time = now()
+FROM decided d WHERE r.id = d.redemption_id AND r.state = 'pending_approval'
+RETURNING r.customer_id
 """
 
 SET_TIERS = """
@@ -265,3 +280,10 @@ async def campaigns_overlap(conn: Conn, first: datetime, last: datetime) -> bool
 async def family_sizes(conn: Conn, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     rows = await conn.fetch(FAMILY_SIZES, list(set(family_ids)))
     return {r["family_id"]: r["members"] for r in rows}
+
+
+async def end_pending_for_orders(conn: Conn, order_ids: Sequence[str]) -> list[uuid.UUID]:
+    """Pending approvals of orders that finished -> expired; the customers who asked."""
+    if not order_ids:
+        return []
+    return [r["customer_id"] for r in await conn.fetch(END_PENDING_FOR_ORDERS, list(order_ids))]

@@ -161,21 +161,6 @@ ORDER BY a.create_time, a.redemption_id
 LIMIT $4
 """
 
-# A child's redemption still waiting when its order completed or was cancelled
-# could only ever hold points nothing captures: it ends as expired.
-END_PENDING_FOR_ORDERS = f"""
-WITH due AS (
-    SELECT id FROM redemptions WHERE order_id = ANY($1::text[]) AND state = 'pending_approval'
-), decided AS (
-    UPDATE redemption_approvals a SET decision = 'expired', decided_at = now()
-    FROM due WHERE a.redemption_id = due.id AND a.decision IS NULL
-    RETURNING a.redemption_id, a.family_id
-)
-UPDATE redemptions r SET state = 'expired', update_time = now()
-FROM decided d WHERE r.id = d.redemption_id AND r.state = 'pending_approval'
-RETURNING {_R}, d.family_id
-"""
-
 # SKIP LOCKED: an approval being decided right now is left to that transaction.
 EXPIRE_DUE = f"""
 WITH due AS (
@@ -333,14 +318,4 @@ async def list_pending(
 async def expire_due(conn: Conn, now: datetime, limit: int) -> list[tuple[Redemption, uuid.UUID]]:
     """Pending approvals past their time -> expired; (redemption, family) of each."""
     rows = await conn.fetch(EXPIRE_DUE, now, limit)
-    return [(row_to_redemption(r), r["family_id"]) for r in rows]
-
-
-async def end_pending_for_orders(
-    conn: Conn, order_ids: Sequence[str]
-) -> list[tuple[Redemption, uuid.UUID]]:
-    """Pending approvals of orders that finished -> expired; (redemption, family) of each."""
-    if not order_ids:
-        return []
-    rows = await conn.fetch(END_PENDING_FOR_ORDERS, list(order_ids))
     return [(row_to_redemption(r), r["family_id"]) for r in rows]

@@ -23,7 +23,6 @@ from customer_core.db import Conn
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
-from customer_core.db import wallet as wallet_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -159,8 +158,8 @@ async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome
     # locks the account before the approval, so taking approvals earlier could
     # make a cycle with it.
     finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
-    for r, _ in await wallet_db.end_pending_for_orders(conn, finished):
-        out.changed[r.customer_id].add(notices.POINTS)
+    for customer_id in await db.end_pending_for_orders(conn, finished):
+        out.changed[customer_id].add(notices.POINTS)
 
 
 async def _reverse(
