@@ -3,6 +3,7 @@ consumes none, and first-order bonuses follow the orders' own times, not arrival
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import timedelta
 
@@ -110,3 +111,36 @@ async def test_the_first_order_bonus_goes_to_the_earliest_order_whatever_arrives
     assert results == {"early-first": (40, 0), "late-first": (40, 0)}
     seen = await status(ctx, "welcome")
     assert (seen.points_awarded, seen.customers_reached) == (80, 2)
+
+
+async def test_every_arrival_order_of_two_orders_gives_the_same_first_order_award(ctx: Context):
+    await add(ctx, "welcome", {"perCustomerPoints": 1000}, firstOrderOnly=True)
+    for cancel_first in (False, True):
+        for arrival in itertools.permutations(range(3 if cancel_first else 2)):
+            [fay] = await make_customers(ctx, 1)
+            early = order(fay, START + timedelta(days=1), cancel=cancel_first)
+            late = order(fay, START + timedelta(days=2))
+            # Placements first; then the completions (and the cancellation) one batch each.
+            await apply_batch(ctx, [early[0], late[0]])
+            pieces = [early[1], late[1], *early[2:]]
+            for i in arrival:
+                await apply_batch(ctx, [pieces[i]])
+            async with ctx.pool.acquire() as conn:
+                net = dict(await conn.fetch(
+                    "SELECT source_ref, sum(points)::bigint FROM loyalty_points"
+                    " WHERE source = 'campaign' AND member_id = $1 GROUP BY source_ref", fay,
+                ))  # fmt: skip
+                kept = await conn.fetchval(
+                    "SELECT coalesce(sum(points), 0) FROM campaign_customer_awards"
+                    " WHERE customer_id = $1", fay,
+                )  # fmt: skip
+                history = dict(await conn.fetch(
+                    "SELECT order_id, points_earned FROM order_history WHERE customer_id = $1",
+                    fay,
+                ))  # fmt: skip
+            e, la = early[0].event.order_id, late[0].event.order_id
+            want = 0 if cancel_first else 40
+            seen = (net.get(e, 0), net.get(la, 0), kept, history[e], history[la])
+            assert seen == (want, 0, want, 100 + want if not cancel_first else 0, 100), (
+                cancel_first, arrival, seen,
+            )  # fmt: skip
