@@ -53,8 +53,7 @@ SELECT EXISTS (
 )
 """
 
-# Read without a lock: the consumer locks the order before the account, a
-# redemption the account first, so locking here would make a cycle.
+# Read under the customer's event lock (customer_core.db.orders.lock_member).
 ORDER_PROGRESS = """
 SELECT completed_at IS NOT NULL AS completed, cancelled_at IS NOT NULL AS cancelled
 FROM order_history WHERE order_id = $1

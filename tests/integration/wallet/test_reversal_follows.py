@@ -3,6 +3,7 @@ and a reward can only be held against an order that is still open."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,8 @@ import pytest
 
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
+from customer_core.db import loyalty as loyalty_db
+from customer_core.db import orders as orders_db
 from customer_core.domain.campaign_spec import campaign_from_spec
 from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Placed, Topic
 from customer_core.errors import FailedPrecondition
@@ -189,3 +192,27 @@ async def test_a_pending_approval_ends_when_its_order_finishes(
     assert state == "expired"
     await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
     await ledger_consistent(ctx)
+
+
+async def test_a_redemption_waits_for_the_batch_completing_its_order(
+    ctx: Context, new_family: NewFamily
+) -> None:
+    # The consumer's batch has taken the customer's lock and found no hold to
+    # capture; a redemption arriving now must not slip a hold in before it commits.
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    async with ctx.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await orders_db.lock_members(conn, [fam.owner])
+        await loyalty_db.capture_holds_for_order(conn, [oid])
+        await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
+        redeem = asyncio.create_task(
+            rewards.redeem_reward(ctx, fam.owner, FREE_COFFEE, oid, f"k-{oid}")
+        )
+        await asyncio.sleep(0.5)  # let it reach the lock (or, unfixed, finish)
+        await tx.commit()
+    with pytest.raises(FailedPrecondition, match="already completed"):
+        await redeem
