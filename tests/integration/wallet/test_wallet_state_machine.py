@@ -25,12 +25,14 @@ from customer_core.domain.wallet import split_pool
 from customer_core.errors import FailedPrecondition, InsufficientPoints
 from customer_core.usecases import rewards, wallet, wallet_approvals
 from customer_core.usecases.events import Incoming, apply_batch
+from tests.integration.wallet.test_reversal_follows import add_bonus_campaign
 
 T = TypeVar("T")
 COSTS = {uuid.UUID("5eed0000-0000-4000-8000-000000000001"): 25,
          uuid.UUID("5eed0000-0000-4000-8000-000000000002"): 100}  # fmt: skip
 ROLES = ("owner", "adult", "child")
 WALLET = "wallet"
+BONUS = 5
 
 
 def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None:
@@ -40,6 +42,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
         return loop.run_until_complete(coro)
 
     ctx = run(Context.create(settings))
+    run(add_bonus_campaign(ctx, BONUS))  # every order also earns campaign points
 
     class Wallet(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -101,8 +104,9 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
         def order(self, who: int, dollars: int) -> None:
             member, oid = self.members[who], f"ord-{uuid.uuid4().hex[:12]}"
             self._event(member, oid, Topic.COMPLETED, Completed(dollars * 100, "USD"))
-            self.orders[oid] = (member, dollars * 10)  # 10 points per dollar
-            self._move(member, dollars * 10)
+            points = dollars * 10 + BONUS  # 10 points per dollar, and the campaign's
+            self.orders[oid] = (member, points)
+            self._move(member, points)
 
         @precondition(lambda self: bool(self.orders))
         @rule(data=st.data())
