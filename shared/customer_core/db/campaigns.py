@@ -21,6 +21,7 @@ import asyncpg
 from customer_core.db import Conn
 from customer_core.domain.campaign_spec import campaign_from_spec
 from customer_core.domain.campaigns import Award, Campaign, CampaignState, grant_within
+from customer_core.domain.loyalty import LedgerEntry
 from customer_core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,26 @@ async def reserve_budget(conn: Conn, awards: Sequence[Award]) -> list[Award]:
         await conn.execute(ADD_CAMPAIGN_POINTS, award.campaign_id, points, int(not had))
         granted.append(replace(award, points=points))
     return granted
+
+
+def budget_of(
+    entries: Sequence[LedgerEntry], *, count_orders: bool = True
+) -> list[tuple[uuid.UUID, uuid.UUID, int, int]]:
+    """(campaign, customer, points, orders) of the campaign entries among `entries`
+    (all earned, or all reversed), for `give_back`; without `count_orders` the
+    orders stay counted (the rest of a reversal already counted once)."""
+    points: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    orders: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = {}
+    for e in entries:
+        if e.source == "campaign" and e.campaign_id and e.member_id:
+            key = (e.campaign_id, e.member_id)
+            points[key] = points.get(key, 0) + abs(e.points)
+            orders.setdefault(key, set()).add(e.source_ref or "")
+    return [
+        (c, m, p, len(orders[(c, m)]) if count_orders else 0)
+        for (c, m), p in sorted(points.items())
+        if p
+    ]
 
 
 async def give_back(conn: Conn, back: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]]) -> None:

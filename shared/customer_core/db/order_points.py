@@ -39,7 +39,8 @@ ON CONFLICT DO NOTHING
 """
 
 # Earn entries of the orders not reversed yet (the index on source_ref comes with
-# 0003; a reversal's first entry always carries the `:reverse` key).
+# 0003; a reversal's first entry carries the `:reverse` key, and one that could
+# not take it all has a points_owed row).
 SELECT_EARNED = """
 SELECT p.account_id, p.member_id, p.points, p.source, p.source_ref, p.campaign_id,
        p.idempotency_key
@@ -47,6 +48,7 @@ FROM loyalty_points p
 WHERE p.source_ref = ANY($1::text[]) AND p.kind = 'earn'
   AND NOT EXISTS (SELECT 1 FROM loyalty_points r
                   WHERE r.idempotency_key = p.idempotency_key || ':reverse')
+  AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
 ORDER BY p.id
 """
 
@@ -102,6 +104,7 @@ JOIN reward_campaigns rc ON rc.id = p.campaign_id
 WHERE rc.spec #>> '{eligibility,firstOrderOnly}' = 'true'
   AND NOT EXISTS (SELECT 1 FROM loyalty_points r
                   WHERE r.idempotency_key = p.idempotency_key || ':reverse')
+  AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
 ORDER BY p.id
 """
 

@@ -23,6 +23,7 @@ from customer_core.db import Conn
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
+from customer_core.db import owed as owed_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -84,7 +85,7 @@ async def settle(
     # what `award_entries` reserved for it now goes back.
     kept = {e.idempotency_key for e in posted}
     await campaigns_db.give_back(
-        conn, _campaign_points([e for e in entries if e.idempotency_key not in kept], sign=1)
+        conn, campaigns_db.budget_of([e for e in entries if e.idempotency_key not in kept])
     )
     for e in posted:
         assert e.source_ref is not None
@@ -178,6 +179,7 @@ async def _reverse(
     members = {e.member_id for e in earned if e.member_id is not None}
     family, balances = await db.lock_family_accounts(conn, members, {e.account_id for e in earned})
     entries = []
+    owed: list[owed_db.Owed] = []
     owners: dict[uuid.UUID, uuid.UUID | None] = {}
     for e in earned:
         accounts = sorted(
@@ -189,6 +191,12 @@ async def _reverse(
         if e.account_id not in order:
             order.append(e.account_id)
         takes = take_back(e.points, [(a, balances.get(a, 0)) for a in order])
+        short = e.points - sum(t for _, t in takes)
+        if short > 0 and e.member_id is not None:
+            # Held points come back later: the rest is taken then (db.owed).
+            owed.append(owed_db.Owed(
+                e.idempotency_key, e.member_id, e.order_id, e.source, e.campaign_id, short
+            ))  # fmt: skip
         for n, (account_id, take) in enumerate(takes):
             balances[account_id] -= take
             entries.append(
@@ -211,21 +219,8 @@ async def _reverse(
         for who in (p.member_id, owners.get(p.account_id)):
             if who is not None:
                 out.changed[who].add(notices.POINTS)
-    await campaigns_db.give_back(conn, _campaign_points(posted, sign=-1))
-
-
-def _campaign_points(
-    entries: Sequence[LedgerEntry], sign: int
-) -> list[tuple[uuid.UUID, uuid.UUID, int, int]]:
-    """(campaign, customer, points, orders) of the campaign entries, summed."""
-    points: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
-    orders: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = defaultdict(set)
-    for e in entries:
-        if e.source == "campaign" and e.campaign_id and e.member_id:
-            key = (e.campaign_id, e.member_id)
-            points[key] += sign * e.points
-            orders[key].add(e.source_ref or "")
-    return [(c, m, p, len(orders[(c, m)])) for (c, m), p in sorted(points.items()) if p > 0]
+    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
+    await owed_db.record(conn, owed)
 
 
 async def _evaluate_tiers(

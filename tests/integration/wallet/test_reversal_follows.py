@@ -216,3 +216,32 @@ async def test_a_redemption_waits_for_the_batch_completing_its_order(
         await tx.commit()
     with pytest.raises(FailedPrecondition, match="already completed"):
         await redeem
+
+
+@pytest.mark.parametrize("release", ["reverse", "cancel", "expire"])
+async def test_points_held_at_the_cancellation_are_taken_when_they_come_back(
+    ctx: Context, new_family: NewFamily, release: str
+) -> None:
+    # 150 + 50 campaign points earned; 100 of them held for another order; the
+    # cancellation can take only 100 then, and takes the rest when the hold returns.
+    await add_bonus_campaign(ctx, 50)
+    fam = await new_family()
+    first = await complete_order(ctx, fam.adult, 1500)
+    other = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, fam.adult, other, Topic.PLACED)
+    held = await rewards.redeem_reward(ctx, fam.adult, FREE_COFFEE, other, f"k-{other}")
+    await order_event(ctx, fam.adult, first, Topic.CANCELLED)
+    assert total(await balances(ctx, fam)) == 0
+    if release == "reverse":
+        await rewards.reverse_redemption(ctx, held.redemption.id, "", "")
+    elif release == "cancel":
+        await order_event(ctx, fam.adult, other, Topic.CANCELLED)
+    else:
+        await rewards.expire_holds(ctx, datetime.now(UTC) + timedelta(days=1))
+    assert total(await balances(ctx, fam)) == 0
+    async with ctx.pool.acquire() as conn:
+        row = await campaigns_db.fetch_live(conn, "default", "bonus")
+        owed = await conn.fetchval("SELECT sum(points) FROM points_owed")
+    assert row is not None and (row.state.points_awarded, row.customers_reached) == (0, 0)
+    assert owed == 0
+    await ledger_consistent(ctx)
