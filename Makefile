@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint unit integration proto bench clean
+.PHONY: install run test lint unit integration proto bench clean image test-image
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ unit: install
 
 proto: install
 	$(BIN)/python scripts/genproto.py
+
+## Build the image with podman on a local stand-in base (docs/kubernetes.md); cached outside the repo.
+image:
+	bash scripts/image/build.sh
+
+## Build the image, then run it (migrate, api) against the test PostgreSQL: tests/image.
+test-image: install image
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -195,8 +195,9 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     stack.start()
     children: list[subprocess.Popen[bytes]] = []
     try:
+        # AUTH_MODE=none: this measures the unauthenticated path (it has no default).
         env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
-               "DB_POOL_MAX": "10"}  # fmt: skip
+               "DB_POOL_MAX": "10", "AUTH_MODE": "none"}  # fmt: skip
         ids = await seed(env)
         api_port, bare_port = free_port(), free_port()
         cli = Path(sys.executable).with_name("customer-service")

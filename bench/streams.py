@@ -184,7 +184,8 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     stack.start()
     api: subprocess.Popen[bytes] | None = None
     try:
-        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0"}
+        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
+               "AUTH_MODE": "none"}  # fmt: skip
         conn = await connect_db(load_settings(env))
         try:
             await apply_migrations(conn)

@@ -94,8 +94,9 @@ async def ctx(settings: Settings) -> AsyncIterator[Context]:
 async def api(ctx: Context) -> AsyncIterator[customer_pb2_grpc.CustomerServiceStub]:
     """A real server on a free port and a real channel to it."""
     from customer_api.server import build_server
+    from tests.support.open_api import NO_AUTH
 
-    server = build_server(ctx, 0, host="127.0.0.1")
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:

@@ -25,7 +25,7 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as ValkeyConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from customer_core.telemetry import CACHE_REQUESTS
+from customer_core.telemetry import CACHE_REQUESTS, CACHE_RESULTS
 from customer_core.valkey_link import ValkeyLink, pack
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,29 @@ _SCRIPT_SHA = hashlib.sha1(_LOOKUP_MANY.encode(), usedforsecurity=False).hexdige
 def _gen_key(customer_id: UUID) -> str:
     # The hash tag keeps a customer's keys in one slot on a Valkey cluster.
     return f"cs:{{{customer_id}}}:gen"
+
+
+def _slots_key(customer_id: UUID) -> str:
+    return f"cs:{{{customer_id}}}:slots"
+
+
+# Stores a value only under the generations its slot was made under, and records
+# the slot in the customer's set, so erasure (`forget`) finds every stored copy:
+# a reader that raced the erasure stores nothing, one that stored first is in
+# the set. The set is scored by expiry time and sheds expired slots, so it
+# holds at most one TTL's worth of them however busy the customer is.
+# KEYS: slot, customer generation, global generation, the slot set;
+# ARGV: the slot's prefix, the value, the TTL.
+_PUT = """
+local gen = (redis.call('GET', KEYS[2]) or '0') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
+if ARGV[1] .. gen ~= KEYS[1] then return 0 end
+local now = tonumber(redis.call('TIME')[1])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), KEYS[1])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+return 1
+"""
 
 
 def generation_key(customer_id: UUID) -> str:
@@ -124,6 +147,8 @@ class Slot:
     """Where a value read from the database may be stored (None: do not store)."""
 
     key: str | None
+    prefix: str = ""
+    customer_id: UUID | None = None
 
 
 _NO_SLOT = Slot(None)
@@ -156,6 +181,7 @@ class Cache:
         self._last_sent = float("-inf")
         self._scheduled: asyncio.Handle | None = None
         self._counters: dict[tuple[str, str], Any] = {}
+        self._put = client.register_script(_PUT)
 
     async def get(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """The cached value of `kind` for the customer, and the slot to fill on a miss."""
@@ -170,13 +196,16 @@ class Cache:
             self._count(kind, "hit")
             return value, _NO_SLOT  # a hit stores nothing
         self._count(kind, "miss")
-        return None, Slot(key.decode() if isinstance(key, bytes) else str(key))
+        return None, Slot(key.decode() if isinstance(key, bytes) else str(key), prefix, customer_id)
 
     def _count(self, kind: str, result: str) -> None:
         # The labelled child is looked up once per (kind, result), not per call.
         counter = self._counters.get((kind, result))
         if counter is None:
-            counter = self._counters[kind, result] = CACHE_REQUESTS.labels(kind, result)
+            # Every result of the cache at once: its error series reads 0, not "No data".
+            for each in CACHE_RESULTS:
+                self._counters[kind, each] = CACHE_REQUESTS.labels(kind, each)
+            counter = self._counters[kind, result]
         counter.inc()
 
     def _enqueue(self, gen_key: str, prefix: str) -> asyncio.Future[tuple[Any, Any]]:
@@ -246,10 +275,11 @@ class Cache:
         self._link.close()
 
     async def put(self, slot: Slot, value: bytes) -> None:
-        if slot.key is None:
+        if slot.key is None or slot.customer_id is None:
             return
+        keys = [slot.key, _gen_key(slot.customer_id), GLOBAL_GEN, _slots_key(slot.customer_id)]
         try:
-            await self._client.set(slot.key, value, ex=self._ttl)
+            await self._put(keys=keys, args=[slot.prefix, value, self._ttl])
         except RedisError as exc:
             log.warning("cache store failed", extra={"error": str(exc)})
 
@@ -268,6 +298,18 @@ class Cache:
                 "cache invalidation failed",
                 extra={"customers": len(customer_ids), "error": str(exc)},
             )
+
+    async def forget(self, *customer_ids: UUID) -> None:
+        """Erasure: bump each customer's generation, then delete every value stored for it."""
+        await self.invalidate(*customer_ids)
+        try:
+            for customer_id in customer_ids:
+                slots = _slots_key(customer_id)
+                stored = await self._client.zrange(slots, 0, -1)
+                await self._client.delete(slots, *stored)
+        except RedisError as exc:
+            # The values are unreachable (new generation) and expire after the TTL.
+            log.error("cache erasure failed", extra={"error": str(exc)})
 
     async def invalidate_all(self) -> None:
         """Bump the global generation (a change every cached value may depend on)."""

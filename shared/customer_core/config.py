@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("json", "text")
+# Signs page tokens when PAGE_TOKEN_KEY is unset: fine for `dev` and tests, and
+# public, so anyone could forge tokens for a service that runs with it.
+DEV_PAGE_TOKEN_KEY = b"customer-service development page-token key"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TIER_WINDOW_DAYS", "365", "trailing window for tier points, in days"),
     Variable("POINTS_EXPIRY_DAYS", "180", "points expire after this many days without activity"),
     Variable("REDEMPTION_HOLD_SECONDS", "1800", "a reward hold not captured by then is released"),
+    Variable(
+        "PAGE_TOKEN_KEY",
+        "",
+        "secret key (16+ characters) that signs page tokens; empty: a fixed development "
+        "key, so production must set it (the same on every api replica)",
+    ),
 )
 
 _DEFAULTS: dict[str, str | None] = {v.name: v.default for v in VARIABLES}
@@ -183,6 +192,7 @@ class Settings:
     log_format: str
     cache_ttl_seconds: int
     cache_batch_window_ms: float
+    page_token_key: bytes = field(default=DEV_PAGE_TOKEN_KEY, repr=False)
 
 
 class EnvReader:
@@ -293,7 +303,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
         cache_ttl_seconds=r.integer("CACHE_TTL_SECONDS", 1, 86400),
         cache_batch_window_ms=r.number("CACHE_BATCH_WINDOW_MS", 0, 100),
+        page_token_key=_page_token_key(r),
     )
+
+
+def _page_token_key(r: EnvReader) -> bytes:
+    key = r.text("PAGE_TOKEN_KEY")
+    if key and len(key) < 16:
+        raise ConfigError("PAGE_TOKEN_KEY", f"must be at least 16 characters, got {len(key)}")
+    return key.encode() if key else DEV_PAGE_TOKEN_KEY
 
 
 def _kafka(r: EnvReader) -> KafkaSettings:

@@ -64,6 +64,12 @@ class Unavailable(CustomerServiceError):
     """A dependency (database, cache, broker) cannot be reached right now; retry."""
 
 
+class Contention(CustomerServiceError):
+    """A concurrent writer won (a deadlock or serialisation failure) and this call's
+    transaction was rolled back: nothing happened, so retrying it (with the same
+    idempotency key) is safe."""
+
+
 class ConfigError(CustomerServiceError):
     """A configuration variable is missing or malformed; the message names it."""
 

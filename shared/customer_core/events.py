@@ -43,6 +43,7 @@ from customer_core.events_walk import (
     MAX_MINOR,
     MAX_QUANTITY,
     PAYMENT_METHODS,
+    int_text,
     timestamp,
     walk,
 )
@@ -62,6 +63,9 @@ def decode_event(raw: bytes | str | None, topic: Topic) -> OrderEvent:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument("value", f"not JSON: {exc}") from None
+        except RecursionError:
+            # orjson stops at 1024 levels; `json` at Python's recursion limit.
+            raise InvalidArgument("value", "not JSON: nested too deeply") from None
         try:
             json.dumps(data, ensure_ascii=False).encode()
         except UnicodeEncodeError:
@@ -89,10 +93,7 @@ def _fast_text(value: object, required: bool, limit: int = MAX_ID_LENGTH) -> str
 
 def _fast_amount(value: object) -> int | None:
     if type(value) is str:
-        try:
-            value = int(value)
-        except ValueError:
-            return None
+        value = int_text(value)
     if type(value) is not int or not 0 <= value <= MAX_MINOR:
         return None
     return value

@@ -9,6 +9,7 @@ canonical form first and comes here for everything else.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -40,6 +41,9 @@ PAYMENT_METHODS = {
     "PAYMENT_METHOD_GIFT_CARD": "gift_card",
 }
 _METHOD_BY_NUMBER = dict(enumerate(PAYMENT_METHODS.values()))
+# A 64-bit integer as protobuf JSON writes it in a string: ASCII decimal. (Python's
+# int() would also take " 12", "1_000" and other scripts' digits.)
+_INT_TEXT = re.compile(r"-?[0-9]{1,30}")
 BODY_KEYS = {"placed": Topic.PLACED, "completed": Topic.COMPLETED,
               "cancelled": Topic.CANCELLED, "payment": Topic.PAYMENT}  # fmt: skip
 KEY_FOR_TOPIC = {t: k for k, t in BODY_KEYS.items()}
@@ -89,10 +93,10 @@ class _Obj:
         if isinstance(value, bool):
             raise InvalidArgument(self.where(name), "must be an integer")
         if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise InvalidArgument(self.where(name), "must be an integer") from None
+            parsed = int_text(value)
+            if parsed is None:
+                raise InvalidArgument(self.where(name), "must be an integer")
+            value = parsed
         elif isinstance(value, float):
             if not value.is_integer():
                 raise InvalidArgument(self.where(name), "must be an integer")
@@ -122,6 +126,11 @@ class _Obj:
         return value
 
 
+def int_text(value: str) -> int | None:
+    """The integer an int64 string holds, or None when it is not ASCII decimal."""
+    return int(value) if _INT_TEXT.fullmatch(value) else None
+
+
 def timestamp(value: object, field: str) -> datetime:
     if not isinstance(value, str) or not value:
         raise InvalidArgument(field, "required RFC 3339 timestamp")
@@ -139,7 +148,12 @@ def timestamp(value: object, field: str) -> datetime:
         raise InvalidArgument(field, f"not an RFC 3339 timestamp: {value!r}") from None
     if parsed.tzinfo is None:
         raise InvalidArgument(field, "needs a UTC offset (e.g. Z)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # Year 1 with a positive offset, or 9999 with a negative one, is outside
+        # what a datetime holds once in UTC.
+        raise InvalidArgument(field, f"out of range in UTC (years 1-9999): {value!r}") from None
 
 
 def _items(obj: _Obj, name: str) -> tuple[Item, ...]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,11 +139,20 @@ class Notice:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Notice:
+        """A doorbell from the notice channel; ValueError for anything else (anyone
+        with access to Valkey can publish there)."""
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("a notice is a JSON object")
+        customer, family, changed = data.get("c"), data.get("f"), data.get("ch", [])
+        if not isinstance(customer, str) or not isinstance(family, str | None):
+            raise ValueError("a notice's c and f are ids")
+        if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+            raise ValueError("a notice's ch is a list of text")
         return cls(
-            customer_id=uuid.UUID(data["c"]),
-            family_id=uuid.UUID(data["f"]) if data.get("f") else None,
-            changed=frozenset(data.get("ch", ())),
+            customer_id=uuid.UUID(customer),
+            family_id=uuid.UUID(family) if family else None,
+            changed=frozenset(changed),
         )
 
 
@@ -204,12 +214,18 @@ async def publish(
 # stream ("<milliseconds>-<sequence>"): increasing, and valid as an XRANGE bound.
 
 
+_CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_U64 = 2**64 - 1
+
+
 def cursor_key(cursor: str) -> tuple[int, int]:
     """The cursor as a comparable pair; ValueError when it is not one."""
-    ms, sep, seq = cursor.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(cursor) > 41:
+    # ASCII digits only (str.isdigit() and int() take other scripts' digits, which
+    # Valkey refuses), each part an unsigned 64-bit number as in a stream id.
+    match = _CURSOR.fullmatch(cursor)
+    if match is None or int(match[1]) > _U64 or int(match[2]) > _U64:
         raise ValueError(f"not a cursor: {cursor[:50]!r}")
-    return int(ms), int(seq)
+    return int(match[1]), int(match[2])
 
 
 def _text(value: Any) -> str:
@@ -256,3 +272,29 @@ async def lost_after(client: redis.Redis, stream: str, cursor: str) -> bool:
     first = info.get("first-entry")
     oldest = _text(first[0]) if first else _text(info.get("last-generated-id", START_CURSOR))
     return cursor_key(cursor) < cursor_key(oldest)
+
+
+async def forget(
+    client: redis.Redis,
+    customers: Sequence[tuple[uuid.UUID, uuid.UUID | None]],
+    emptied_families: Sequence[uuid.UUID] = (),
+) -> None:
+    """Erasure: drop each (customer, family)'s own activity stream and its entries in the
+    family's stream, and the whole stream of a family with no members left."""
+    try:
+        gone = {cid for cid, _ in customers}
+        for fid in {f for _, f in customers if f is not None} - set(emptied_families):
+            stream = family_stream(fid)
+            theirs = [
+                e.cursor
+                for e in _entries(await client.xrange(stream, min="-", max="+") or [])
+                if e.activity.customer_id in gone
+            ]
+            if theirs:
+                await client.xdel(stream, *theirs)
+        keys = [customer_stream(c) for c in gone] + [family_stream(f) for f in emptied_families]
+        if keys:
+            await client.delete(*keys)
+    except RedisError as exc:
+        # The entries age out of the window, and the streams after REPLAY_TTL_SECONDS.
+        log.error("erasing activity streams failed", extra={"error": str(exc)})

@@ -40,6 +40,7 @@ DB_QUERY_SECONDS = Histogram(
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+CACHE_RESULTS = ("hit", "miss", "error")
 CACHE_REQUESTS = Counter(
     "customer_cache_requests",
     "Cache look-ups by cache and result (hit, miss, error).",

@@ -14,6 +14,7 @@ from customer_api.server import build_server
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
+from tests.support.open_api import NO_AUTH
 
 
 async def test_health_check_reports_each_dependency(
@@ -26,7 +27,7 @@ async def test_health_check_reports_each_dependency(
 
 
 async def test_reflection_lists_the_services(ctx: Context) -> None:
-    server = build_server(ctx, 0, host="127.0.0.1")
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -43,7 +44,7 @@ async def test_reflection_lists_the_services(ctx: Context) -> None:
 
 
 async def test_sigterm_turns_health_not_serving_and_lets_calls_finish(ctx: Context) -> None:
-    server = build_server(ctx, 0, host="127.0.0.1")
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     health = health_pb2_grpc.HealthStub(channel)
@@ -71,7 +72,7 @@ async def test_sigterm_turns_health_not_serving_and_lets_calls_finish(ctx: Conte
 
 
 async def test_grpc_health_service_is_served(ctx: Context) -> None:
-    server = build_server(ctx, 0, host="127.0.0.1")
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

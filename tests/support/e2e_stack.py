@@ -76,7 +76,8 @@ class E2EStack:
 
     def start(self, timeout: float = 120.0) -> None:
         self.spawner.submit(self.servers.start).result()
-        self.env = {**os.environ, **self.servers.env(), **self.extra_env}
+        # AUTH_MODE explicitly (dev would pick none too): the e2e tests call unauthenticated.
+        self.env = {**os.environ, **self.servers.env(), "AUTH_MODE": "none", **self.extra_env}
         cmd = [
             sys.executable,
             "-m",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customer_core.config import VARIABLES, load_settings
+from customer_core.config import DEV_PAGE_TOKEN_KEY, VARIABLES, load_settings
 from customer_core.errors import ConfigError
 
 
@@ -16,6 +16,12 @@ def test_defaults_match_the_original_description() -> None:
     assert s.valkey.port == 6379
     assert s.grpc_port == 50052
     assert s.db.host is None and s.valkey.host is None and s.kafka.brokers == ()
+
+
+def test_page_tokens_are_signed_with_the_key_set_or_a_development_one() -> None:
+    assert load_settings({"PAGE_TOKEN_KEY": "k" * 16}).page_token_key == b"k" * 16
+    assert load_settings({}).page_token_key == DEV_PAGE_TOKEN_KEY
+    assert "k" * 16 not in repr(load_settings({"PAGE_TOKEN_KEY": "k" * 16}))
 
 
 def test_values_are_read() -> None:
@@ -44,6 +50,7 @@ def test_values_are_read() -> None:
         ("KAFKA_SECURITY_PROTOCOL", "TLS", "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
         ("KAFKA_SASL_MECHANISM", "GSSAPI", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
         ("KAFKA_SSL_CA_FILE", "/etc/ca.pem", "only used with SSL or SASL_SSL, not PLAINTEXT"),
+        ("PAGE_TOKEN_KEY", "short", "at least 16 characters"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, says: str) -> None:

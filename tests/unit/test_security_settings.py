@@ -1,4 +1,4 @@
-"""Security settings: safe defaults for `make run`, one clear error per bad value."""
+"""Security settings: no insecure default, one clear error per bad value."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ from customer_core.config import all_variables
 from customer_core.errors import ConfigError
 
 
-def test_defaults_keep_development_open_and_plaintext() -> None:
-    s = load_security_settings({})
+def test_auth_mode_has_no_default() -> None:
+    for env in ({}, {"AUTH_MODE": ""}, {"AUTH_MODE": "  "}):
+        with pytest.raises(ConfigError) as caught:
+            load_security_settings(env)
+        assert caught.value.variable == "AUTH_MODE"
+
+
+def test_none_must_be_asked_for_and_keeps_the_other_defaults() -> None:
+    s = load_security_settings({"AUTH_MODE": "none"})
     assert s.auth_mode == "none" and not s.auth_enabled
-    assert s.tls is None
+    assert s.tls is None and not s.family_service_accounts
     assert s.default_deadline_seconds == 10
     assert s.max_receive_bytes == 1024 * 1024
 
@@ -57,6 +64,7 @@ def test_jwt_mode_reads_its_settings(files: dict[str, str]) -> None:
     ("env", "variable"),
     [
         ({"AUTH_MODE": "open"}, "AUTH_MODE"),
+        ({"AUTH_FAMILY_SERVICE_ACCOUNTS": "maybe"}, "AUTH_FAMILY_SERVICE_ACCOUNTS"),
         ({"AUTH_MODE": "static"}, "AUTH_STATIC_TOKENS_FILE"),
         ({"AUTH_MODE": "jwt"}, "JWT_JWKS_FILE"),
         ({"AUTH_MODE": "jwt", "JWT_JWKS_URL": "http://idp.example/jwks"}, "JWT_JWKS_URL"),
@@ -85,17 +93,18 @@ def test_jwt_mode_reads_its_settings(files: dict[str, str]) -> None:
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_security_settings(env)
+        load_security_settings({"AUTH_MODE": "none", **env})
     assert caught.value.variable == variable
 
 
 def test_tls_needs_both_halves_and_mtls_needs_tls(files: dict[str, str]) -> None:
+    none = {"AUTH_MODE": "none"}
     with pytest.raises(ConfigError, match="TLS_KEY_FILE"):
-        load_security_settings({"TLS_CERT_FILE": files["cert"]})
+        load_security_settings({**none, "TLS_CERT_FILE": files["cert"]})
     with pytest.raises(ConfigError, match="TLS_CERT_FILE"):
-        load_security_settings({"TLS_KEY_FILE": files["key"]})
+        load_security_settings({**none, "TLS_KEY_FILE": files["key"]})
     with pytest.raises(ConfigError, match="TLS_CLIENT_CA_FILE"):
-        load_security_settings({"TLS_CLIENT_CA_FILE": files["ca"]})
+        load_security_settings({**none, "TLS_CLIENT_CA_FILE": files["ca"]})
 
 
 @given(st.text(max_size=20))

@@ -7,13 +7,21 @@ import json
 import uuid
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
 from customer_api.security.audit import find_id
 from customer_api.security.interceptor import bearer_token
-from customer_api.security.tokens import Principal, StaticAuthenticator, principal_from
+from customer_api.security.settings import JwtSettings
+from customer_api.security.tokens import (
+    Principal,
+    StaticAuthenticator,
+    build_authenticator,
+    principal_from,
+)
 from customer_core.errors import ConfigError, Unauthenticated
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 
@@ -105,3 +113,19 @@ def test_audit_ids_come_from_resource_names_only() -> None:
     favorite = pb.RemoveFavoriteRequest(name=f"customers/{cid}/favorites/{uuid.uuid4()}")
     assert find_id(favorite, "customers/") == cid
     assert find_id(pb.AdjustPointsRequest(reason="customers/nope"), "customers/") is None
+
+
+def test_a_token_whose_alg_is_not_its_keys_own_is_unauthenticated(tmp_path: Path) -> None:
+    """An RS256 token naming an EC key's id: refused, not a TypeError (UNKNOWN)."""
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
+    jwk.update({"kid": "ec-1", "alg": "ES256"})
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk]}))
+    settings = JwtSettings(path, None, "iss", "aud", 0, ("ES256", "RS256"))
+    auth = build_authenticator("jwt", None, settings)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": "iss", "aud": "aud", "sub": "s", "kind": "operator", "exp": 2**31}
+    token = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "ec-1"})
+    with pytest.raises(Unauthenticated):
+        asyncio.run(auth.authenticate(token))

@@ -141,10 +141,23 @@ def test_cursors_compare_as_stream_ids(a: int, b: int, c: int, d: int) -> None:
     assert (cursor_key(f"{a}-{b}") < cursor_key(f"{c}-{d}")) == ((a, b) < (c, d))
 
 
-@pytest.mark.parametrize("bad", ["", "12", "a-1", "1-", "-1", "1-2-3", "1.5-0"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "", "12", "a-1", "1-", "-1", "1-2-3", "1.5-0", " 1-0", "1_0-0", "+1-0",
+        # Valkey stream ids are two unsigned 64-bit numbers in ASCII digits.
+        "18446744073709551616-0", "0-18446744073709551616", "99999999999999999999-0",
+        "\u0661\u0662-\u0660", "\uff11-0", "\u00b2-0",
+    ],
+)  # fmt: skip
 def test_a_malformed_cursor_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="not a cursor"):
         cursor_key(bad)
+
+
+def test_the_largest_stream_id_is_a_cursor() -> None:
+    top = 2**64 - 1
+    assert cursor_key(f"{top}-{top}") == (top, top)
 
 
 async def test_an_outbox_closes_when_its_reader_falls_too_far_behind() -> None:

@@ -44,6 +44,20 @@ def test_csv_rows_become_records_and_bad_rows_say_why() -> None:
     ]  # fmt: skip
 
 
+def test_a_row_no_parser_reads_is_a_bad_line_and_the_next_rows_still_read() -> None:
+    text = (
+        "external_id,username,favorites\n"
+        f'a,ana,"{"[" * 50_000}"\n'  # deeper than json's recursion limit
+        f'b,bo,"{"x" * 200_000}"\n'  # past csv's field size limit
+        "c,cy,\n"
+    )
+    rows = list(read_csv(io.StringIO(text)))
+    assert [type(r).__name__ for _, r in rows] == ["BadLine", "BadLine", "ImportRecord"]
+    assert str(rows[0][1]).startswith("favorites: not a JSON array")
+    assert str(rows[1][1]).startswith("not a CSV row")
+    assert rows[2][1].external_id == "c"  # type: ignore[union-attr]
+
+
 def test_an_unknown_csv_column_is_refused_up_front() -> None:
     with pytest.raises(InvalidArgument, match="unknown CSV column"):
         list(read_csv(io.StringIO("external_id,shoe_size\n1,44\n")))

@@ -29,6 +29,7 @@ def _line(e: AuditEntry) -> str:
             "family": f"families/{e.family_id}" if e.family_id else None,
             "outcome": e.outcome,
             "request_id": e.request_id or None,
+            "acting_for": f"customers/{e.acting_for}" if e.acting_for else None,
         }
     )
 

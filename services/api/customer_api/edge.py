@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 from customer_api.errors import status_for
 from customer_api.servicers.base import RpcContext
 from customer_core.db import outage
-from customer_core.errors import CustomerServiceError
+from customer_core.errors import Contention, CustomerServiceError
 from customer_core.telemetry import request_id_var
+from customer_core.usecases.contention import CONTENTION_ADVICE
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ RPC_SECONDS = Histogram(
     ["method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
+# The codes the dashboards and alerts count as server errors. Their series start at 0 with
+# the method's first call, so an error ratio reads 0 (not "No data") and the first error
+# is seen by rate() (a series that appears at 1 has no increase).
+SERVER_ERROR_CODES = ("INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS")
 RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served now.", ["method"])
 
 
@@ -60,6 +65,9 @@ def _request_id(context: RpcContext) -> str:
 
 async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
     """Abort the RPC with the status the error maps to (raises AbortError)."""
+    if outage.is_contention(exc):
+        # Lost to a concurrent writer and rolled back: ABORTED says "retry it".
+        exc = Contention(CONTENTION_ADVICE)
     if isinstance(exc, CustomerServiceError):
         code = status_for(exc)
         if code is grpc.StatusCode.INTERNAL:
@@ -142,6 +150,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         seconds = RPC_SECONDS.labels(method)
         in_flight = RPC_IN_FLIGHT.labels(method)
         ok = RPC_REQUESTS.labels(method, "OK")
+        for code in SERVER_ERROR_CODES:
+            RPC_REQUESTS.labels(method, code)
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
             token = request_id_var.set(_request_id(context))
@@ -168,6 +178,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # wrapped like a unary one; only async generators are iterated here.
         if not inspect.isasyncgenfunction(behavior):
             return cls._unary(method, behavior)
+        for code in SERVER_ERROR_CODES:
+            RPC_REQUESTS.labels(method, code)
         seconds = RPC_SECONDS.labels(method)
         in_flight = RPC_IN_FLIGHT.labels(method)
 

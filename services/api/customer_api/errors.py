@@ -18,6 +18,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.CustomerServiceError], grpc.StatusCode]
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.Contention, grpc.StatusCode.ABORTED),
     (errors.SchemaOutOfDate, grpc.StatusCode.INTERNAL),
     (errors.CustomerServiceError, grpc.StatusCode.INTERNAL),
 )

@@ -93,7 +93,7 @@ def record_from_row(row: dict[str, str]) -> pb.ImportRecord:
         try:
             for f in json.loads(row["favorites"]):
                 r.favorites.append(json_format.ParseDict(f, pb.ImportFavorite()))
-        except (ValueError, TypeError, json_format.ParseError) as exc:
+        except (ValueError, TypeError, RecursionError, json_format.ParseError) as exc:
             raise BadLine(f"favorites: not a JSON array of favorites ({exc})") from None
     return r
 
@@ -105,7 +105,14 @@ def read_csv(stream: IO[str]) -> Iterator[tuple[int, pb.ImportRecord | BadLine]]
         raise InvalidArgument(
             "FILE", f"unknown CSV column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
         )
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field past csv's size limit, a NUL byte
+            yield reader.line_num, BadLine(f"not a CSV row ({exc})")
+            continue
         try:
             yield reader.line_num, record_from_row(row)
         except BadLine as exc:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 
+from customer_api.security.settings import load_security_settings
 from customer_api.server import build_server
 from customer_core import telemetry
 from customer_core.config import load_settings
@@ -17,6 +18,9 @@ log = logging.getLogger("customer_api")
 
 async def serve(stop: asyncio.Event) -> int:
     settings = load_settings()
+    # Before anything connects: an api without AUTH_MODE (or with a bad security
+    # variable) exits 2 with one line naming it.
+    security = load_security_settings()
     telemetry.setup(settings, "api")
     if settings.otlp_endpoint:
         # Server spans only when they go somewhere: unexported, they cost about a
@@ -27,7 +31,7 @@ async def serve(stop: asyncio.Event) -> int:
     metrics_port = telemetry.start_metrics_server(settings.metrics_port)
     ctx = await Context.create(settings)
     try:
-        api = build_server(ctx, settings.grpc_port)
+        api = build_server(ctx, settings.grpc_port, security=security)
         await api.start()
         if api.secure:
             log.info(

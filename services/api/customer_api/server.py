@@ -49,7 +49,7 @@ def build_server(
     ctx: Context, port: int, host: str = "[::]", security: SecuritySettings | None = None
 ) -> ApiServer:
     limit = ctx.settings.grpc_max_message_bytes
-    # Security settings come from the environment unless given (AUTH_MODE=none: no auth).
+    # Security settings come from the environment unless given (AUTH_MODE is required).
     sec = server_security(ctx, security)
     server = grpc.aio.server(
         interceptors=[*sec.interceptors, EdgeInterceptor()],

@@ -27,6 +27,11 @@ class Health:
     waiting_since: float | None = None
     problem: str = ""
 
+    def __post_init__(self) -> None:
+        # Read at every scrape: set only when /readyz was asked, the gauge stayed 0 where
+        # nothing probes (dev, a pod without a readiness probe) and the alert fired.
+        READY.set_function(lambda: 1.0 if self.ready() else 0.0)
+
     def loop_turned(self) -> None:
         self.last_loop = time.monotonic()
 
@@ -48,9 +53,7 @@ class Health:
             self.waiting_since is not None
             and time.monotonic() - self.waiting_since > self.stuck_seconds
         )
-        ok = self.started and not stuck and self.live()
-        READY.set(1 if ok else 0)
-        return ok
+        return self.started and not stuck and self.live()
 
     def report(self) -> dict[str, object]:
         waited = time.monotonic() - self.waiting_since if self.waiting_since else 0.0

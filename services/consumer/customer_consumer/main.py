@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from customer_consumer import demo_traffic, kafka, settings
+from customer_consumer import demo_traffic, kafka, metrics, settings
 from customer_consumer.health import Health, serve
 from customer_consumer.runner import Runner
 from customer_core import telemetry
@@ -73,6 +73,7 @@ async def _consume(config: settings.ConsumerSettings, stop: asyncio.Event) -> in
     health = Health(config.stuck_seconds)
     server = await serve(health, config.health_port)
     try:
+        metrics.start_at_zero(config.topics)
         metrics_port = telemetry.start_metrics_server(config.core.metrics_port)
         health_port = server.sockets[0].getsockname()[1]
         log.info("consumer health on :%s, metrics on :%s", health_port, metrics_port)

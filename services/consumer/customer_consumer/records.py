@@ -7,6 +7,7 @@ it to the dead-letter topic with headers naming the source and the reason.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from typing import Any
 from customer_core.domain.orders import Topic
 from customer_core.errors import InvalidArgument
 from customer_core.events import decode_event
-from customer_core.usecases.events import Incoming
+from customer_core.usecases.events import Incoming, Rejected
 
+log = logging.getLogger(__name__)
 H_TOPIC = "dlq.source.topic"
 H_PARTITION = "dlq.source.partition"
 H_OFFSET = "dlq.source.offset"
@@ -25,6 +27,11 @@ H_REASON = "dlq.reason"
 H_EVENT_ID = "dlq.event.id"
 H_TIME = "dlq.time"
 H_REPLAYED = "dlq.replayed.from"
+H_OMITTED = "dlq.value.omitted"
+# The consumer fetches records of up to 4 MiB, but a producer sends at most 1 MiB by
+# default (and a broker's default message.max.bytes is about as much): a bigger value
+# is left at its source position, so its dead letter can be sent at all.
+MAX_DEAD_LETTER_VALUE = 900_000
 _INDEX = re.compile(r"\[\d+\]")
 
 
@@ -47,8 +54,16 @@ class DeadLetter:
     field: str
     event_id: str = ""
 
+    @property
+    def value(self) -> bytes | None:
+        """The original value, or None when it is too big to send (see `H_OMITTED`)."""
+        value = self.source.value
+        return None if value is not None and len(value) > MAX_DEAD_LETTER_VALUE else value
+
     def headers(self) -> list[tuple[str, bytes]]:
         kept = [(k, v) for k, v in self.source.headers if not k.startswith("dlq.")]
+        if self.source.value is not None and self.value is None:
+            kept.append((H_OMITTED, str(len(self.source.value)).encode()))
         return [
             *kept,
             (H_TOPIC, self.source.topic.encode()),
@@ -112,8 +127,26 @@ def decode_records(records: Sequence[Any], topics: Mapping[str, Topic]) -> Fetch
         except InvalidArgument as exc:
             bad.append(DeadLetter(source_of(record), str(exc), exc.field))
             continue
+        except Exception as exc:
+            # A decoder bug must cost one record, not the partition: a process that
+            # died here would restart and die on the same record forever.
+            log.exception("decoding a record failed unexpectedly; dead-lettering it")
+            reason = f"value: could not be decoded ({type(exc).__name__}: {exc})"
+            bad.append(DeadLetter(source_of(record), reason, "value"))
+            continue
         good.append(Incoming(event, record.topic, record.partition, record.offset))
     return Fetched(list(records), good, bad)
+
+
+def rejected_letters(rejected: Sequence[Rejected], fetched: Fetched) -> list[DeadLetter]:
+    """Dead letters for the events the batch's apply rejected (the reason names the field)."""
+    out = []
+    for r in rejected:
+        i: Incoming = r.incoming
+        field = r.reason.split(":", 1)[0]
+        source = fetched.source(i.topic, i.partition, i.offset)
+        out.append(DeadLetter(source, r.reason, field, i.event.event_id))
+    return out
 
 
 def traceparents(records: Sequence[Any], limit: int = 64) -> list[str]:

@@ -29,22 +29,31 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerClosed
 
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
 from customer_consumer.notifier import Notifier
-from customer_consumer.records import DeadLetter, Fetched, decode_records, field_label
+from customer_consumer.records import (
+    DeadLetter,
+    Fetched,
+    decode_records,
+    field_label,
+    rejected_letters,
+)
 from customer_consumer.settings import ConsumerSettings
 from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
 from customer_core.errors import Unavailable
 from customer_core.kafka_client import client_options
-from customer_core.usecases.events import BatchResult, Incoming, apply_batch
+from customer_core.usecases.events import Applying, BatchResult
 
 log = logging.getLogger(__name__)
 # Records decoded between two yields to the event loop.
 DECODE_SLICE = 100
+# Attempts at a batch that fails with an unexpected exception (not an outage, not a
+# refusal by the database) before the event at fault is bisected out.
+APPLY_ATTEMPTS = 3
 
 
 class Abandoned(Exception):
@@ -159,7 +168,8 @@ class Runner:
         # for every record costs CPU that nobody would see.
         traced = bool(self.settings.core.otlp_endpoint)
         parent, links = trace_of(records) if traced else (None, [])
-        attempt = 0
+        applying = Applying(good)
+        attempt = failures = 0
         while True:
             try:
                 with tracer.start_as_current_span(
@@ -169,41 +179,60 @@ class Runner:
                     attributes={"messaging.batch.message_count": len(records)},
                 ) as batch_span:
                     async with self.lock:
-                        result = BatchResult()
-                        if good:
-                            result = await apply_batch(self.ctx, good, publish=False)
-                        dead = bad + _rejected(result, fetched)
+                        # After APPLY_ATTEMPTS failures of an unexpected kind, the
+                        # event at fault is bisected out and dead-lettered.
+                        await applying.apply(self.ctx, isolate_any=failures >= APPLY_ATTEMPTS)
+                        result = applying.committed
+                        dead = bad + rejected_letters(result.rejected, fetched)
                         await self._send_dead_letters(dead)
                         self.done.update(offsets)
                 continue_producer_traces(links, batch_span, started)
                 break
-            except (Unavailable, KafkaError) as exc:
-                dependency = "database" if isinstance(exc, Unavailable) else "kafka"
+            except Exception as exc:
+                if isinstance(exc, Unavailable):
+                    dependency = "database"
+                elif isinstance(exc, KafkaError):
+                    dependency = "kafka"
+                    if isinstance(exc, ProducerClosed):
+                        await self._renew_producer()
+                else:
+                    dependency = "apply"
+                    failures += 1
+                    log.exception("applying a batch failed unexpectedly")
                 metrics.RETRIES.labels(dependency).inc()
                 self.health.waiting(f"{dependency}: {exc}")
                 delay = min(self.settings.retry_max_seconds, 0.2 * 2**attempt)
                 delay *= random.uniform(0.5, 1.0)
                 log.warning(
-                    "batch not applied; retrying",
-                    extra={"dependency": dependency, "error": str(exc), "retry_in": delay},
-                )
+                    "batch not done; retrying",
+                    extra={"dependency": dependency, "error": str(exc), "retry_in": delay,
+                           "committed": len(good) - len(applying.pending)},
+                )  # fmt: skip
                 attempt += 1
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                 except TimeoutError:
                     continue
                 raise Abandoned from exc
+        # What the commits changed, however many attempts the batch took: a retry
+        # applies only what had not committed, so it finds no duplicates of its own.
         await self.notifier.put(result.notices, result.activities)
         _count(result, dead)
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _renew_producer(self) -> None:
+        """A closed producer refuses every send: the batch would retry forever."""
+        log.warning("the dead-letter producer was closed; starting a new one")
+        self.producer = kafka.producer(self.settings.core.kafka)
+        await self.producer.start()
 
     async def _send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         if not dead:
             return
         topic = self.settings.core.kafka.dlq_topic
         futures = [
-            await self.producer.send(topic, d.source.value, key=d.source.key, headers=d.headers())
+            await self.producer.send(topic, d.value, key=d.source.key, headers=d.headers())
             for d in dead
         ]
         await asyncio.gather(*futures)
@@ -294,16 +323,6 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             "partitions assigned",
             extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
         )
-
-
-def _rejected(result: BatchResult, fetched: Fetched) -> list[DeadLetter]:
-    out = []
-    for r in result.rejected:
-        i: Incoming = r.incoming
-        field = r.reason.split(":", 1)[0]
-        source = fetched.source(i.topic, i.partition, i.offset)
-        out.append(DeadLetter(source, r.reason, field, i.event.event_id))
-    return out
 
 
 def _count(result: BatchResult, dead: Sequence[DeadLetter]) -> None:

@@ -114,6 +114,9 @@ class Launcher:
 def process_env(stack_env: dict[str, str], name: str) -> dict[str, str]:
     env = {**os.environ, **stack_env}
     env.setdefault("LOG_FORMAT", "text")
+    # The api has no default AUTH_MODE; dev alone picks the open one (the banner says so).
+    if not env.get("AUTH_MODE"):
+        env["AUTH_MODE"] = "none"
     if "METRICS_PORT" not in os.environ:
         env["METRICS_PORT"] = str(METRICS_PORTS.get(name, 0))
     return env
@@ -151,6 +154,9 @@ def banner(stack: DevStack, env: dict[str, str]) -> str:
     for name in PROCESSES:
         port = process_env({}, name)["METRICS_PORT"]
         lines.append(f"  {name + ' /metrics':<15} http://127.0.0.1:{port}/metrics")
+    auth = process_env({}, "api")["AUTH_MODE"]
+    note = "  (set by dev: NO authentication; never deploy this)" if auth == "none" else ""
+    lines.append(f"  {'AUTH_MODE':<15} {auth}{note}")
     where = {
         "PostgreSQL": (stack.postgres, f"{env.get('DB_HOST')}:{env.get('DB_PORT')}"),
         "Valkey": (stack.valkey, f"{env.get('VALKEY_HOST')}:{env.get('VALKEY_PORT')}"),

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from customer_core.context import Context
-from customer_core.errors import CustomerServiceError, InvalidArgument, Unavailable
+from customer_core.errors import Contention, CustomerServiceError, InvalidArgument, Unavailable
 from customer_core.usecases import campaigns as usecases
 from customer_operator import metrics
 from customer_operator import status as statuses
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def _kopf_error(exc: CustomerServiceError, retry_seconds: float) -> Exception:
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | Contention):
         return kopf.TemporaryError(str(exc), delay=retry_seconds)
     return kopf.PermanentError(str(exc))
 

@@ -22,7 +22,15 @@ from taskiq import AsyncBroker
 from customer_core.context import Context
 from customer_core.domain import jobs as names
 from customer_core.usecases.jobs import cleanup, expiry, holds, notifications, reconcile, rollups
-from customer_core.usecases.jobs.runner import SUCCEEDED, JobFn, RunResult, run_locked
+from customer_core.usecases.jobs.runner import (
+    DUPLICATE,
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    JobFn,
+    RunResult,
+    run_locked,
+)
 from customer_scheduler.publisher import NotificationPublisher
 from customer_scheduler.settings import JobSettings
 
@@ -74,6 +82,11 @@ class Jobs:
             names.HOLDS: holds.release_holds,
             names.RECONCILE: reconcile.reconcile,
         }
+        # Every job's outcomes start at 0: "failed" reads 0 (not "No data") until one
+        # fails, and rate() sees the first failure.
+        for job in self.functions:
+            for outcome in (SUCCEEDED, FAILED, SKIPPED, DUPLICATE):
+                RUNS.labels(job, outcome)
 
     async def run(
         self, job: str, *, tick: str | None = None, now: datetime | None = None

@@ -6,6 +6,7 @@ case loops until a batch comes back short.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from customer_core.db import Conn
@@ -36,22 +37,21 @@ DELETE FROM processed_events WHERE event_id IN (
     SELECT event_id FROM processed_events WHERE processed_at < $1 LIMIT $2
 )
 """
-# Personal data goes; ids, the ledger, statistics and the family link stay.
+# Personal data of the profile row goes (the rest: usecases.erasure, in the same
+# transaction); ids, the ledger, statistics and the family link stay.
 PURGE_CUSTOMERS = """
 WITH due AS (
     SELECT id FROM customers
     WHERE deleted_at < $1 AND purged_at IS NULL
     ORDER BY id LIMIT $2
     FOR UPDATE SKIP LOCKED
-), favorites_gone AS (
-    DELETE FROM favorites f USING due WHERE f.customer_id = due.id
 )
 UPDATE customers c SET
     username = NULL, display_name = NULL, email = NULL, external_id = NULL,
     preferences = '{}'::jsonb, dietary_restrictions = '{}', allergies = '{}',
     purged_at = now(), update_time = now()
 FROM due WHERE c.id = due.id
-RETURNING c.id
+RETURNING c.id, c.family_id
 """
 
 
@@ -67,6 +67,9 @@ async def prune_inbox(conn: Conn, before: datetime, limit: int) -> int:
     return _count(await conn.execute(PRUNE_INBOX, before, limit))
 
 
-async def purge_customers(conn: Conn, before: datetime, limit: int) -> list[str]:
-    """Purge up to `limit` customers deleted before `before`; returns their ids."""
-    return [str(r["id"]) for r in await conn.fetch(PURGE_CUSTOMERS, before, limit)]
+async def purge_customers(
+    conn: Conn, before: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Purge up to `limit` customers deleted before `before`; their (id, family id)."""
+    rows = await conn.fetch(PURGE_CUSTOMERS, before, limit)
+    return [(r["id"], r["family_id"]) for r in rows]

@@ -59,11 +59,13 @@ RETURNING {COLUMNS}
 """
 
 # Personal data goes; the row, its id and family stay for anonymised aggregates.
+# purged_at stays NULL: the purge job erases once more after the grace period
+# (whatever was written while the deletion committed), then sets it.
 ERASE = """
 UPDATE customers SET
     username = NULL, display_name = NULL, email = NULL, preferences = '{}'::jsonb,
     dietary_restrictions = '{}', allergies = '{}', external_id = NULL,
-    deleted_at = now(), purged_at = now(), update_time = now()
+    deleted_at = now(), update_time = now()
 WHERE id = $1 AND deleted_at IS NULL
 RETURNING family_id
 """

@@ -8,7 +8,7 @@ the sum of its entries. Nothing here commits: callers own the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -129,14 +129,19 @@ LIMIT $3
 
 SELECT_ENTRY_BY_KEY = f"SELECT {ENTRY_COLUMNS} FROM loyalty_points WHERE idempotency_key = $1"
 
-# A customer's own account, or every member of the family owning a pooled one.
-ACCOUNT_MEMBERS = """
-SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.id = a.customer_id
-WHERE a.id = ANY($1::uuid[])
+# Who sees the balances of the accounts `moved` (a WITH query of loyalty_accounts
+# rows): a customer's own account its customer, a pooled wallet every member of
+# the family. The one rule, here and in the consumer's batch lock
+# (db.order_points.LOCK_BATCH_ACCOUNTS).
+VIEWERS_OF_MOVED = """
+SELECT c.id, c.family_id FROM moved a JOIN customers c ON c.id = a.customer_id
 UNION
-SELECT c.id FROM loyalty_accounts a JOIN customers c ON c.family_id = a.family_id
-WHERE a.id = ANY($1::uuid[])
+SELECT c.id, c.family_id FROM moved a JOIN customers c ON c.family_id = a.family_id
 """
+
+ACCOUNT_MEMBERS = f"""
+WITH moved AS (SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id = ANY($1::uuid[]))
+{VIEWERS_OF_MOVED}"""
 
 CAPTURE = f"""
 UPDATE redemptions SET state = 'captured', update_time = now()
@@ -152,11 +157,23 @@ WHERE order_id = ANY($1::text[]) AND state IN ('held', 'captured')
 RETURNING {REDEMPTION_COLUMNS}
 """
 
+# The accounts of the holds due next, locked (in id order) before their
+# redemption rows, the order every path takes: a consumer's batch holds the
+# accounts it moves while it releases an order's hold.
+DUE_HOLD_ACCOUNTS = """
+SELECT DISTINCT account_id FROM (
+    SELECT account_id FROM redemptions
+    WHERE state = 'held' AND hold_expires_at <= $1
+    ORDER BY hold_expires_at LIMIT $2
+) AS due
+"""
+
 # SKIP LOCKED: a hold being captured right now is left for that transaction.
+# Only holds on the accounts already locked ($3).
 EXPIRE_DUE = f"""
 WITH due AS (
     SELECT id FROM redemptions
-    WHERE state = 'held' AND hold_expires_at <= $1
+    WHERE state = 'held' AND hold_expires_at <= $1 AND account_id = ANY($3::uuid[])
     ORDER BY hold_expires_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
@@ -323,13 +340,16 @@ async def fetch_entry_by_key(conn: Conn, key: str) -> PostedEntry | None:
     return _entry(row) if row else None
 
 
-async def account_members(conn: Conn, account_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """Customers who see these accounts' balances (every member of a pooled wallet):
-    the ones whose caches a balance change makes stale."""
-    if not account_ids:
-        return []
-    rows = await conn.fetch(ACCOUNT_MEMBERS, list(set(account_ids)))
-    return [r["id"] for r in rows]
+async def account_members(
+    conn: Conn, account_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Customers who see these accounts' balances (every member of a pooled wallet),
+    each with its family. Use `usecases.balances.viewers`, which every path shares."""
+    wanted = list(set(account_ids))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(ACCOUNT_MEMBERS, wanted)
+    return {r["id"]: r["family_id"] for r in rows}
 
 
 def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:
@@ -396,7 +416,13 @@ async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list
 
     At most `limit` per call (oldest first); returns the redemptions expired.
     """
-    changed = [row_to_redemption(r) for r in await conn.fetch(EXPIRE_DUE, now, limit)]
+    accounts = sorted(r["account_id"] for r in await conn.fetch(DUE_HOLD_ACCOUNTS, now, limit))
+    if not accounts:
+        return []
+    await conn.execute(LOCK_ACCOUNTS, accounts)
+    rows = await conn.fetch(EXPIRE_DUE, now, limit, accounts)
+    changed = [row_to_redemption(r) for r in rows]
+    # The refund (and the debts it pays) moves only these accounts, locked above.
     await _refund(conn, changed, "hold timed out")
     return changed
 

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from customer_core.db import Conn
+from customer_core.db.loyalty import VIEWERS_OF_MOVED
 
 # The account each customer earns into: its own, or the family's pooled wallet.
 SELECT_ACCOUNTS = """
@@ -55,7 +56,10 @@ ORDER BY p.id
 # Every account a member's earnings may have moved to by pooling and unpooling:
 # the family's wallet, the member's own, the other live members' own (an
 # unpooling split can hand points to anyone), plus the accounts $2 the points
-# were earned into. Locked in id order, as post_entries locks.
+# were earned into. Only accounts the batch already locked upfront ($3, from
+# LOCK_BATCH_ACCOUNTS): this takes no new lock, so no account is ever locked
+# after a higher-id one (an account that joined the family since holds none of
+# the member's points).
 SELECT_FAMILY_ACCOUNTS = """
 WITH m AS (
     SELECT c.id, c.family_id, f.wallet_pooled FROM customers c
@@ -73,8 +77,8 @@ WITH m AS (
 SELECT cand.member_id, cand.current, a.id, a.balance, a.family_id IS NOT NULL AS wallet,
        a.customer_id
 FROM cand JOIN loyalty_accounts a ON a.id = cand.account_id
+WHERE a.id = ANY($3::uuid[])
 ORDER BY a.id
-FOR UPDATE OF a
 """
 
 # Per customer, the earliest completion already recorded (first-order facts);
@@ -106,6 +110,50 @@ WHERE rc.spec #>> '{eligibility,firstOrderOnly}' = 'true'
                   WHERE r.idempotency_key = p.idempotency_key || ':reverse')
   AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
 ORDER BY p.id
+"""
+
+# Every account the batch may move, locked in id order before any is touched:
+# the accounts its customers earn into ($1), those of the cancelled orders' holds
+# ($2), those the reversed orders earned into ($3) and every account of the
+# families of the members whose earnings may be reversed ($4, plus whoever earned
+# on the orders $3): a reversal follows pooling and unpooling to the family's
+# wallet and the other members' own accounts (SELECT_FAMILY_ACCOUNTS, which
+# takes only accounts locked here).
+# The global order (docs/wallet.md, Concurrency; SetFamilyWallet, the api's
+# spenders and the holds job lock accounts the same way, before any approval or
+# redemption row) then leaves no cycle; taken phase by phase (a hold released,
+# then an earning, then a reversal) a batch could hold one member's account while
+# waiting for another's that a wallet switch held while waiting for the first.
+# It answers which accounts it locked (account_id) and who sees those balances
+# (customer_id, family_id: their caches go stale) by the rule of
+# usecases.balances.viewers, so that costs the batch no round trip of its own.
+LOCK_BATCH_ACCOUNTS = f"""
+WITH reversing AS (
+    SELECT unnest($4::uuid[]) AS id
+    UNION
+    SELECT member_id FROM loyalty_points
+    WHERE source_ref = ANY($3::text[]) AND kind = 'earn' AND member_id IS NOT NULL
+), families AS (
+    SELECT DISTINCT c.family_id FROM customers c JOIN reversing r ON r.id = c.id
+), moved AS (
+    SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id IN (
+        SELECT unnest($1::uuid[])
+        UNION
+        SELECT account_id FROM redemptions
+        WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
+        UNION
+        SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+        UNION
+        SELECT a.id FROM families f JOIN loyalty_accounts a ON a.family_id = f.family_id
+        UNION
+        SELECT a.id FROM families f JOIN customers s ON s.family_id = f.family_id
+        JOIN loyalty_accounts a ON a.customer_id = s.id
+    )
+    ORDER BY id FOR UPDATE
+), viewers AS ({VIEWERS_OF_MOVED})
+SELECT NULL::uuid AS account_id, id AS customer_id, family_id FROM viewers
+UNION ALL
+SELECT id, NULL, NULL FROM moved
 """
 
 # The same rule as customer_core.db.loyalty.WINDOW_POINTS, for many accounts at once.
@@ -174,6 +222,32 @@ async def accounts(
 
 
 @dataclass(frozen=True)
+class BatchLock:
+    """What LOCK_BATCH_ACCOUNTS locked, and who sees those balances."""
+
+    accounts: frozenset[uuid.UUID]
+    viewers: dict[uuid.UUID, uuid.UUID]  # customer -> family
+
+
+async def lock_batch_accounts(
+    conn: Conn,
+    account_ids: Iterable[uuid.UUID],
+    cancelled: Iterable[str],
+    reversed_orders: Iterable[str],
+    reversing_members: Iterable[uuid.UUID] = (),
+) -> BatchLock:
+    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
+    rows = await conn.fetch(
+        LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
+        sorted(set(reversed_orders)), sorted(set(reversing_members)),
+    )  # fmt: skip
+    return BatchLock(
+        frozenset(r["account_id"] for r in rows if r["account_id"] is not None),
+        {r["customer_id"]: r["family_id"] for r in rows if r["account_id"] is None},
+    )
+
+
+@dataclass(frozen=True)
 class FamilyAccount:
     """An account a member's earnings may be on now (see SELECT_FAMILY_ACCOUNTS)."""
 
@@ -218,11 +292,17 @@ async def first_order_campaigns_after(conn: Conn, at: datetime) -> bool:
     return bool(await conn.fetchval(FIRST_ORDER_CAMPAIGNS_AFTER, at))
 
 
-async def lock_family_accounts(
-    conn: Conn, members: Iterable[uuid.UUID], earned_into: Iterable[uuid.UUID]
+async def family_accounts(
+    conn: Conn,
+    members: Iterable[uuid.UUID],
+    earned_into: Iterable[uuid.UUID],
+    locked: Iterable[uuid.UUID],
 ) -> tuple[dict[uuid.UUID, list[FamilyAccount]], dict[uuid.UUID, int]]:
-    """Per member, the accounts their earnings may be on now; and every balance, locked."""
-    rows = await conn.fetch(SELECT_FAMILY_ACCOUNTS, sorted(set(members)), sorted(set(earned_into)))
+    """Per member, the accounts their earnings may be on now; and every balance. Only
+    the `locked` accounts (the batch's upfront lock), so their balances hold still."""
+    rows = await conn.fetch(
+        SELECT_FAMILY_ACCOUNTS, sorted(set(members)), sorted(set(earned_into)), sorted(set(locked))
+    )
     per_member: dict[uuid.UUID, list[FamilyAccount]] = {}
     balances: dict[uuid.UUID, int] = {}
     for r in rows:

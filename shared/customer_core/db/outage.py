@@ -32,6 +32,19 @@ _CONTENTION_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+# The two a whole transaction can simply be run again after: it was rolled back
+# and nothing of it is left. (40003, statement completion unknown, is not one.)
+_CONTENTION_SQLSTATES = ("40001", "40P01")
+
+
+def is_contention(exc: BaseException) -> bool:
+    """A deadlock or serialisation failure: the transaction lost to another writer."""
+    return (
+        isinstance(exc, asyncpg.PostgresError)
+        and getattr(exc, "sqlstate", None) in _CONTENTION_SQLSTATES
+    )
+
+
 def is_outage(exc: BaseException) -> bool:
     """The database (or the way to it) cannot serve now; the same call may succeed later."""
     if isinstance(exc, _OUTAGE_TYPES):

@@ -53,6 +53,16 @@ SELECT EXISTS (
 )
 """
 
+# The same, counting only redemptions of the given customer's family: what a
+# quote may tell, so it is no oracle for other families' orders.
+ORDER_TAKEN_IN_FAMILY = """
+SELECT EXISTS (
+    SELECT 1 FROM redemptions r JOIN customers c ON c.id = r.customer_id
+    WHERE r.order_id = $1 AND r.state IN ('pending_approval', 'held', 'captured')
+      AND c.family_id = (SELECT family_id FROM customers WHERE id = $2)
+)
+"""
+
 # Read under the customer's event lock (customer_core.db.orders.lock_member).
 ORDER_PROGRESS = """
 SELECT completed_at IS NOT NULL AS completed, cancelled_at IS NOT NULL AS cancelled
@@ -153,6 +163,11 @@ async def order_finished(conn: Conn, order_id: str) -> str | None:
     if row["cancelled"]:
         return "cancelled"
     return "completed" if row["completed"] else None
+
+
+async def order_taken_in_family(conn: Conn, order_id: str, customer_id: uuid.UUID) -> bool:
+    """order_taken, counting only redemptions of the customer's own family."""
+    return bool(await conn.fetchval(ORDER_TAKEN_IN_FAMILY, order_id, customer_id))
 
 
 async def insert_redemption(conn: Conn, r: Redemption, idempotency_key: str) -> Redemption | None:

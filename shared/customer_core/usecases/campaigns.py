@@ -22,7 +22,7 @@ from customer_core.db import Conn, outage
 from customer_core.db import campaigns as db
 from customer_core.domain.campaign_spec import campaign_from_spec, check_name
 from customer_core.domain.campaigns import Phase, next_change, phase_of
-from customer_core.errors import Unavailable
+from customer_core.errors import Contention, Unavailable
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ async def _transaction(ctx: Context) -> AsyncIterator[Conn]:
         async with ctx.pool.acquire() as conn, conn.transaction():
             yield conn
     except Exception as exc:
+        if outage.is_contention(exc):
+            raise Contention(f"database: {type(exc).__name__}: {exc}") from exc
         if not outage.is_outage(exc):
             raise
         raise Unavailable(f"database: {type(exc).__name__}: {exc}") from exc

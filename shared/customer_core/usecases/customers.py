@@ -1,7 +1,8 @@
 """Customer profiles: create, read (cache-aside), update with a mask, delete, list.
 
 Every write commits, then bumps the customer's cache generation (so no reader
-sees the old profile afterwards) and publishes a "profile" notice.
+sees the old profile afterwards) and publishes a "profile" notice. Deletion is
+`usecases.erasure`.
 """
 
 from __future__ import annotations
@@ -79,16 +80,6 @@ class CustomerCodec:
         )
 
 
-class _Nothing:
-    """The stored response of a call that returns nothing (DeleteCustomer)."""
-
-    def encode(self, value: None) -> bytes:
-        return b""
-
-    def decode(self, raw: bytes) -> None:
-        return None
-
-
 def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t else None
 
@@ -98,6 +89,10 @@ def _from_iso(s: str | None) -> datetime | None:
 
 
 CODEC = CustomerCodec()
+
+
+def customer_owner(c: Customer) -> idempotency.Owner:
+    return idempotency.Owner(customer_id=c.id)
 
 
 async def _after_write(ctx: Context, c: Customer | None, family_id: uuid.UUID | None) -> None:
@@ -123,7 +118,7 @@ async def create_customer(
         return await db.insert_customer(conn, _from_profile(uuid.uuid4(), family_id, p))
 
     with timed_query("customers.create"):
-        customer, replayed = await idempotency.run(ctx.pool, call, effect, CODEC)
+        customer, replayed = await idempotency.run(ctx.pool, call, effect, CODEC, customer_owner)
     if not replayed:
         log.info("customer created", extra={"customer_id": str(customer.id)})
     await _after_write(ctx, customer, family_id)
@@ -200,30 +195,6 @@ async def update_customer(
         return updated
 
     with timed_query("customers.update"):
-        customer, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        customer, _ = await idempotency.run(ctx.pool, call, effect, CODEC, customer_owner)
     await _after_write(ctx, customer, customer.family_id)
     return customer
-
-
-async def delete_customer(
-    ctx: Context, customer_id: uuid.UUID, call: idempotency.Call | None
-) -> None:
-    """Erase personal data and favorites; statistics and the ledger stay, by id."""
-    family_id: uuid.UUID | None = None
-
-    async def effect(conn: Conn) -> None:
-        nonlocal family_id
-        family_id = await db.erase_customer(conn, customer_id)
-        if family_id is None:
-            raise NotFound(names.customer_name(customer_id))
-
-    with timed_query("customers.delete"):
-        await idempotency.run(ctx.pool, call, effect, _Nothing())
-    # Also on a replay: purging twice is harmless, and a lost purge is not.
-    await ctx.cache.invalidate(customer_id)
-    if family_id is not None:
-        log.info("customer deleted", extra={"customer_id": str(customer_id)})
-        await notices.publish(
-            ctx.valkey,
-            [notices.Notice(customer_id, family_id, frozenset({notices.PROFILE}))],
-        )

@@ -9,7 +9,7 @@ written with one set-based statement per table.
 After the commit the customers' caches are invalidated and change notices go
 out on Valkey. A database that cannot be reached raises `Unavailable` (the
 consumer retries the same batch); an event the database refuses for good is
-isolated by retrying the batch one event at a time, and rejected.
+isolated by bisecting the batch, and rejected (`Applying`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -69,31 +69,81 @@ class BatchResult:
 async def apply_batch(
     ctx: Context, batch: Sequence[Incoming], seconds: float = 60.0, *, publish: bool = True
 ) -> BatchResult:
-    """Apply `batch` in one transaction, then invalidate caches and publish notices.
+    """Apply `batch` (isolating what fails), then invalidate caches and publish notices.
 
     With `publish=False` the caller invalidates the caches of the customers in
     `result.notices`, then publishes `result.notices` and `result.activities`,
     itself (the consumer does, in order, off its critical path).
-    Raises Unavailable when the database cannot be reached (nothing was applied).
+    Raises Unavailable when the database cannot be reached (what committed before
+    is then not in any result: use `Applying` to keep it across a retry).
     """
-    try:
-        result = await _apply_in_transaction(ctx, batch, seconds)
-    except asyncpg.PostgresError as exc:
-        if len(batch) == 1:
-            # The database refuses this one event for good: it is a bad event.
-            log.warning("event refused by the database", extra={"error": str(exc)})
-            result = BatchResult(rejected=[Rejected(batch[0], f"database refused it: {exc}")])
-        else:
-            log.warning("batch refused by the database; applying its events one by one",
-                        extra={"events": len(batch), "error": str(exc)})  # fmt: skip
-            result = BatchResult()
-            for incoming in batch:
-                result.merge(await apply_batch(ctx, [incoming], seconds, publish=publish))
-            return result
+    applying = Applying(batch)
+    await applying.apply(ctx, isolate_any=True, seconds=seconds)
+    result = applying.committed
     if publish:
         await ctx.cache.invalidate(*sorted({n.customer_id for n in result.notices}))
         await notices.publish(ctx.valkey, result.notices, result.activities)
     return result
+
+
+class Applying:
+    """One batch on its way into the database, across the caller's retries.
+
+    `committed` is what every transaction that committed did (its applied events,
+    duplicates, rejections, notices and activities), and `pending` what is not
+    committed yet. A retry after a later failure (a dependency lost halfway through
+    an isolation, or the dead-letter send after the commit) applies only `pending`,
+    so the changes to publish are those the commits made, not the duplicates a
+    second attempt would find.
+    """
+
+    def __init__(self, batch: Sequence[Incoming]) -> None:
+        self.pending = list(batch)
+        self.committed = BatchResult()
+
+    async def apply(
+        self, ctx: Context, *, isolate_any: bool, seconds: float = 60.0,
+        run: Transaction | None = None,
+    ) -> None:  # fmt: skip
+        """Apply what is pending. A part the database refuses (any PostgresError
+        but an outage) is bisected until the event at fault is alone, and that one
+        is rejected; with `isolate_any`, so is a part that fails with any other
+        exception (the caller first retries those with backoff: they may pass).
+        Raises Unavailable (and, without `isolate_any`, the unexpected exception)."""
+        if self.pending:
+            await self._apply(run or _apply_in_transaction, ctx, list(self.pending),
+                              isolate_any, seconds)  # fmt: skip
+
+    async def _apply(
+        self, run: Transaction, ctx: Context, batch: list[Incoming], isolate_any: bool,
+        seconds: float,
+    ) -> None:  # fmt: skip
+        try:
+            result = await run(ctx, batch, seconds)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            refused = isinstance(exc, asyncpg.PostgresError)
+            if not refused and not isolate_any:
+                raise
+            if len(batch) == 1:
+                reason = f"database refused it: {exc}" if refused else (
+                    f"apply failed: {type(exc).__name__}: {exc}")  # fmt: skip
+                log.warning("event rejected", extra={"error": reason})
+                result = BatchResult(rejected=[Rejected(batch[0], reason)])
+            else:
+                log.warning("batch failed; bisecting it to find the event at fault",
+                            extra={"events": len(batch), "error": str(exc)})  # fmt: skip
+                half = len(batch) // 2
+                await self._apply(run, ctx, batch[:half], isolate_any, seconds)
+                await self._apply(run, ctx, batch[half:], isolate_any, seconds)
+                return
+        self.committed.merge(result)
+        done = {id(i) for i in batch}
+        self.pending = [i for i in self.pending if id(i) not in done]
+
+
+Transaction = Callable[[Context, Sequence[Incoming], float], Awaitable[BatchResult]]
 
 
 async def _apply_in_transaction(
@@ -177,6 +227,12 @@ async def apply_events(conn: Conn, ctx: Context, batch: Sequence[Incoming]) -> B
     changed: dict[uuid.UUID, set[str]] = {cid: {notices.STATS} for cid in deltas}
     for cid, what in points.changed.items():
         changed.setdefault(cid, set()).update(what)
+    # Every member of a pooled wallet the batch moved (the batch's account lock
+    # answers them, by balances.viewers' rule): the notifier bumps their caches.
+    seen_by = points.viewers
+    for cid in seen_by:
+        changed.setdefault(cid, set()).add(notices.POINTS)
+    family_of = {**seen_by, **family_of}
     result.notices = [Notice(cid, family_of.get(cid), frozenset(w)) for cid, w in changed.items()]
     return result
 

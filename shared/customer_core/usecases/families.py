@@ -14,7 +14,7 @@ from customer_core.db import customers as customers_db
 from customer_core.db import families as db
 from customer_core.domain import names, paging
 from customer_core.domain.customers import Customer, Family, check_family_name
-from customer_core.errors import InvalidArgument, NotFound
+from customer_core.errors import NotFound
 from customer_core.telemetry import timed_query
 from customer_core.usecases import idempotency
 
@@ -50,6 +50,10 @@ class FamilyCodec:
         )
 
 
+def family_owner(f: Family) -> idempotency.Owner:
+    return idempotency.Owner(family_id=f.id)
+
+
 async def create_family(ctx: Context, display_name: str, call: idempotency.Call | None) -> Family:
     display_name = check_family_name(display_name)
 
@@ -57,7 +61,9 @@ async def create_family(ctx: Context, display_name: str, call: idempotency.Call 
         return await db.insert_family(conn, uuid.uuid4(), display_name)
 
     with timed_query("families.create"):
-        family, replayed = await idempotency.run(ctx.pool, call, effect, FamilyCodec())
+        family, replayed = await idempotency.run(
+            ctx.pool, call, effect, FamilyCodec(), family_owner
+        )
     if not replayed:
         log.info("family created", extra={"family_id": str(family.id)})
     return family
@@ -89,8 +95,8 @@ async def list_customers(
     """Live customers in join order, optionally of one family, one page at a time."""
     size = paging.page_size(page_size)
     query = f"customers?family={family_id or ''}"
-    key = paging.decode_token(query, page_token)
-    after = None if key is None else _after_key(key)
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, page_token, (paging.Part.TIME, paging.Part.UUID))
     with timed_query("customers.list"):
         async with ctx.pool.acquire() as conn, conn.transaction(readonly=True):
             if require_family and family_id and not await db.family_exists(conn, family_id):
@@ -101,13 +107,5 @@ async def list_customers(
         rows = rows[:size]
         last = rows[-1]
         assert last.create_time is not None
-        token = paging.encode_token(query, [last.create_time.isoformat(), str(last.id)])
+        token = paging.encode_token(secret, query, [last.create_time.isoformat(), str(last.id)])
     return Page(rows, token)
-
-
-def _after_key(key: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, cid = key
-        return datetime.fromisoformat(created), uuid.UUID(cid)
-    except (TypeError, ValueError):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None

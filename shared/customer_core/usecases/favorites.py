@@ -29,7 +29,7 @@ from customer_core.domain.favorites import (
     check_mask,
     check_position,
 )
-from customer_core.errors import AlreadyExists, InvalidArgument, LimitExceeded, NotFound
+from customer_core.errors import AlreadyExists, LimitExceeded, NotFound
 from customer_core.telemetry import timed_query
 from customer_core.usecases import idempotency
 
@@ -79,6 +79,10 @@ class _Nothing:
 CODEC = FavoriteCodec()
 
 
+def _owner(f: Favorite) -> idempotency.Owner:
+    return idempotency.Owner(customer_id=f.customer_id)
+
+
 @dataclass(frozen=True)
 class FavoritePage:
     favorites: list[Favorite]
@@ -124,7 +128,7 @@ async def add_favorite(
         return added
 
     with timed_query("favorites.add"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 
@@ -135,13 +139,8 @@ async def list_favorites(
     """In the customer's order (position), keyset-paged."""
     limit = paging.page_size(size)
     query = f"favorites:{customer_id}"
-    key = paging.decode_token(query, token)
-    after: tuple[int, uuid.UUID] | None = None
-    if key is not None:
-        try:
-            after = (int(key[0]), uuid.UUID(key[1]))
-        except (ValueError, TypeError, IndexError):
-            raise InvalidArgument("page_token", "is not a token this service issued") from None
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, token, (paging.Part.INT64, paging.Part.UUID))
     with timed_query("favorites.list"):
         async with ctx.pool.acquire() as conn:
             customer = await customers_db.fetch_customer(conn, customer_id)
@@ -149,7 +148,9 @@ async def list_favorites(
                 raise NotFound(names.customer_name(customer_id))
             rows = await db.list_favorites(conn, customer_id, after, limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    next_token = paging.encode_token(query, [page[-1].position, str(page[-1].id)]) if more else ""
+    next_token = (
+        paging.encode_token(secret, query, [page[-1].position, str(page[-1].id)]) if more else ""
+    )
     return FavoritePage(page, next_token)
 
 
@@ -183,7 +184,7 @@ async def update_favorite(
         return updated
 
     with timed_query("favorites.update"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 
@@ -214,7 +215,7 @@ async def set_usual_order(
         return usual
 
     with timed_query("favorites.set_usual"):
-        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC)
+        favorite, _ = await idempotency.run(ctx.pool, call, effect, CODEC, _owner)
     await _after_write(ctx, customer_id)
     return favorite
 

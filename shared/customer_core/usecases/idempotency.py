@@ -15,10 +15,19 @@ How to use it (loyalty, favorites, import, ... reuse this):
         if stored is not None:
             return decode(stored)          # a retry: the first call's response
         result = ...                       # the effect, on this connection
-        await idempotency.finish(conn, call, encode(result))
+        await idempotency.finish(conn, call, encode(result), Owner(customer_id=...))
     return result
 
-or, for the common shape, `await idempotency.run(ctx.pool, call, effect, codec)`.
+or, for the common shape, `await idempotency.run(ctx.pool, call, effect, codec, owner)`
+with `owner(result) -> Owner`.
+
+Erasure: a stored response that holds anything of a customer (a profile, a
+favorite, a name) MUST be stored with `Owner(customer_id=...)`, one that holds
+a family's name with `Owner(family_id=...)`. Erasing the customer (or the last
+live member of the family) then rewrites it to the redacted resource (methods
+listed in `usecases.erasure`) or clears it; a replay of a cleared response
+raises NotFound naming the owner. A response with nothing personal in it (an
+empty one, ids and numbers only) needs no owner.
 
 Semantics:
 - `begin` takes a transaction-scoped lock on the key, so two concurrent calls
@@ -38,6 +47,7 @@ Semantics:
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -46,7 +56,8 @@ import asyncpg
 
 from customer_core.db import Conn
 from customer_core.db import idempotency as db
-from customer_core.errors import IdempotencyConflict, InvalidArgument
+from customer_core.domain import names
+from customer_core.errors import IdempotencyConflict, InvalidArgument, NotFound
 
 R = TypeVar("R")
 
@@ -80,10 +91,22 @@ class Call:
         return cls(key=key, method=method, request_hash=digest)
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Whose personal data a stored response holds (see the module docstring)."""
+
+    customer_id: uuid.UUID | None = None
+    family_id: uuid.UUID | None = None
+
+
+NO_OWNER = Owner()
+
+
 async def begin(conn: Conn, call: Call | None) -> bytes | None:
     """Lock the key; the stored response of an earlier identical call, else None.
 
-    Must run inside the transaction that performs the effect."""
+    Must run inside the transaction that performs the effect. NotFound when
+    erasure cleared the stored response."""
     if call is None:
         return None
     await db.lock_key(conn, call.key)
@@ -92,14 +115,22 @@ async def begin(conn: Conn, call: Call | None) -> bytes | None:
         return None
     if stored.method != call.method or stored.request_hash != call.request_hash:
         raise IdempotencyConflict(call.key)
+    if stored.response is None:
+        if stored.customer_id is not None:
+            raise NotFound(names.customer_name(stored.customer_id))
+        raise NotFound(names.family_name(stored.family_id or uuid.UUID(int=0)))
     return stored.response
 
 
-async def finish(conn: Conn, call: Call | None, response: bytes) -> None:
+async def finish(conn: Conn, call: Call | None, response: bytes, owner: Owner = NO_OWNER) -> None:
     """Record the response, in the effect's transaction."""
     if call is None:
         return
-    await db.insert_call(conn, call.key, db.StoredCall(call.method, call.request_hash, response))
+    await db.insert_call(
+        conn,
+        call.key,
+        db.StoredCall(call.method, call.request_hash, response, owner.customer_id, owner.family_id),
+    )
 
 
 class Codec(Protocol[R]):
@@ -115,12 +146,15 @@ async def run(
     call: Call | None,
     effect: Callable[[Conn], Awaitable[R]],
     codec: Codec[R],
+    owner: Callable[[R], Owner] | None = None,
 ) -> tuple[R, bool]:
-    """Run `effect` in one transaction, once per key; returns (result, replayed)."""
+    """Run `effect` in one transaction, once per key; returns (result, replayed).
+
+    `owner(result)`: whose personal data the stored response holds, if any."""
     async with pool.acquire() as conn, conn.transaction():
         stored = await begin(conn, call)
         if stored is not None:
             return codec.decode(stored), True
         result = await effect(conn)
-        await finish(conn, call, codec.encode(result))
+        await finish(conn, call, codec.encode(result), owner(result) if owner else NO_OWNER)
     return result, False

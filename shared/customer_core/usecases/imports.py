@@ -43,6 +43,7 @@ from customer_core.domain.imports import (
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.errors import InvalidArgument
 from customer_core.telemetry import timed_query
+from customer_core.usecases import balances
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ async def _write(
         conn, [p for p in plans if p.outcome == "updated" and p.write_profile]
     )
     await db.insert_favorites(conn, plans)
-    await _post_openings(
+    moved = await _post_openings(
         conn,
         [p for p in plans if p.opening_points > 0 and p.outcome != "created"],
         pooled,
@@ -241,7 +242,10 @@ async def _write(
     outcome.created = len(created)
     outcome.updated = sum(p.outcome == "updated" for p in plans)
     outcome.unchanged = sum(p.outcome == "unchanged" for p in plans)
-    return outcome, [p.customer_id for p in plans if p.outcome == "updated"]
+    # An opening into a pooled wallet changes what every member of it sees.
+    stale = {p.customer_id for p in plans if p.outcome == "updated"}
+    stale |= set(await balances.viewers(conn, moved))
+    return outcome, sorted(stale)
 
 
 async def _families(
@@ -280,14 +284,16 @@ async def _families(
     return found
 
 
-async def _post_openings(conn: Conn, plans: Sequence[Plan], pooled: Sequence[Plan]) -> None:
+async def _post_openings(
+    conn: Conn, plans: Sequence[Plan], pooled: Sequence[Plan]
+) -> set[uuid.UUID]:
     """Opening balances of existing customers, and of new ones whose family pools its wallet.
 
     Accounts are made where missing: an older customer may predate accounts,
     and a new member of a pooled family still gets an (empty) account of its own.
     """
     if not plans and not pooled:
-        return
+        return set()
     ids = [p.customer_id for p in (*plans, *pooled)]
     await db.prefer_custom_plans(conn)
     accounts = await db.accounts_of(conn, ids, create=True)
@@ -309,3 +315,4 @@ async def _post_openings(conn: Conn, plans: Sequence[Plan], pooled: Sequence[Pla
             for p in plans
         ],
     )
+    return {accounts[p.customer_id] for p in plans}

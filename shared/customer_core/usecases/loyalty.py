@@ -46,10 +46,14 @@ from customer_core.errors import (
     NotFound,
 )
 from customer_core.telemetry import timed_query
+from customer_core.usecases import balances, idempotency
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
+from customer_core.usecases.replies import DataclassCodec
 
 MAX_REASON = 200
 MAX_ADJUST = 10_000_000
+ADJUSTED = DataclassCodec(PostedEntry)
 
 
 def tier_rules(ctx: Context) -> TierRules:
@@ -106,16 +110,15 @@ async def list_transactions(
     """The account's ledger newest first (a pooled wallet's: every member's entries)."""
     limit = paging.page_size(size)
     query = f"ledger:{customer_id}"
-    key = paging.decode_token(query, token)
-    if key is not None and (len(key) != 1 or not isinstance(key[0], int)):
-        raise InvalidArgument("page_token", "is not a token this service issued")
+    secret = ctx.settings.page_token_key
+    key = paging.decode_token(secret, query, token, (paging.Part.INT64,))
     with timed_query("loyalty.list_transactions"):
         async with ctx.pool.acquire() as conn:
             await live_customer(conn, customer_id)
             account = await account_of(conn, customer_id)
             rows = await db.list_entries(conn, account.id, key[0] if key else None, limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    return EntryPage(page, paging.encode_token(query, [page[-1].id]) if more else "")
+    return EntryPage(page, paging.encode_token(secret, query, [page[-1].id]) if more else "")
 
 
 async def after_change(
@@ -160,6 +163,7 @@ def check_reason(reason: str, *, required: bool) -> str:
     return reason
 
 
+@retried_once
 async def adjust_points(
     ctx: Context, customer_id: uuid.UUID, points: int, reason: str, key: str
 ) -> PostedEntry:
@@ -168,9 +172,14 @@ async def adjust_points(
         raise InvalidArgument("points", f"must be non-zero and within ±{MAX_ADJUST}")
     why = check_reason(reason, required=True)
     check_key(key)
+    # Stored with the other methods' keys too, so a key is one request across methods.
+    call = idempotency.Call.of(key, "AdjustPoints", f"{customer_id}:{points}:{why}".encode())
     ledger_key = f"adjust:{key}"
     with timed_query("loyalty.adjust"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return ADJUSTED.decode(stored)
             customer = await live_customer(conn, customer_id)
             account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
             first = await db.fetch_entry_by_key(conn, ledger_key)
@@ -186,6 +195,9 @@ async def adjust_points(
             entry = LedgerEntry(account.id, customer_id, "adjust", points, why, "operator",
                                 None, None, ledger_key)  # fmt: skip
             (posted,) = await db.post_entries(conn, [entry])
-            members = await db.account_members(conn, [account.id])
+            # The reason is in it: cleared when the customer is erased.
+            owner = idempotency.Owner(customer_id=customer_id)
+            await idempotency.finish(conn, call, ADJUSTED.encode(posted), owner)
+            members = list(await balances.viewers(conn, [account.id]))
     await after_change(ctx, members, customer, "points_adjusted", points=points)
     return posted

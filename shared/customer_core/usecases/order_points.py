@@ -45,6 +45,8 @@ class PointsOutcome:
     earned_by_order: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     activities: list[Activity] = field(default_factory=list)
     changed: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Who sees the balances the batch may move (every member of a pooled wallet).
+    viewers: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 async def settle(
@@ -61,19 +63,38 @@ async def settle(
         oid for oid, before in initial.items()
         if states[oid].reversal_due and not before.reversal_due
     )  # fmt: skip
-    await _settle_holds(conn, changes, states, out)
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
+    cancelled = {c.event.order_id for c in changes if c.cancelled}
+    accounts: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    taken_over: list[db.EarnedEntry] = []
+    locked: frozenset[uuid.UUID] = frozenset()
+    if customers:
+        # Reads first (no row lock yet): where each customer earns, and which
+        # first-order awards an earlier completion now takes over.
+        accounts = await db.accounts(conn, customers)
+        taken_over = await order_campaigns.not_first_orders(conn, completions)
+    if customers or cancelled:
+        # Every account the batch may move, in id order, before any approval, hold,
+        # balance or campaign row is touched: the one global lock order
+        # (docs/wallet.md, Concurrency). It covers every account of the families
+        # whose earnings are reversed (a reversal follows pooling transfers), so
+        # `_reverse` takes no account lock of its own.
+        mine = {a for a, _ in accounts.values()} | {e.account_id for e in taken_over}
+        reversing = {states[oid].customer_id for oid in reversals}
+        reversing |= {e.member_id for e in taken_over if e.member_id is not None}
+        lock = await db.lock_batch_accounts(conn, mine, cancelled, reversals, reversing)
+        out.viewers, locked = lock.viewers, lock.accounts
+    # Approvals, then redemption rows, after the accounts (the global order).
+    await _end_pending(conn, changes, out)
+    await _settle_holds(conn, changes, states, out)
     if not customers:
-        await _end_pending(conn, changes, out)
         return out
-    accounts = await db.accounts(conn, customers)
     # Before awarding: a first-order award given back frees budget for the order
     # that really came first.
-    taken_over = await order_campaigns.not_first_orders(conn, completions)
     await _reverse(
         conn, taken_over, {e.order_id: f"order {e.order_id} was not the first order"
-                           for e in taken_over}, out,
+                           for e in taken_over}, locked, out,
     )  # fmt: skip
     entries = _earn_entries(settings, completions, accounts)
     base = {e.source_ref or "": e.points for e in entries}
@@ -95,14 +116,14 @@ async def settle(
         out.activities.append(_activity(e, family_of))
     if reversals:
         earned = await db.earned_for_orders(conn, reversals)
-        await _reverse(conn, earned, {oid: f"order {oid} cancelled" for oid in reversals}, out)
+        why = {oid: f"order {oid} cancelled" for oid in reversals}
+        await _reverse(conn, earned, why, locked, out)
     # The batch writes its own orders; an order outside it is updated here.
     await db.add_order_points(
         conn, {o: out.earned_by_order.pop(o) for o in list(out.earned_by_order) if o not in states}
     )
     touched = {accounts[c][0] for c in customers if c in accounts}
     await _evaluate_tiers(conn, settings, touched, accounts, family_of, out)
-    await _end_pending(conn, changes, out)
     return out
 
 
@@ -155,16 +176,19 @@ async def _settle_holds(
 
 
 async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome) -> None:
-    # Last in the batch, after every account lock it takes: ApproveRedemption
-    # locks the account before the approval, so taking approvals earlier could
-    # make a cycle with it.
+    # After the batch's account lock, before any redemption row is released or
+    # captured: ApproveRedemption takes account, approval, redemption in that order.
     finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
     for customer_id in await db.end_pending_for_orders(conn, finished):
         out.changed[customer_id].add(notices.POINTS)
 
 
 async def _reverse(
-    conn: Conn, earned: Sequence[db.EarnedEntry], why: Mapping[str, str], out: PointsOutcome
+    conn: Conn,
+    earned: Sequence[db.EarnedEntry],
+    why: Mapping[str, str],
+    locked: frozenset[uuid.UUID],
+    out: PointsOutcome,
 ) -> None:
     """Take back `earned` from wherever the points are now; campaigns get their budget back.
 
@@ -172,12 +196,15 @@ async def _reverse(
     the family's wallet, so each entry is taken from the member's current
     account first, then the family's other accounts (domain.wallet.take_back).
     The first entry of a reversal is keyed `{earn key}:reverse`, any further
-    ones `{earn key}:reverse:{n}`.
+    ones `{earn key}:reverse:{n}`. Only accounts in `locked` (the batch's upfront
+    lock, which takes every account of these members' families) are taken from.
     """
     if not earned:
         return
     members = {e.member_id for e in earned if e.member_id is not None}
-    family, balances = await db.lock_family_accounts(conn, members, {e.account_id for e in earned})
+    family, balances = await db.family_accounts(
+        conn, members, {e.account_id for e in earned}, locked
+    )
     entries = []
     owed: list[owed_db.Owed] = []
     owners: dict[uuid.UUID, uuid.UUID | None] = {}
@@ -219,8 +246,8 @@ async def _reverse(
         for who in (p.member_id, owners.get(p.account_id)):
             if who is not None:
                 out.changed[who].add(notices.POINTS)
-    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
     await owed_db.record(conn, owed)
+    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
 
 
 async def _evaluate_tiers(

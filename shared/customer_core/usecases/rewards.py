@@ -8,6 +8,7 @@ transaction as the hold and its `redeem` entry.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,11 +38,11 @@ from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
     InsufficientPoints,
-    InvalidArgument,
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases import wallet_approvals
+from customer_core.usecases import balances, idempotency, wallet_approvals
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     MAX_REASON,
@@ -53,6 +54,9 @@ from customer_core.usecases.loyalty import (
     summary_on,
     tier_rules,
 )
+from customer_core.usecases.replies import DataclassCodec
+
+REVERSED = DataclassCodec(Redemption)
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,8 @@ async def list_rewards(
     """The active catalogue cheapest first; with a customer, only what they can redeem now."""
     limit = paging.page_size(size)
     query = f"rewards:{customer_id or ''}"
-    key = paging.decode_token(query, token)
-    try:
-        after = (int(key[0]), uuid.UUID(key[1])) if key is not None else None
-    except (ValueError, TypeError, IndexError):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, token, (paging.Part.INT64, paging.Part.UUID))
     with timed_query("loyalty.list_rewards"):
         async with ctx.pool.acquire() as conn:
             if customer_id is None:
@@ -81,7 +82,9 @@ async def list_rewards(
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     next_token = (
-        paging.encode_token(query, [last.points_cost, str(last.id)]) if more and last else ""
+        paging.encode_token(secret, query, [last.points_cost, str(last.id)])
+        if more and last
+        else ""
     )
     return RewardPage(page, next_token)
 
@@ -118,11 +121,17 @@ async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
 
 
 async def _check(
-    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime
-) -> Ineligible | None:
+    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime,
+    *, seen_by: uuid.UUID | None = None,
+) -> Ineligible | None:  # fmt: skip
+    """`seen_by`: judge the order only by that customer's family's redemptions."""
     rules = tier_rules(ctx)
     tier = tier_for(await db.window_points(conn, account.id, tier_window_start(now, rules)), rules)
-    taken = await rewards_db.order_taken(conn, order_id)
+    taken = await (
+        rewards_db.order_taken(conn, order_id)
+        if seen_by is None
+        else rewards_db.order_taken_in_family(conn, order_id, seen_by)
+    )
     return ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=taken)
 
 
@@ -136,7 +145,11 @@ async def quote_redemption(
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             account = await account_of(conn, customer_id)
-            reason = await _check(conn, ctx, account, reward, order_id, datetime.now(UTC))
+            # A quote says nothing about other families' orders (whoever asks):
+            # redeeming still refuses an order taken anywhere.
+            reason = await _check(
+                conn, ctx, account, reward, order_id, datetime.now(UTC), seen_by=customer_id
+            )
     if reason is None and needs_approval(customer.role, account.pooled):
         reason = Ineligible.NEEDS_APPROVAL
     after = account.balance - reward.points_cost if reason is None else account.balance
@@ -148,6 +161,9 @@ class Redeemed:
     redemption: Redemption
     reward: Reward
     replayed: bool
+
+
+REDEEMED = DataclassCodec(Redeemed)
 
 
 def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) -> Exception:
@@ -165,16 +181,24 @@ def _refusal(reason: Ineligible, reward: Reward, balance: int, order_id: str) ->
     return FailedPrecondition(f"{names.reward_name(reward.id)} {why}")
 
 
+@retried_once
 async def redeem_reward(
     ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str, key: str
 ) -> Redeemed:
     """Hold the reward's points against the order (see the module doc for concurrency)."""
     check_order_id(order_id)
     check_key(key)
+    call = idempotency.Call.of(
+        key, "RedeemReward", f"{customer_id}:{reward_id}:{order_id}".encode()
+    )
     digest = request_digest(customer_id, reward_id, order_id)
     now = datetime.now(UTC)
     with timed_query("loyalty.redeem"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            # The first answer as it was (the redemption may have moved on since).
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return dataclasses.replace(REDEEMED.decode(stored), replayed=True)
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             # Before the account, as the consumer's batch takes them.
@@ -209,10 +233,12 @@ async def redeem_reward(
                 await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
             else:
                 await db.post_entries(conn, [_redeem_entry(inserted, reward)])
-            members = await db.account_members(conn, [account.id])
+            members = list(await balances.viewers(conn, [account.id]))
+            done = Redeemed(inserted, reward, replayed=False)
+            await idempotency.finish(conn, call, REDEEMED.encode(done))
     kind = "wallet_changed" if pending else "reward_redeemed"
     await after_change(ctx, members, customer, kind, inserted)
-    return Redeemed(inserted, reward, replayed=False)
+    return done
 
 
 async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
@@ -235,27 +261,39 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     )
 
 
+@retried_once
 async def reverse_redemption(
     ctx: Context, redemption_id: uuid.UUID, reason: str, key: str
 ) -> Redemption:
-    """Release a held redemption or refund a captured one; again is a no-op."""
+    """Release a held redemption or refund a captured one; again is a no-op (with a
+    key: it answers as the first call did).
+
+    Locks the account before the redemption row, the order every path takes."""
     why = check_reason(reason, required=False) or "reversed on request"
-    if key:
-        check_key(key)  # reversing is idempotent by itself; a key is accepted, not needed
+    call = idempotency.Call.of(key, "ReverseRedemption", f"{redemption_id}:{why}".encode())
     with timed_query("loyalty.reverse"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return REVERSED.decode(stored)
+            peek = await rewards_db.fetch_redemption(conn, redemption_id)
+            if peek is None:
+                raise NotFound(names.redemption_name(redemption_id))
+            await db.lock_account(conn, peek.account_id)  # a redemption never moves account
             r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
             if r is None:
                 raise NotFound(names.redemption_name(redemption_id))
             if r.state in RETURNED_STATES:
+                await idempotency.finish(conn, call, REVERSED.encode(r))
                 return r
             if r.state not in (RedemptionState.HELD, RedemptionState.CAPTURED):
                 raise FailedPrecondition(
                     f"{names.redemption_name(r.id)} is {r.state.value}: nothing to reverse"
                 )
             changed = await db.release_redemption(conn, r, why)
+            await idempotency.finish(conn, call, REVERSED.encode(changed))
             customer = await customers_db.fetch_customer(conn, r.customer_id)
-            members = await db.account_members(conn, [r.account_id])
+            members = list(await balances.viewers(conn, [r.account_id]))
     if customer is not None:
         await after_change(ctx, members, customer, "reward_reversed", changed)
     return changed
@@ -272,7 +310,7 @@ async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
     while True:
         async with ctx.pool.acquire() as conn, conn.transaction():
             expired = await db.expire_due_holds(conn, now)
-            members = await db.account_members(conn, [r.account_id for r in expired])
+            members = list(await balances.viewers(conn, [r.account_id for r in expired]))
         total += len(expired)
         if expired:
             await ctx.cache.invalidate(*members)

@@ -36,7 +36,9 @@ from customer_core.domain.wallet import (
 )
 from customer_core.errors import FailedPrecondition, NotFound, PermissionDenied
 from customer_core.telemetry import timed_query
-from customer_core.usecases.idempotency import check_key
+from customer_core.usecases import idempotency
+from customer_core.usecases.contention import retried_once
+from customer_core.usecases.replies import DataclassCodec
 
 WALLET_CHANGED = "wallet_changed"
 
@@ -65,14 +67,25 @@ class Switched:
     moved: dict[uuid.UUID, int]  # member -> points moved (into the wallet: +, out: -)
 
 
+SWITCHED = DataclassCodec(Switched)
+
+
+@retried_once
 async def set_wallet(
     ctx: Context, family_id: uuid.UUID, pooled: bool, requested_by: uuid.UUID, key: str
 ) -> Switched:
-    """Pool or unpool the family's points (rules in the proto); idempotent."""
-    if key:
-        check_key(key)  # idempotent by itself; a key is accepted, not needed
+    """Pool or unpool the family's points (rules in the proto).
+
+    With a key, a retry answers what the first call did and changes nothing,
+    even after someone else switched the wallet since (no stale intent)."""
+    call = idempotency.Call.of(
+        key, "SetFamilyWallet", f"{family_id}:{pooled}:{requested_by}".encode()
+    )
     with timed_query("wallet.switch"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return SWITCHED.decode(stored)
             was = await db.lock_family(conn, family_id)
             if was is None:
                 raise NotFound(names.family_name(family_id))
@@ -87,6 +100,10 @@ async def set_wallet(
                 await db.set_pooled(conn, family_id, pooled)
             family = await families_db.fetch_family(conn, family_id)
             assert family is not None
+            done = Switched(family, moved)
+            # The family's name is in it: cleared when the family's last member is erased.
+            owner = idempotency.Owner(family_id=family_id)
+            await idempotency.finish(conn, call, SWITCHED.encode(done), owner)
     if was != pooled or moved:
         everyone = [m.id for m in members]
         await ctx.cache.invalidate(*everyone)
@@ -99,7 +116,7 @@ async def set_wallet(
         await notices.publish(
             ctx.valkey, [notices.Notice(m, family_id, changed) for m in everyone], activities
         )
-    return Switched(family, moved)
+    return done
 
 
 async def _refuse_open(conn: Conn, accounts: list[uuid.UUID], where: str) -> None:
@@ -180,22 +197,34 @@ class Cap:
     week_start: datetime
 
 
+CAP = DataclassCodec(Cap)
+
+
+@retried_once
 async def set_cap(
     ctx: Context, customer_id: uuid.UUID, weekly_points: int, set_by: uuid.UUID, key: str
 ) -> Cap:
-    """Set (or with 0 remove) a member's weekly cap; set by an owner or adult of the family."""
+    """Set (or with 0 remove) a member's weekly cap; set by an owner or adult of the family.
+
+    With a key, a retry answers what the first call did and sets nothing."""
     check_weekly_points(weekly_points)
-    if key:
-        check_key(key)
+    call = idempotency.Call.of(
+        key, "SetMemberSpendingCap", f"{customer_id}:{weekly_points}:{set_by}".encode()
+    )
     now = datetime.now(UTC)
     async with ctx.pool.acquire() as conn, conn.transaction():
+        stored = await idempotency.begin(conn, call)
+        if stored is not None:
+            return CAP.decode(stored)
         member = await customers_db.fetch_customer(conn, customer_id)
         if member is None or member.deleted:
             raise NotFound(names.customer_name(customer_id))
         await decider(conn, set_by, member.family_id)
         await db.set_cap(conn, customer_id, weekly_points, set_by)
         spent = await db.spent_since(conn, customer_id, week_start(now))
-    return Cap(customer_id, weekly_points, spent, week_start(now))
+        cap = Cap(customer_id, weekly_points, spent, week_start(now))
+        await idempotency.finish(conn, call, CAP.encode(cap))
+    return cap
 
 
 # ---- Demo data ---------------------------------------------------------------------------

@@ -4,9 +4,9 @@ RedeemReward asks `spending_controls` inside its own transaction, after
 locking the account it spends from, and for a child of a pooled family records
 a pending approval instead of a hold. `approve` places the hold later under
 the same account lock, so approvals and other spenders queue on one row and
-never overspend the pool between them. Lock order: account, approval row,
-redemption row (the expiry job takes approval then redemption, skipping locked
-ones).
+never overspend the pool between them. Lock order: the child's event lock,
+account, approval row, redemption row (the global order, docs/wallet.md; the
+expiry job takes approval then redemption, skipping locked ones).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from customer_core.domain.wallet import Approval, needs_approval, over_cap, week
 from customer_core.errors import (
     FailedPrecondition,
     InsufficientPoints,
-    InvalidArgument,
     LimitExceeded,
     NotFound,
 )
 from customer_core.telemetry import timed_query
-from customer_core.usecases.idempotency import check_key
+from customer_core.usecases import balances, idempotency
+from customer_core.usecases.contention import retried_once
 from customer_core.usecases.loyalty import (
     MAX_REASON,
     after_change,
@@ -45,6 +45,7 @@ from customer_core.usecases.loyalty import (
     check_reason,
     tier_rules,
 )
+from customer_core.usecases.replies import DataclassCodec
 from customer_core.usecases.wallet import WALLET_CHANGED, decider
 
 # ---- Spending controls (inside RedeemReward's transaction) ---------------------------
@@ -85,6 +86,9 @@ class Decided:
     reward: Reward
 
 
+DECIDED = DataclassCodec(Decided)
+
+
 async def _pending(conn: Conn, redemption_id: uuid.UUID) -> tuple[Redemption, Approval]:
     """The redemption and its approval, the approval row locked (before the redemption's)."""
     approval = await db.lock_approval(conn, redemption_id)
@@ -109,16 +113,20 @@ def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     )  # fmt: skip
 
 
+@retried_once
 async def approve(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, key: str
 ) -> Decided:
-    """Place the hold of a child's pending redemption; again answers it as it is."""
-    if key:
-        check_key(key)
+    """Place the hold of a child's pending redemption; again answers it as it is
+    (with a key: as the first call answered, whatever happened to it since)."""
+    call = idempotency.Call.of(key, "ApproveRedemption", f"{redemption_id}:{approver_id}".encode())
     now = datetime.now(UTC)
     expired: Decided | None = None
     with timed_query("wallet.approve"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return DECIDED.decode(stored)
             peek = await rewards_db.fetch_redemption(conn, redemption_id)
             if peek is None:
                 raise NotFound(names.redemption_name(redemption_id))
@@ -130,7 +138,9 @@ async def approve(
             reward = await rewards_db.fetch_reward(conn, r.reward_id)
             assert reward is not None  # rewards are never deleted
             if approval.decision == "approved":
-                return Decided(r, approval, reward)
+                done = Decided(r, approval, reward)
+                await idempotency.finish(conn, call, DECIDED.encode(done))
+                return done
             if approval.decision is not None:
                 # Ended because its order finished (the consumer ends those): say so.
                 await check_order_open(conn, r.order_id)
@@ -147,15 +157,19 @@ async def approve(
                 r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)
                 await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
                 await db.decide(conn, r.id, "approved", approver_id)
-                members = await loyalty_db.account_members(conn, [account.id])
+                members = list(await balances.viewers(conn, [account.id]))
                 child = await customers_db.fetch_customer(conn, r.customer_id)
+                decided = Approval(
+                    **{**approval.__dict__, "decision": "approved", "decided_by": approver_id}
+                )
+                done = Decided(r, decided, reward)
+                await idempotency.finish(conn, call, DECIDED.encode(done))
     if expired is not None:
         await _announce_end(ctx, expired.redemption, approval.family_id)
         raise _refused("expired", expired.redemption)
     if child is not None:
         await after_change(ctx, members, child, "reward_redeemed", r)
-    decided = Approval(**{**approval.__dict__, "decision": "approved", "decided_by": approver_id})
-    return Decided(r, decided, reward)
+    return done
 
 
 async def _check_still_redeemable(
@@ -175,28 +189,40 @@ async def _check_still_redeemable(
         raise FailedPrecondition(f"{names.reward_name(reward.id)} cannot be redeemed now: {why}")
 
 
+@retried_once
 async def decline(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, reason: str, key: str
 ) -> Decided:
-    """End a child's pending redemption without moving points; again is a no-op."""
+    """End a child's pending redemption without moving points; again is a no-op
+    (with a key: it answers as the first call did)."""
     why = check_reason(reason, required=False)
-    if key:
-        check_key(key)
+    call = idempotency.Call.of(
+        key, "DeclineRedemption", f"{redemption_id}:{approver_id}:{why}".encode()
+    )
     with timed_query("wallet.decline"):
         async with ctx.pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.begin(conn, call)
+            if stored is not None:
+                return DECIDED.decode(stored)
             r, approval = await _pending(conn, redemption_id)
             await decider(conn, approver_id, approval.family_id)
             reward = await rewards_db.fetch_reward(conn, r.reward_id)
             assert reward is not None
             if approval.decision == "declined":
-                return Decided(r, approval, reward)
+                done = Decided(r, approval, reward)
+                await idempotency.finish(conn, call, DECIDED.encode(done))
+                return done
             if approval.decision is not None:
                 raise _refused(approval.decision, r)
             r = await db.end_pending(conn, r.id, "declined")
             await db.decide(conn, r.id, "declined", approver_id, why)
+            decided = Approval(
+                **{**approval.__dict__, "decision": "declined", "decided_by": approver_id}
+            )
+            done = Decided(r, decided, reward)
+            await idempotency.finish(conn, call, DECIDED.encode(done))
     await _announce_end(ctx, r, approval.family_id)
-    decided = Approval(**{**approval.__dict__, "decision": "declined", "decided_by": approver_id})
-    return Decided(r, decided, reward)
+    return done
 
 
 async def _announce_end(ctx: Context, r: Redemption, family_id: uuid.UUID) -> None:
@@ -220,11 +246,8 @@ async def list_pending(ctx: Context, family_id: uuid.UUID, size: int, token: str
     """The family's redemptions waiting for an adult, oldest first."""
     limit = paging.page_size(size)
     query = f"approvals:{family_id}"
-    key = paging.decode_token(query, token)
-    try:
-        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except (ValueError, TypeError, IndexError):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None
+    secret = ctx.settings.page_token_key
+    after = paging.decode_token(secret, query, token, (paging.Part.TIME, paging.Part.UUID))
     async with ctx.pool.acquire() as conn:
         if not await families_db.family_exists(conn, family_id):
             raise NotFound(names.family_name(family_id))
@@ -232,7 +255,9 @@ async def list_pending(ctx: Context, family_id: uuid.UUID, size: int, token: str
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
     next_token = (
-        paging.encode_token(query, [last[2].isoformat(), str(last[0].id)]) if more and last else ""
+        paging.encode_token(secret, query, [last[2].isoformat(), str(last[0].id)])
+        if more and last
+        else ""
     )
     return PendingPage([(r, a) for r, a, _ in page], next_token)
 

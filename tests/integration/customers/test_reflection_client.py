@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from customer_api.server import build_server
 from customer_core.context import Context
+from tests.support.open_api import NO_AUTH
 
 SERVICE = "customer.v1.CustomerService"
 
@@ -88,7 +89,7 @@ def drive(port: int) -> None:
 
 
 async def test_a_reflection_only_client_manages_a_family(ctx: Context) -> None:
-    server = build_server(ctx, 0, host="127.0.0.1")
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     try:
         # The blocking client runs in a thread while this loop serves it.

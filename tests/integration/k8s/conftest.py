@@ -55,10 +55,29 @@ def load_values(path: Path) -> dict[str, Any]:
     return values
 
 
+# What an install must give since AUTH_MODE=jwt is the default (see test_chart_auth.py).
+REQUIRED_AUTH = {
+    "JWT_ISSUER": "https://login.example.com/",
+    "JWT_AUDIENCE": "customer-service",
+    "JWT_JWKS_URL": "https://login.example.com/.well-known/jwks.json",
+}
+
+
+def with_required(values: dict[str, Any] | None) -> dict[str, Any]:
+    """`values` plus the required auth values it does not set itself."""
+    out = dict(values or {})
+    config = dict(out.get("config") or {})
+    if config.get("AUTH_MODE", "jwt") == "jwt" and "JWT_JWKS_FILE" not in config:
+        for name, value in REQUIRED_AUTH.items():
+            config.setdefault(name, value)
+    out["config"] = config
+    return out
+
+
 def render(values: dict[str, Any] | None, *, upgrade: bool = False) -> list[Manifest]:
     with helm.Chart.load(CHART) as chart:
         files = chart.render(
-            values,
+            with_required(values),
             name=RELEASE,
             namespace=NAMESPACE,
             is_install=not upgrade,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,21 @@ def test_every_queried_metric_and_label_is_exported(
             assert use.metric in known, f"{q.where}: {use.metric} is not exported by the code"
             missing = use.labels - known[use.metric] - TARGET_LABELS
             assert not missing, f"{q.where}: {use.metric} has no label {sorted(missing)}"
+
+
+def test_every_variable_reads_a_label_the_code_declares(exports: dict[str, set[str]]) -> None:
+    """Not one Prometheus adds (`job` is the process): a "Job" variable listed processes.
+    `namespace` is the target label meant (the ServiceMonitor's)."""
+    for path in DASHBOARDS:
+        for v in json.loads(path.read_text())["templating"]["list"]:
+            if v["type"] != "query":
+                continue
+            metric, label = re.fullmatch(
+                r"label_values\((\w+),\s*(\w+)\)", v["query"]["query"]
+            ).groups()  # type: ignore[union-attr]
+            declared = exports.get(metric, set())
+            if label != "namespace":
+                assert label in declared, f"{path.name}: ${v['name']} reads {label}"
 
 
 def test_each_area_has_its_panels(exports: dict[str, set[str]]) -> None:

@@ -86,6 +86,7 @@ def processes(env: dict[str, str]) -> Iterator[dict[str, Process]]:
     common = {
         **env,
         "LOG_FORMAT": "text",
+        "AUTH_MODE": "none",  # the api has no default; auth has its own tests
         "KAFKA_TOPIC_PREFIX": f"k8s{tag}.",
         "KAFKA_GROUP_ID": f"k8s-{tag}",
         "KAFKA_TOPIC_PARTITIONS": "2",

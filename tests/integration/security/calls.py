@@ -30,22 +30,29 @@ def _set(message: Message, path: str, value: str) -> None:
     setattr(message, last, value)
 
 
-def aimed_request(method: str, family: Family) -> Message:
-    """A request naming `family`'s resources wherever the table says a field matters."""
+def aimed_request(
+    method: str, family: Family, member: int = 0, actor: str | None = None
+) -> Message:
+    """A request naming `family`'s resources wherever the table says a field
+    matters (its `member`-th customer), and `actor` as who acts, if given."""
     request = request_class(method)()
     rule = SCOPES[method]
-    member = family.member(0)
-    if rule.target is Target.CUSTOMER and rule.field:
-        _set(request, rule.field, member)
+    name = family.member(member)
+    if rule.field == rule.actor:
+        pass  # the actor names the resource: set below, or from a member's token
+    elif rule.target is Target.CUSTOMER and rule.field:
+        _set(request, rule.field, name)
     elif rule.target is Target.FAMILY and rule.field:
         _set(request, rule.field, family.name)
     elif rule.target is Target.FAVORITE and rule.field:
-        _set(request, rule.field, f"{member}/favorites/{uuid.uuid4()}")
+        _set(request, rule.field, f"{name}/favorites/{uuid.uuid4()}")
     elif rule.target is Target.CUSTOMER_KEY:
-        _set(request, "name", member)
+        _set(request, "name", name)
     elif rule.target is Target.SUBSCRIPTION:
         request.subscribe.subscription_id = "s1"
-        request.subscribe.family = family.name
+        request.subscribe.customer = name
+    if rule.actor is not None and actor is not None:
+        _set(request, rule.actor, actor)
     return request
 
 

@@ -72,10 +72,14 @@ def jwt_security(signer: Signer) -> SecuritySettings:
             leeway_seconds=5,
             algorithms=("ES256",),
         ),
+        # The tests written for family-level app tokens keep them, as the
+        # family's service account; member tokens have test_roles.py.
+        family_service_accounts=True,
         # Generous: limits get their own tests.
         rate_per_second=100_000,
         rate_burst=100_000,
         order_service_rate_per_second=100_000,
+        unauthenticated_rate_per_second=100_000,
     )
 
 
@@ -153,9 +157,18 @@ class Family:
         return f"customers/{self.members[i]}"
 
 
-async def make_family(ctx: Context, label: str, members: int = 2) -> Family:
+# A household for member-level callers: make_family(ctx, label, roles=HOUSEHOLD).
+HOUSEHOLD = ("owner", "adult", "child")
+OWNER_I, ADULT_I, CHILD_I = 0, 1, 2
+
+
+async def make_family(
+    ctx: Context, label: str, members: int = 2, roles: tuple[str, ...] = ()
+) -> Family:
+    """A family of `members` adults, or of one member per role in `roles`."""
     family_id = uuid.uuid4()
-    ids = tuple(uuid.uuid4() for _ in range(members))
+    roles = roles or ("adult",) * members
+    ids = tuple(uuid.uuid4() for _ in roles)
     async with ctx.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO families (id, display_name) VALUES ($1, $2)", family_id, label
@@ -163,8 +176,8 @@ async def make_family(ctx: Context, label: str, members: int = 2) -> Family:
         for i, cid in enumerate(ids):
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name, role)"
-                " VALUES ($1, $2, $3, $4, 'adult')",
-                cid, family_id, f"{label.lower()}{i}_{cid.hex[:6]}", f"{label} {i}",
+                " VALUES ($1, $2, $3, $4, $5)",
+                cid, family_id, f"{label.lower()}{i}_{cid.hex[:6]}", f"{label} {i}", roles[i],
             )  # fmt: skip
             await conn.execute(
                 "INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)", uuid.uuid4(), cid

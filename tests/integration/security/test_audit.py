@@ -15,7 +15,16 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from customer_api.security.tokens import APP, OPERATOR, ORDER_SERVICE
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from tests.integration.security.conftest import Family, Serve, Signer
+from tests.integration.security.conftest import (
+    ADULT_I,
+    CHILD_I,
+    HOUSEHOLD,
+    OWNER_I,
+    Family,
+    Serve,
+    Signer,
+    make_family,
+)
 
 
 async def _rows(ctx: Context, want: int, customer: str) -> list[dict[str, object]]:
@@ -103,3 +112,27 @@ async def test_the_audit_command_names_a_bad_customer(env: dict[str, str]) -> No
     )
     assert out.returncode == 2
     assert "CUSTOMER" in out.stderr
+
+
+async def test_the_member_a_call_acted_for_is_recorded(
+    serve: Serve, signer: Signer, ctx: Context
+) -> None:
+    """An operator names the member it acts for; a member acts as itself: both
+    land in the row's acting_for."""
+
+    household = await make_family(ctx, "Audit", roles=HOUSEHOLD)
+    running = await serve()
+    child, owner = household.member(CHILD_I), household.member(OWNER_I)
+    operator = running.stub(signer.token(OPERATOR, "ops-1"))
+    await operator.SetMemberSpendingCap(
+        pb.SetMemberSpendingCapRequest(customer=child, weekly_points=50, set_by=owner)
+    )
+    adult = running.stub(signer.token(APP, household.member(ADULT_I), household.id))
+    await adult.SetMemberSpendingCap(
+        pb.SetMemberSpendingCapRequest(customer=child, weekly_points=60)
+    )
+    rows = await _rows(ctx, 2, child)
+    assert [(r["caller_kind"], r["acting_for"]) for r in rows] == [
+        (OPERATOR, household.members[OWNER_I]),
+        (APP, household.members[ADULT_I]),
+    ]

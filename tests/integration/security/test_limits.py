@@ -131,3 +131,29 @@ async def test_a_request_over_the_receive_limit_is_refused(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCustomer(pb.GetCustomerRequest(username="u" * 4096))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_failed_authentications_are_limited_per_peer_before_any_check(
+    serve: Serve, signer: Signer, jwt_security: SecuritySettings, families: tuple[Family, Family]
+) -> None:
+    """One bad attempt allowed, then the peer's calls that would cost a check
+    (a token never verified, or none) wait; a token verified before still works."""
+    running = await serve(replace(jwt_security, unauthenticated_rate_per_second=0.01))
+    request = pb.GetFamilyRequest(name=families[0].name)
+    known = running.stub(signer.token(OPERATOR, "ops-1"))
+    assert (await known.GetFamily(request)).name == families[0].name
+
+    async def code_of(stub: Any) -> tuple[grpc.StatusCode, str | None]:
+        try:
+            await stub.GetFamily(request)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code(), dict(exc.trailing_metadata() or ()).get("retry-after-ms")
+        return grpc.StatusCode.OK, None
+
+    forged = running.stub("not-a-jwt")
+    assert (await code_of(forged))[0] == grpc.StatusCode.UNAUTHENTICATED
+    for stub in (forged, running.stub(None), running.stub(signer.token(OPERATOR, "ops-2"))):
+        code, retry = await code_of(stub)
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry is not None and int(retry) > 0
+    assert (await known.GetFamily(request)).name == families[0].name

@@ -20,6 +20,7 @@ from customer_core import notices
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_launcher.devstack import free_port
+from tests.support.open_api import NO_AUTH
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
@@ -92,7 +93,7 @@ async def wait_until(check: object, within: float = 20.0) -> None:
 @pytest.fixture
 async def server(ctx: Context) -> AsyncIterator[ApiServer]:
     """An in-process API server, so tests can look at its hub."""
-    api = build_server(ctx, 0, host="127.0.0.1")
+    api = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     await api.start()
     try:
         yield api
@@ -107,7 +108,8 @@ async def stub(server: ApiServer) -> AsyncIterator[Stub]:
 
 
 def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    child_env = {**env, "GRPC_PORT": str(port), "METRICS_PORT": "0", "LOG_LEVEL": "WARNING"}
+    child_env = {**env, "GRPC_PORT": str(port), "METRICS_PORT": "0", "LOG_LEVEL": "WARNING",
+                 "AUTH_MODE": "none"}  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "customer_launcher", "api"],
         env=child_env,

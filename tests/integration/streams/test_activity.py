@@ -110,6 +110,17 @@ async def test_unsubscribe_stops_events_and_ping_is_answered(ctx: Context, stub:
          "subscribe.family"),
         (lambda m: pb.Subscribe(subscription_id="x", customer=m.name, resume_cursor="yesterday"),
          "INVALID_ARGUMENT", "subscribe.resume_cursor"),
+        # Digits Valkey refuses (past 64 bits, other scripts' digits that int() reads)
+        # are the client's error too, not UNAVAILABLE.
+        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
+                                resume_cursor="99999999999999999999-0"),
+         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
+        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
+                                resume_cursor="1-18446744073709551616"),
+         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
+        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
+                                resume_cursor="\u0661\u0662\u0663-\u0660"),
+         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
         (lambda m: pb.Subscribe(subscription_id="x", customer=f"customers/{uuid.uuid4()}"),
          "NOT_FOUND", ""),
         (lambda m: pb.Subscribe(subscription_id="x", family=f"families/{uuid.uuid4()}"),

@@ -14,6 +14,7 @@ from customer_api.server import build_server
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
+from tests.support.open_api import NO_AUTH
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
@@ -81,7 +82,7 @@ async def test_an_oversized_request_is_resource_exhausted(ctx: Context) -> None:
     small = dataclasses.replace(
         ctx, settings=dataclasses.replace(ctx.settings, grpc_max_message_bytes=limit)
     )
-    server = build_server(small, 0, host="127.0.0.1")
+    server = build_server(small, 0, host="127.0.0.1", security=NO_AUTH)
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

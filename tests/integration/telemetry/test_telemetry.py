@@ -16,6 +16,7 @@ from customer_core import telemetry
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
+from tests.support.open_api import NO_AUTH
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
@@ -92,7 +93,7 @@ async def traced_api(ctx: Context) -> AsyncIterator[Stub]:
     instrumentor = GrpcAioInstrumentorServer()
     instrumentor.instrument()
     try:
-        server = build_server(ctx, 0, host="127.0.0.1")
+        server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
     finally:
         # Only servers built inside this fixture are traced; later tests see plain ones.
         instrumentor.uninstrument()

@@ -68,6 +68,7 @@ class Auditor:
         request: Any,
         response: Any,
         request_id: str,
+        actor_field: str | None = None,
     ) -> None:
         """Write one row; a failure is logged and counted, never raised (the
         call's effect has already committed)."""
@@ -82,6 +83,9 @@ class Auditor:
             customer_id=customer,
             family_id=family,
             request_id=request_id,
+            acting_for=_id_after(getattr(request, actor_field, ""), "customers/")
+            if actor_field and request is not None
+            else None,
         )
         try:
             await record_call(self._ctx, entry)

@@ -3,7 +3,7 @@
 A customer never changes family (it is immutable), so a customer's family is
 cached in memory for the life of the process; unknown ids are not cached, as
 the customer may be created a moment later. Usernames can change hands, so
-they are always looked up.
+they are always looked up; so are members' roles, which can change.
 """
 
 from __future__ import annotations
@@ -37,3 +37,9 @@ class FamilyResolver:
 
     async def of_username(self, username: str) -> uuid.UUID | None:
         return await access.family_of_username(self._ctx, username)
+
+    async def member(self, customer_id: uuid.UUID) -> access.Member | None:
+        return await access.member(self._ctx, customer_id)
+
+    async def by_username(self, username: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+        return await access.customer_by_username(self._ctx, username)

@@ -1,58 +1,36 @@
 """The security interceptor: in front of the edge interceptor, on every RPC.
 
-In order: open services (health, reflection) pass untouched; the bearer token
-must authenticate (UNAUTHENTICATED, saying nothing more); the caller's kind
-must be allowed the method (PERMISSION_DENIED); the caller's rate bucket must
-hold a token (RESOURCE_EXHAUSTED with `retry-after-ms`). Then, around the
-call: an app caller's request must name its own family's resources (inside
-ActivityFeed, each Subscribe is checked as it arrives); streams take one of
-the caller's slots; unary calls without a deadline get the default one; calls
-with effects, and refused attempts, are audited.
+Open services (health, reflection) pass untouched. Every other call is
+admitted inside the call, where its peer is known: a peer whose bad attempts
+used up its allowance waits (RESOURCE_EXHAUSTED) before any costly check; the
+bearer token must authenticate (UNAUTHENTICATED, saying nothing more); the
+caller's kind must be allowed the method (PERMISSION_DENIED); the caller's
+rate bucket must hold a token (RESOURCE_EXHAUSTED with `retry-after-ms`).
+What happens around an admitted call is guard.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import nullcontext
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
-from prometheus_client import Counter
 
-from customer_api.errors import status_for
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
-from customer_api.security.ratelimit import RateLimiter, StreamSlots
+from customer_api.security.guard import DENIALS, CallGuard, Handler, arity_of, rebuild, refusal
+from customer_api.security.ratelimit import PeerFailures, RateLimiter, StreamSlots
 from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
-from customer_api.security.scoping import check_family, check_subscription
 from customer_api.security.settings import SecuritySettings
-from customer_api.security.tokens import APP, Authenticator, Principal
+from customer_api.security.tokens import Authenticator, Principal
 from customer_api.servicers.base import SERVICE, RpcContext
 from customer_core.context import Context
-from customer_core.db import outage
-from customer_core.errors import CustomerServiceError, Unauthenticated
+from customer_core.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
-
-DENIALS = Counter(
-    "customer_security_denials",
-    "Calls refused by the security layer, by method and reason.",
-    ["method", "reason"],
-)
-
 _MAX_TOKEN_CHARS = 8192
-_ARITIES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-_FACTORIES = {
-    "unary_unary": grpc.unary_unary_rpc_method_handler,
-    "unary_stream": grpc.unary_stream_rpc_method_handler,
-    "stream_unary": grpc.stream_unary_rpc_method_handler,
-    "stream_stream": grpc.stream_stream_rpc_method_handler,
-}
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def bearer_token(metadata: Sequence[tuple[str, Any]]) -> str:
@@ -74,43 +52,6 @@ def _request_id(metadata: Sequence[tuple[str, Any]]) -> str:
     return ""
 
 
-def _outcome(context: RpcContext) -> str:
-    code = context.code()
-    if code is None:
-        return "OK"
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
-
-
-def _answerable(exc: BaseException) -> bool:
-    """A refusal or an outage the caller should hear about; anything else propagates."""
-    return isinstance(exc, CustomerServiceError) or outage.is_outage(exc)
-
-
-async def _abort(context: RpcContext, exc: BaseException) -> None:
-    if isinstance(exc, CustomerServiceError):
-        await context.abort(status_for(exc), str(exc))
-    log.warning("access check could not run", extra={"error": type(exc).__name__})
-    await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
-
-
-def arity_of(handler: Handler) -> str:
-    return next(a for a in _ARITIES if getattr(handler, a) is not None)
-
-
-def rebuild(
-    handler: Handler,
-    behavior: Callable[..., Any],
-    request_deserializer: Callable[[bytes], Any] | None = None,
-) -> Handler:
-    """A handler of the same kind as `handler`, calling `behavior`."""
-    factory: Callable[..., Handler] = _FACTORIES[arity_of(handler)]
-    return factory(
-        behavior,
-        request_deserializer=request_deserializer or handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
 class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(
         self, ctx: Context, settings: SecuritySettings, authenticator: Authenticator
@@ -119,6 +60,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self.authenticator = authenticator
         self.limiter = RateLimiter(ctx.valkey, settings)
         self.streams = StreamSlots(settings.max_streams_per_caller)
+        self.peers = PeerFailures(settings.unauthenticated_rate_per_second)
         self.families = FamilyResolver(ctx)
         self.auditor = Auditor(ctx)
 
@@ -135,149 +77,100 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if service in OPEN_SERVICES or (ours and method in OPEN_METHODS):
             return handler
         metadata: Sequence[tuple[str, Any]] = tuple(details.invocation_metadata or ())
-        request_id = _request_id(metadata)
+
+        async def admit(peer: str) -> Callable[..., Any]:
+            return await self._admit(handler, method, ours, metadata, peer)
+
+        # Admission runs inside the call, where the peer is known.
+        return rebuild(handler, _deferred(handler, admit))
+
+    async def _authenticate(self, method: str, token: str | None, peer: str) -> Principal | None:
+        """The principal, or None (refused, and charged to the peer)."""
+        if token is not None:
+            known = self.authenticator.peek(token)
+            if known is not None:
+                return known  # verified before: costs nothing, so no peer limit
         try:
-            principal = await self.authenticator.authenticate(bearer_token(metadata))
-        except Unauthenticated as exc:
+            if token is None:
+                raise Unauthenticated("no bearer token")
+            return await self.authenticator.authenticate(token)
+        except Exception as exc:
+            # Anything an authenticator raises refuses the call: a bug or a broken
+            # key set must not turn into UNKNOWN, nor let the call through.
             DENIALS.labels(method, "unauthenticated").inc()
-            log.info("call refused: unauthenticated", extra={"method": method, "reason": str(exc)})
-            return rebuild(handler, _refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"))
+            self.peers.charge(peer)
+            if isinstance(exc, Unauthenticated):
+                log.info(
+                    "call refused: unauthenticated", extra={"method": method, "reason": str(exc)}
+                )
+            else:
+                log.error("authentication failed", extra={"method": method}, exc_info=exc)
+            return None
+
+    async def _admit(
+        self,
+        handler: Handler,
+        method: str,
+        ours: bool,
+        metadata: Sequence[tuple[str, Any]],
+        peer: str,
+    ) -> Callable[..., Any]:
+        """What the call runs: a refusal, or the guarded handler."""
+        try:
+            token: str | None = bearer_token(metadata)
+        except Unauthenticated:
+            token = None
+        if token is None or self.authenticator.peek(token) is None:
+            # A call that would cost a check (or has no token): limited per peer
+            # while its bad attempts have used up the peer's allowance.
+            peer_retry = self.peers.retry_after_ms(peer)
+            if peer_retry is not None:
+                DENIALS.labels(method, "unauthenticated_rate").inc()
+                return _rate_refusal(peer_retry)
+        principal = await self._authenticate(method, token, peer)
+        if principal is None:
+            return refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
         rule = rule_for(method) if ours else None
-        call = _Call(self, method, rule or Rule(frozenset()), principal, request_id)
+        call = CallGuard(self, method, rule or Rule(frozenset()), principal, _request_id(metadata))
         if rule is None or principal.kind not in rule.kinds:
             DENIALS.labels(method, "scope").inc()
             message = f"a {principal.kind} caller may not call {method}"
-            return rebuild(handler, call.refusal(grpc.StatusCode.PERMISSION_DENIED, message))
+            return call.refusal(grpc.StatusCode.PERMISSION_DENIED, message)
         retry_ms = await self.limiter.retry_after_ms(principal)
         if retry_ms is not None:
             DENIALS.labels(method, "rate").inc()
-            return rebuild(
-                handler,
-                _refusal(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "rate limit exceeded; retry later",
-                    (("retry-after-ms", str(retry_ms)),),
-                ),
-            )
-        return rebuild(handler, call.guard(handler))
+            return _rate_refusal(retry_ms)
+        return call.guard(handler)
 
 
-def _refusal(
-    code: grpc.StatusCode, message: str, trailing: tuple[tuple[str, str], ...] = ()
+def _rate_refusal(retry_ms: int) -> Callable[..., Any]:
+    return refusal(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "rate limit exceeded; retry later",
+        (("retry-after-ms", str(retry_ms)),),
+    )
+
+
+def _deferred(
+    handler: Handler, admit: Callable[[str], Awaitable[Callable[..., Any]]]
 ) -> Callable[..., Any]:
-    async def refuse(request: Any, context: RpcContext) -> Any:
-        if trailing:
-            context.set_trailing_metadata(trailing)
-        await context.abort(code, message)
+    """A behavior of the handler's shape that admits the call, then runs what
+    admission chose (an async generator for a generator handler)."""
+    arity = arity_of(handler)
+    if arity.endswith("_stream") and inspect.isasyncgenfunction(getattr(handler, arity)):
 
-    return refuse
+        async def generate(request: Any, context: RpcContext) -> AsyncIterator[Any]:
+            behavior = await admit(context.peer())
+            if inspect.isasyncgenfunction(behavior):
+                async for response in behavior(request, context):
+                    yield response
+            else:
+                await behavior(request, context)
 
+        return generate
 
-class _Call:
-    """One call by one principal: the checks and bookkeeping around its handler."""
+    async def call(request: Any, context: RpcContext) -> Any:
+        behavior = await admit(context.peer())
+        return await behavior(request, context)
 
-    def __init__(
-        self,
-        owner: SecurityInterceptor,
-        method: str,
-        rule: Rule,
-        principal: Principal,
-        request_id: str,
-    ) -> None:
-        self.owner = owner
-        self.method = method
-        self.rule = rule
-        self.principal = principal
-        self.request_id = request_id
-
-    def refusal(self, code: grpc.StatusCode, message: str) -> Callable[..., Any]:
-        async def refuse(request: Any, context: RpcContext) -> Any:
-            try:
-                await context.abort(code, message)
-            finally:
-                await self._audit(context, request, None, force=True)
-
-        return refuse
-
-    async def _audit(
-        self, context: RpcContext, request: Any, response: Any, *, force: bool = False
-    ) -> None:
-        outcome = _outcome(context)
-        if force or self.rule.effects or outcome == "PERMISSION_DENIED":
-            await self.owner.auditor.record(
-                self.principal, self.method, outcome, request, response, self.request_id
-            )
-
-    async def _check(self, request: Any) -> None:
-        if self.principal.kind == APP:
-            await check_family(self.owner.families, self.principal, self.rule, request)
-
-    async def _checked(
-        self, requests: AsyncIterator[Any], context: RpcContext
-    ) -> AsyncIterator[Any]:
-        async for request in requests:
-            if self.principal.kind == APP:
-                try:
-                    await check_subscription(self.owner.families, self.principal, request)
-                except Exception as exc:
-                    if not _answerable(exc):
-                        raise
-                    await _abort(context, exc)
-            yield request
-
-    def guard(self, handler: Handler) -> Callable[..., Any]:
-        arity = arity_of(handler)
-        inner = getattr(handler, arity)
-        streams_in = arity.startswith("stream_")
-        streams_out = arity.endswith("_stream")
-        if streams_out and inspect.isasyncgenfunction(inner):
-
-            async def generate(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-                try:
-                    with self.owner.streams.hold(self.principal):
-                        request = await self._prepare(request, context, streams_in)
-                        async for response in inner(request, context):
-                            yield response
-                except Exception as exc:
-                    if not _answerable(exc):
-                        raise
-                    await _abort(context, exc)
-                finally:
-                    await self._audit(context, None if streams_in else request, None)
-
-            return generate
-
-        deadline = (
-            None if (streams_in or streams_out) else self.owner.settings.default_deadline_seconds
-        )
-
-        async def call(request: Any, context: RpcContext) -> Any:
-            response = None
-            try:
-                with (
-                    self.owner.streams.hold(self.principal)
-                    if (streams_in or streams_out)
-                    else nullcontext()
-                ):
-                    request = await self._prepare(request, context, streams_in)
-                    timeout = deadline if context.time_remaining() is None else None
-                    try:
-                        async with asyncio.timeout(timeout):
-                            response = await inner(request, context)
-                    except TimeoutError:
-                        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
-                return response
-            except Exception as exc:
-                if not _answerable(exc):
-                    raise
-                await _abort(context, exc)
-            finally:
-                await self._audit(context, None if streams_in else request, response)
-
-        return call
-
-    async def _prepare(self, request: Any, context: RpcContext, streams_in: bool) -> Any:
-        if streams_in:
-            return self._checked(request, context)
-        await self._check(request)
-        return request
+    return call

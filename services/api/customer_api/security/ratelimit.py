@@ -13,7 +13,8 @@ vanish with it, so nothing can leak.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -112,3 +113,40 @@ class StreamSlots:
             self._open[key] -= 1
             if not self._open[key]:
                 del self._open[key]
+
+
+class PeerFailures:
+    """Failed authentications per peer address, on this replica: a token bucket
+    (rate per second, burst twice that) that only failures draw from. While a
+    peer's is empty, its calls that would need a token check are refused
+    before the check, so forged tokens buy no signature checks or key fetches.
+    A caller whose token was verified before is never held back by it."""
+
+    def __init__(self, rate: float, max_peers: int = 10_000) -> None:
+        self._rate = rate
+        self._burst = max(1.0, rate * 2)
+        self._max = max_peers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @staticmethod
+    def _host(peer: str) -> str:
+        return peer.rsplit(":", 1)[0]  # ipv4:1.2.3.4:port, ipv6:[::1]:port
+
+    def _tokens(self, host: str, now: float) -> float:
+        tokens, at = self._buckets.get(host, (self._burst, now))
+        return min(self._burst, tokens + (now - at) * self._rate)
+
+    def retry_after_ms(self, peer: str) -> int | None:
+        if self._rate <= 0:
+            return None
+        tokens = self._tokens(self._host(peer), time.monotonic())
+        return None if tokens >= 1 else max(1, int((1 - tokens) * 1000 / self._rate) + 1)
+
+    def charge(self, peer: str) -> None:
+        if self._rate <= 0:
+            return
+        host, now = self._host(peer), time.monotonic()
+        self._buckets[host] = (self._tokens(host, now) - 1, now)
+        self._buckets.move_to_end(host)
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)

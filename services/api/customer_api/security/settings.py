@@ -31,7 +31,17 @@ VARIABLES = register(
     Variable(
         "TLS_CLIENT_CA_FILE", "", "PEM CA bundle; when set, clients need a certificate (mTLS)"
     ),
-    Variable("AUTH_MODE", "none", "none (development only), static or jwt"),
+    Variable(
+        "AUTH_MODE",
+        "",
+        "required: jwt, static (development tokens) or none (no authentication: development"
+        " only; `customer-service dev` sets it)",
+    ),
+    Variable(
+        "AUTH_FAMILY_SERVICE_ACCOUNTS",
+        "false",
+        "accept family-level app tokens (sub not a customer) as the family's service account",
+    ),
     Variable("AUTH_STATIC_TOKENS_FILE", "", "JSON list of development tokens (AUTH_MODE=static)"),
     Variable("JWT_JWKS_FILE", "", "JWKS file with the token signing keys (AUTH_MODE=jwt)"),
     Variable("JWT_JWKS_URL", "", "https URL of the JWKS, fetched and refreshed (AUTH_MODE=jwt)"),
@@ -45,6 +55,12 @@ VARIABLES = register(
         "RATE_LIMIT_ORDER_SERVICE_PER_SECOND",
         "2000",
         "calls per second for an order-service caller (burst: twice that; 0: no limit)",
+    ),
+    Variable(
+        "RATE_LIMIT_UNAUTHENTICATED_PER_SECOND",
+        "5",
+        "failed authentications per second per peer address and replica (burst: twice that;"
+        " 0: no limit)",
     ),
     Variable("MAX_STREAMS_PER_CALLER", "20", "open streams per caller on one replica"),
     Variable(
@@ -83,6 +99,8 @@ class SecuritySettings:
     max_streams_per_caller: int = 20
     default_deadline_seconds: float = 10.0
     max_receive_bytes: int = 1024 * 1024
+    family_service_accounts: bool = False
+    unauthenticated_rate_per_second: float = 5.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -152,6 +170,10 @@ def _trusted_url(url: str) -> bool:
 def load_security_settings(env: Mapping[str, str] | None = None) -> SecuritySettings:
     """Read and check every security variable; ConfigError names the first bad one."""
     r = EnvReader(os.environ if env is None else env)
+    if r.optional("AUTH_MODE") is None:
+        # No insecure default: an api that forgot its auth settings must not
+        # come up open to everyone.
+        raise ConfigError("AUTH_MODE", f"required: set one of {', '.join(AUTH_MODES)}")
     mode = r.choice("AUTH_MODE", AUTH_MODES)
     static_file = _file(r, "AUTH_STATIC_TOKENS_FILE")
     if mode == "static" and static_file is None:
@@ -167,4 +189,8 @@ def load_security_settings(env: Mapping[str, str] | None = None) -> SecuritySett
         max_streams_per_caller=r.integer("MAX_STREAMS_PER_CALLER", 1, 100_000),
         default_deadline_seconds=r.number("DEFAULT_DEADLINE_SECONDS", 0.1, 3600),
         max_receive_bytes=r.integer("GRPC_MAX_RECEIVE_BYTES", 1024, 64 * 1024 * 1024),
+        family_service_accounts=r.boolean("AUTH_FAMILY_SERVICE_ACCOUNTS"),
+        unauthenticated_rate_per_second=r.number(
+            "RATE_LIMIT_UNAUTHENTICATED_PER_SECOND", 0, 1_000_000
+        ),
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import grpc
+from prometheus_client import Gauge
 
 from customer_api.security.interceptor import SecurityInterceptor
 from customer_api.security.malformed import MalformedRequestGuard
@@ -12,6 +14,13 @@ from customer_api.security.settings import SecuritySettings, load_security_setti
 from customer_api.security.tls import server_credentials
 from customer_api.security.tokens import build_authenticator
 from customer_core.context import Context
+
+log = logging.getLogger(__name__)
+
+AUTH_DISABLED = Gauge(
+    "customer_auth_disabled",
+    "1 while the api serves with AUTH_MODE=none: every caller is an operator, unlimited.",
+)
 
 
 @dataclass
@@ -23,13 +32,20 @@ class ServerSecurity:
 
 
 def server_security(ctx: Context, settings: SecuritySettings | None = None) -> ServerSecurity:
-    """From the given settings, or from the environment (AUTH_MODE=none by default)."""
+    """From the given settings, or from the environment (AUTH_MODE is required there)."""
     s = settings if settings is not None else load_security_settings()
     # Undecodable requests are INVALID_ARGUMENT in every mode (not UNKNOWN).
     out = ServerSecurity(settings=s, interceptors=[MalformedRequestGuard()])
     if s.auth_enabled:
         authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
         out.interceptors.append(SecurityInterceptor(ctx, s, authenticator))
+        AUTH_DISABLED.set(0)
+    else:
+        AUTH_DISABLED.set(1)
+        log.warning(
+            "AUTH_MODE=none: no authentication, every caller is an operator with no rate"
+            " limit, deadline or audit; for development only"
+        )
     if s.tls is not None:
         out.credentials = server_credentials(s.tls)
     return out

@@ -10,20 +10,19 @@ reason is only logged (never the token).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
 
+from customer_api.security.jwks import KeySet
 from customer_api.security.settings import JwtSettings
 from customer_core.errors import ConfigError, Unauthenticated
 
@@ -34,8 +33,6 @@ APP = "app"
 OPERATOR = "operator"
 KINDS = (ORDER_SERVICE, APP, OPERATOR)
 
-_JWKS_TTL_SECONDS = 600.0
-_JWKS_MIN_REFRESH_SECONDS = 30.0
 _MIN_STATIC_TOKEN_LENGTH = 16
 _VERIFIED_TTL_SECONDS = 60.0
 _VERIFIED_MAX = 10_000
@@ -43,11 +40,20 @@ _VERIFIED_MAX = 10_000
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller; `family_id` is set for (and only for) app callers."""
+    """An authenticated caller; `family_id` is set for (and only for) app callers.
+
+    An app token names a person: `sub` is the customer (`customers/{id}` or the
+    bare id), and `customer_id` is set. An app token whose `sub` is not a
+    customer is the family's service account (accepted only when
+    AUTH_FAMILY_SERVICE_ACCOUNTS is on)."""
 
     kind: str
     subject: str
     family_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    # Wall-clock time (seconds) after which the token no longer holds; an open
+    # stream ends then. None: it does not expire (static tokens).
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -58,6 +64,10 @@ class Principal:
 
 class Authenticator(Protocol):
     async def authenticate(self, token: str) -> Principal: ...
+
+    def peek(self, token: str) -> Principal | None:
+        """The principal if it is known without any costly check; else None."""
+        ...
 
 
 def principal_from(claims: dict[str, Any], where: str) -> Principal:
@@ -76,7 +86,16 @@ def principal_from(claims: dict[str, Any], where: str) -> Principal:
         family_id = uuid.UUID(str(family))
     except ValueError:
         raise Unauthenticated(f"{where}: an app caller needs a family_id UUID") from None
-    return Principal(kind=kind, subject=subject, family_id=family_id)
+    return Principal(
+        kind=kind, subject=subject, family_id=family_id, customer_id=_customer_in(subject)
+    )
+
+
+def _customer_in(subject: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(subject.removeprefix("customers/"))
+    except ValueError:
+        return None
 
 
 def _digest(token: str) -> str:
@@ -115,70 +134,14 @@ class StaticAuthenticator:
                 raise ConfigError(name, str(exc)) from None
         return cls(by_digest)
 
+    def peek(self, token: str) -> Principal | None:
+        return self._by_digest.get(_digest(token))
+
     async def authenticate(self, token: str) -> Principal:
         found = self._by_digest.get(_digest(token))
         if found is None:
             raise Unauthenticated("unknown static token")
         return found
-
-
-class KeySet:
-    """The JWKS: read from a file (re-read when it changes) or fetched from a URL
-    (cached, and refreshed early when a token names a key id not seen yet)."""
-
-    def __init__(self, settings: JwtSettings) -> None:
-        self._file = settings.jwks_file
-        self._url = settings.jwks_url
-        self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._loaded_at = 0.0
-        self._stamp: float | None = None
-        self._lock = asyncio.Lock()
-
-    def load_now(self) -> None:
-        """First load at start-up, so a bad key set stops the server, not the first call."""
-        self._keys = _parse_jwks(self._read_sync())
-        self._loaded_at = time.monotonic()
-
-    def _read_sync(self) -> bytes:
-        if self._file is not None:
-            self._stamp = self._file.stat().st_mtime
-            return self._file.read_bytes()
-        assert self._url is not None
-        with urllib.request.urlopen(self._url, timeout=5) as reply:  # noqa: S310 (checked https)
-            body: bytes = reply.read(1024 * 1024)
-            return body
-
-    def _stale(self, unknown_kid: bool) -> bool:
-        age = time.monotonic() - self._loaded_at
-        if self._file is not None:
-            return self._file.stat().st_mtime != self._stamp
-        return age > _JWKS_TTL_SECONDS or (unknown_kid and age > _JWKS_MIN_REFRESH_SECONDS)
-
-    async def key_for(self, kid: str | None) -> jwt.PyJWK:
-        if self._stale(kid not in self._keys):
-            async with self._lock:
-                if self._stale(kid not in self._keys):
-                    try:
-                        raw = await asyncio.to_thread(self._read_sync)
-                        self._keys = _parse_jwks(raw)
-                    except (OSError, ValueError, jwt.PyJWKError) as exc:
-                        # Keep serving with the keys we have; the next call retries.
-                        log.error("cannot refresh the JWKS", extra={"error": str(exc)})
-                    self._loaded_at = time.monotonic()
-        key = self._keys.get(kid)
-        if key is None and kid is None and len(self._keys) == 1:
-            key = next(iter(self._keys.values()))
-        if key is None:
-            raise Unauthenticated(f"no signing key {kid!r}")
-        return key
-
-
-def _parse_jwks(raw: bytes) -> dict[str | None, jwt.PyJWK]:
-    try:
-        keyset = jwt.PyJWKSet.from_json(raw.decode())
-    except (ValueError, jwt.PyJWKError) as exc:
-        raise ConfigError("JWT_JWKS_FILE", f"not a usable JWKS: {exc}") from None
-    return {key.key_id: key for key in keyset.keys}
 
 
 class JwtAuthenticator:
@@ -191,10 +154,14 @@ class JwtAuthenticator:
         self._keys = keys
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    async def authenticate(self, token: str) -> Principal:
+    def peek(self, token: str) -> Principal | None:
         known = self._verified.get(token)
-        if known is not None and known[1] > time.time():
-            return known[0]
+        return known[0] if known is not None and known[1] > time.time() else None
+
+    async def authenticate(self, token: str) -> Principal:
+        known = self.peek(token)
+        if known is not None:
+            return known
         principal, expires = await self._verify(token)
         self._verified[token] = (principal, min(expires, time.time() + _VERIFIED_TTL_SECONDS))
         if len(self._verified) > _VERIFIED_MAX:
@@ -212,9 +179,11 @@ class JwtAuthenticator:
             raise Unauthenticated(f"algorithm {algorithm!r} is not accepted")
         key = await self._keys.key_for(header.get("kid"))
         try:
+            # The PyJWK itself, not its raw key: PyJWT then refuses a token whose
+            # `alg` is not the key's own (a raw key of the wrong type raised TypeError).
             claims = jwt.decode(
                 token,
-                key.key,
+                key,
                 algorithms=[algorithm],
                 audience=s.audience,
                 issuer=s.issuer,
@@ -223,7 +192,10 @@ class JwtAuthenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"token rejected: {exc}") from None
-        return principal_from(claims, "token"), float(claims["exp"])
+        expires = float(claims["exp"])
+        # Accepted until exp plus the leeway, so an open stream holds as long.
+        principal = replace(principal_from(claims, "token"), expires_at=expires + s.leeway_seconds)
+        return principal, expires
 
 
 def build_authenticator(
@@ -235,8 +207,5 @@ def build_authenticator(
         return StaticAuthenticator.from_file(static_file)
     assert jwt_settings is not None
     keys = KeySet(jwt_settings)
-    try:
-        keys.load_now()
-    except OSError as exc:
-        raise ConfigError("JWT_JWKS_URL", f"cannot fetch the JWKS: {exc}") from None
+    keys.load_now()  # a ConfigError naming the variable: the api exits 2
     return JwtAuthenticator(jwt_settings, keys)

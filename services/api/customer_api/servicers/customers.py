@@ -10,7 +10,7 @@ from customer_core.domain import names
 from customer_core.domain.customers import Customer, check_username
 from customer_core.errors import InvalidArgument
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases import customers, families, idempotency
+from customer_core.usecases import customers, erasure, families, idempotency
 
 
 def _call(request: object, key: str, method: str) -> idempotency.Call | None:
@@ -61,7 +61,7 @@ class CustomerRPCs(RpcBase):
     async def DeleteCustomer(self, request: pb.DeleteCustomerRequest, context: RpcContext) -> Empty:
         call = _call(request, request.idempotency_key, "DeleteCustomer")
         customer_id = names.customer_id(request.name, "name")
-        await customers.delete_customer(self.ctx, customer_id, call)
+        await erasure.delete_customer(self.ctx, customer_id, call)
         return Empty()
 
     async def ListCustomers(

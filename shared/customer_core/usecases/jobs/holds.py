@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from customer_core import notices
 from customer_core.context import Context
 from customer_core.db.loyalty import expire_due_holds
 from customer_core.domain.jobs import JobOutcome, JobPolicy
-from customer_core.usecases import wallet_approvals
+from customer_core.usecases import balances, wallet_approvals
 
 
 async def release_holds(ctx: Context, policy: JobPolicy, now: datetime) -> JobOutcome:
@@ -17,14 +16,10 @@ async def release_holds(ctx: Context, policy: JobPolicy, now: datetime) -> JobOu
     while True:
         async with ctx.pool.acquire() as conn, conn.transaction():
             batch = await expire_due_holds(conn, now, policy.batch_size)
+            # Every member of a pooled wallet sees the points come back.
+            seen_by = await balances.viewers(conn, {r.account_id for r in batch})
         released += len(batch)
-        if batch:
-            customers = {r.customer_id for r in batch}
-            await ctx.cache.invalidate(*customers)
-            await notices.publish(
-                ctx.valkey,
-                [notices.Notice(c, None, frozenset({notices.POINTS})) for c in customers],
-            )
+        await balances.refresh(ctx, seen_by)
         if len(batch) < policy.batch_size:
             # Children's redemptions nobody approved in time end the same way.
             lapsed = await wallet_approvals.expire_approvals(ctx, now, policy.batch_size)

@@ -1,0 +1,265 @@
+"""Around one admitted call: the checks and bookkeeping of the security layer.
+
+An app caller's role is looked up once per call and its request checked
+against the scope table (inside ActivityFeed, each Subscribe as it arrives,
+and charged to the caller's rate limit); streams take one of the caller's
+slots and end with UNAUTHENTICATED when the token expires; unary calls
+without a deadline get the default one; calls with effects, and refused
+attempts, are audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+from prometheus_client import Counter
+
+from customer_api.errors import status_for
+from customer_api.security.scopes import Rule, Target
+from customer_api.security.scoping import Caller, app_caller, check_family, check_subscription
+from customer_api.security.tokens import APP, Principal
+from customer_api.servicers.base import RpcContext
+from customer_core.db import outage
+from customer_core.errors import CustomerServiceError
+
+if TYPE_CHECKING:
+    from customer_api.security.interceptor import SecurityInterceptor
+
+log = logging.getLogger(__name__)
+
+DENIALS = Counter(
+    "customer_security_denials",
+    "Calls refused by the security layer, by method and reason.",
+    ["method", "reason"],
+)
+
+_ARITIES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+_FACTORIES = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+def _outcome(context: RpcContext) -> str:
+    code = context.code()
+    if code is None:
+        return "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+def _answerable(exc: BaseException) -> bool:
+    """A refusal or an outage the caller should hear about; anything else propagates."""
+    return isinstance(exc, CustomerServiceError) or outage.is_outage(exc)
+
+
+async def _abort(context: RpcContext, exc: BaseException) -> None:
+    if isinstance(exc, CustomerServiceError):
+        await context.abort(status_for(exc), str(exc))
+    log.warning("access check could not run", extra={"error": type(exc).__name__})
+    await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
+
+
+def arity_of(handler: Handler) -> str:
+    return next(a for a in _ARITIES if getattr(handler, a) is not None)
+
+
+def rebuild(
+    handler: Handler,
+    behavior: Callable[..., Any],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
+    """A handler of the same kind as `handler`, calling `behavior`."""
+    factory: Callable[..., Handler] = _FACTORIES[arity_of(handler)]
+    return factory(
+        behavior,
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def refusal(
+    code: grpc.StatusCode, message: str, trailing: tuple[tuple[str, str], ...] = ()
+) -> Callable[..., Any]:
+    async def refuse(request: Any, context: RpcContext) -> Any:
+        if trailing:
+            context.set_trailing_metadata(trailing)
+        await context.abort(code, message)
+
+    return refuse
+
+
+class CallGuard:
+    """One call by one principal: the checks and bookkeeping around its handler."""
+
+    def __init__(
+        self,
+        owner: SecurityInterceptor,
+        method: str,
+        rule: Rule,
+        principal: Principal,
+        request_id: str,
+    ) -> None:
+        self.owner = owner
+        self.method = method
+        self.rule = rule
+        self.principal = principal
+        self.request_id = request_id
+        self.caller: Caller | None = None
+
+    def refusal(self, code: grpc.StatusCode, message: str) -> Callable[..., Any]:
+        async def refuse(request: Any, context: RpcContext) -> Any:
+            try:
+                await context.abort(code, message)
+            finally:
+                await self._audit(context, request, None, force=True)
+
+        return refuse
+
+    async def _audit(
+        self, context: RpcContext, request: Any, response: Any, *, force: bool = False
+    ) -> None:
+        outcome = _outcome(context)
+        if force or self.rule.effects or outcome == "PERMISSION_DENIED":
+            await self.owner.auditor.record(
+                self.principal, self.method, outcome, request, response, self.request_id,
+                self.rule.actor,
+            )  # fmt: skip
+
+    async def _caller(self) -> Caller:
+        """The app caller by role, looked up once per call (roles can change)."""
+        if self.caller is None:
+            self.caller = await app_caller(
+                self.owner.families,
+                self.principal,
+                self.owner.settings.family_service_accounts,
+            )
+        return self.caller
+
+    async def _check(self, request: Any) -> None:
+        if self.principal.kind == APP:
+            caller = await self._caller()
+            await check_family(self.owner.families, caller, self.method, self.rule, request)
+
+    async def _checked(
+        self, requests: AsyncIterator[Any], context: RpcContext
+    ) -> AsyncIterator[Any]:
+        async for request in requests:
+            feed = self.rule.target is Target.SUBSCRIPTION
+            if feed and request.WhichOneof("action") == "subscribe":
+                # Each Subscribe costs a call: a stream is no way around the limit.
+                retry_ms = await self.owner.limiter.retry_after_ms(self.principal)
+                if retry_ms is not None:
+                    DENIALS.labels(self.method, "rate").inc()
+                    context.set_trailing_metadata((("retry-after-ms", str(retry_ms)),))
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit exceeded; retry later"
+                    )
+            if self.principal.kind == APP:
+                try:
+                    caller = await self._caller()
+                    await check_subscription(self.owner.families, caller, self.rule, request)
+                except Exception as exc:
+                    if not _answerable(exc):
+                        raise
+                    await _abort(context, exc)
+            yield request
+
+    def guard(self, handler: Handler) -> Callable[..., Any]:
+        arity = arity_of(handler)
+        inner = getattr(handler, arity)
+        streams_in = arity.startswith("stream_")
+        streams_out = arity.endswith("_stream")
+        if streams_out and inspect.isasyncgenfunction(inner):
+
+            async def generate(request: Any, context: RpcContext) -> AsyncIterator[Any]:
+                try:
+                    with self.owner.streams.hold(self.principal):
+                        request = await self._prepare(request, context, streams_in)
+                        responses = inner(request, context)
+                        while True:
+                            # The token's expiry bounds each wait, never a yield.
+                            try:
+                                async with asyncio.timeout_at(self._expiry()):
+                                    response = await anext(responses)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                await responses.aclose()
+                                await self._expired(context)
+                            yield response
+                except Exception as exc:
+                    if not _answerable(exc):
+                        raise
+                    await _abort(context, exc)
+                finally:
+                    await self._audit(context, None if streams_in else request, None)
+
+            return generate
+
+        deadline = (
+            None if (streams_in or streams_out) else self.owner.settings.default_deadline_seconds
+        )
+
+        async def call(request: Any, context: RpcContext) -> Any:
+            response = None
+            try:
+                with (
+                    self.owner.streams.hold(self.principal)
+                    if (streams_in or streams_out)
+                    else nullcontext()
+                ):
+                    request = await self._prepare(request, context, streams_in)
+                    if streams_in or streams_out:
+                        try:
+                            async with asyncio.timeout_at(self._expiry()):
+                                response = await inner(request, context)
+                        except TimeoutError:
+                            await self._expired(context)
+                        return response
+                    timeout = deadline if context.time_remaining() is None else None
+                    try:
+                        async with asyncio.timeout(timeout):
+                            response = await inner(request, context)
+                    except TimeoutError:
+                        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+                return response
+            except Exception as exc:
+                if not _answerable(exc):
+                    raise
+                await _abort(context, exc)
+            finally:
+                await self._audit(context, None if streams_in else request, response)
+
+        return call
+
+    def _expiry(self) -> float | None:
+        """When the caller's token expires, on the event loop's clock."""
+        expires = self.principal.expires_at
+        if expires is None:
+            return None
+        return asyncio.get_running_loop().time() + (expires - time.time())
+
+    async def _expired(self, context: RpcContext) -> None:
+        DENIALS.labels(self.method, "expired").inc()
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "token expired; reconnect with a fresh one"
+        )
+
+    async def _prepare(self, request: Any, context: RpcContext, streams_in: bool) -> Any:
+        if streams_in:
+            if self.principal.kind == APP:
+                await self._caller()  # a token naming nobody ends the stream now
+            return self._checked(request, context)
+        await self._check(request)
+        return request
