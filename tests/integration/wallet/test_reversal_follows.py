@@ -245,3 +245,44 @@ async def test_points_held_at_the_cancellation_are_taken_when_they_come_back(
     assert row is not None and (row.state.points_awarded, row.customers_reached) == (0, 0)
     assert owed == 0
     await ledger_consistent(ctx)
+
+
+@pytest.mark.parametrize("topic", [Topic.COMPLETED, Topic.CANCELLED])
+async def test_a_retry_after_the_order_finished_answers_the_first_call(
+    api: Stub, ctx: Context, new_family: NewFamily, topic: Topic
+) -> None:
+    # The finished-order refusal comes after the stored answer: a client retrying
+    # RedeemReward or ApproveRedemption (say after ABORTED or a lost reply) once the
+    # order finished gets what its first call did, not FAILED_PRECONDITION.
+    fam = await new_family()
+    await give(ctx, fam.owner, 300)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    adult_order, child_order = (f"ord-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    redeem = pb.RedeemRewardRequest(
+        customer=f"customers/{fam.adult}", reward=f"rewards/{FREE_COFFEE}",
+        order_id=adult_order, idempotency_key=f"k-{adult_order}",
+    )  # fmt: skip
+    asked = await api.RedeemReward(pb.RedeemRewardRequest(
+        customer=f"customers/{fam.child}", reward=f"rewards/{FREE_COFFEE}",
+        order_id=child_order, idempotency_key=f"k-{child_order}",
+    ))  # fmt: skip
+    approve = pb.ApproveRedemptionRequest(
+        redemption=asked.redemption.name, approver=f"customers/{fam.owner}",
+        idempotency_key=f"k-approve-{child_order}",
+    )  # fmt: skip
+    held, approved = await api.RedeemReward(redeem), await api.ApproveRedemption(approve)
+    assert held.redemption.state == approved.redemption.state == pb.REDEMPTION_STATE_HELD
+    for oid, who in ((adult_order, fam.adult), (child_order, fam.child)):
+        await order_event(ctx, who, oid, topic)
+    before = await balances(ctx, fam)
+
+    assert await api.RedeemReward(redeem) == held
+    assert await api.ApproveRedemption(approve) == approved
+    assert await balances(ctx, fam) == before
+    # A new key for the finished order is refused, naming its state.
+    code, details = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
+        customer=f"customers/{fam.adult}", reward=f"rewards/{FREE_COFFEE}",
+        order_id=adult_order, idempotency_key=f"k2-{adult_order}",
+    )))  # fmt: skip
+    finished = "completed" if topic is Topic.COMPLETED else "cancelled"
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and f"already {finished}" in details
