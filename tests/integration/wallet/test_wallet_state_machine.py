@@ -64,7 +64,10 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
                 self.earn(who, 40)  # something to move from the start; orders bring more
 
         async def _new_family(self) -> tuple[uuid.UUID, list[uuid.UUID]]:
-            fid, ids = uuid.uuid4(), [uuid.uuid4() for _ in ROLES]
+            # Ids in role order (the reversal takes from the others' accounts by
+            # customer id), so one sequence of rules always plays out the same:
+            # Hypothesis replays and shrinks it.
+            fid, ids = uuid.uuid4(), sorted((uuid.uuid4() for _ in ROLES), key=str)
             async with ctx.pool.acquire() as conn:
                 await conn.execute("INSERT INTO families (id, display_name) VALUES ($1, 'F')", fid)
                 for cid, role in zip(ids, ROLES, strict=True):
@@ -114,7 +117,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
         @precondition(lambda self: bool(self.orders))
         @rule(data=st.data())
         def cancel(self, data: st.DataObject) -> None:
-            oid = sorted(self.orders)[data.draw(st.integers(0, 63)) % len(self.orders)]
+            oid = list(self.orders)[data.draw(st.integers(0, 63)) % len(self.orders)]
             member, points = self.orders.pop(oid)
             before = sum(self.balance.values())
             self._event(member, oid, Topic.CANCELLED, Cancelled("refund"))
@@ -166,7 +169,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
         @precondition(lambda self: bool(self.pending))
         @rule(data=st.data(), approve=st.booleans(), by=st.integers(0, 1))
         def decide(self, data: st.DataObject, approve: bool, by: int) -> None:
-            rid = sorted(self.pending)[data.draw(st.integers(0, 63)) % len(self.pending)]
+            rid = list(self.pending)[data.draw(st.integers(0, 63)) % len(self.pending)]
             member, cost = self.pending[rid]
             if not approve:
                 run(wallet_approvals.decline(ctx, rid, self.members[by], "", ""))
@@ -186,7 +189,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
         @precondition(lambda self: bool(self.held))
         @rule(data=st.data())
         def reverse(self, data: st.DataObject) -> None:
-            rid = sorted(self.held)[data.draw(st.integers(0, 63)) % len(self.held)]
+            rid = list(self.held)[data.draw(st.integers(0, 63)) % len(self.held)]
             run(rewards.reverse_redemption(ctx, rid, "changed mind", ""))
             where, member, cost = self.held.pop(rid)
             self._move(member, cost)
