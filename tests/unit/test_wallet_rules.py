@@ -19,6 +19,7 @@ from customer_core.domain.wallet import (
     pool_entries,
     remainder_taker,
     split_pool,
+    take_back,
     unpool_entries,
     week_start,
 )
@@ -116,3 +117,22 @@ def test_caps() -> None:
         with pytest.raises(InvalidArgument) as caught:
             check_weekly_points(bad)
         assert caught.value.field == "weekly_points"
+
+
+@given(
+    points=st.integers(0, 10_000),
+    balances=st.lists(st.integers(0, 5_000), min_size=0, max_size=5),
+)
+def test_take_back_takes_in_order_all_it_can_and_never_overdraws(
+    points: int, balances: list[int]
+) -> None:
+    accounts = list(zip(MEMBERS, balances, strict=False))
+    takes = take_back(points, accounts)
+    have = dict(accounts)
+    assert sum(t for _, t in takes) == min(points, sum(have.values()))
+    assert all(0 < t <= have[a] for a, t in takes)
+    # Each account is emptied before the next one is touched.
+    order = [a for a, _ in accounts]
+    for a, t in takes[:-1]:
+        assert t == have[a]
+    assert [a for a, _ in takes] == [a for a in order if a in dict(takes)]

@@ -16,6 +16,8 @@ import asyncpg
 from prometheus_client import Counter
 
 from customer_core.db import Conn
+from customer_core.db import campaigns as campaigns_db
+from customer_core.db import owed as owed_db
 from customer_core.db.rewards import REDEMPTION_COLUMNS, row_to_redemption, set_redemption_state
 from customer_core.domain import names
 from customer_core.domain.loyalty import Account, LedgerEntry, PostedEntry
@@ -363,6 +365,14 @@ def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:
     )
 
 
+async def _refund(conn: Conn, redemptions: Sequence[Redemption], reason: str) -> None:
+    # Points coming back first pay what a cancelled order's reversal still owes
+    # (it could not take them while they were held).
+    await post_entries(conn, [_reverse_entry(r, reason) for r in redemptions])
+    owed = await post_entries(conn, await owed_db.collect(conn, redemptions))
+    await campaigns_db.give_back(conn, campaigns_db.budget_of(owed, count_orders=False))
+
+
 async def capture_holds_for_order(conn: Conn, order_ids: Sequence[str]) -> list[Redemption]:
     """held -> captured for the orders' redemptions (the order completed).
 
@@ -388,7 +398,7 @@ async def release_holds_for_order(
     if not order_ids:
         return []
     changed = [row_to_redemption(r) for r in await conn.fetch(RELEASE, list(order_ids))]
-    await post_entries(conn, [_reverse_entry(r, reason) for r in changed])
+    await _refund(conn, changed, reason)
     return changed
 
 
@@ -397,7 +407,7 @@ async def release_redemption(conn: Conn, r: Redemption, reason: str) -> Redempti
     held = r.state is RedemptionState.HELD
     state = RedemptionState.RELEASED if held else RedemptionState.REFUNDED
     changed = await set_redemption_state(conn, r.id, state)
-    await post_entries(conn, [_reverse_entry(r, reason)])
+    await _refund(conn, [r], reason)
     return changed
 
 
@@ -412,7 +422,8 @@ async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list
     await conn.execute(LOCK_ACCOUNTS, accounts)
     rows = await conn.fetch(EXPIRE_DUE, now, limit, accounts)
     changed = [row_to_redemption(r) for r in rows]
-    await post_entries(conn, [_reverse_entry(r, "hold timed out") for r in changed])
+    # The refund (and the debts it pays) moves only these accounts, locked above.
+    await _refund(conn, changed, "hold timed out")
     return changed
 
 

@@ -6,9 +6,11 @@ customer_core.db.loyalty.post_entries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import asyncpg
 
 from customer_core.db import Conn
 from customer_core.db.loyalty import VIEWERS_OF_MOVED
@@ -37,25 +39,103 @@ ORDER BY owner
 ON CONFLICT DO NOTHING
 """
 
-# Earn entries of the orders (the index on source_ref comes with 0003).
+# Earn entries of the orders not reversed yet (the index on source_ref comes with
+# 0003; a reversal's first entry carries the `:reverse` key, and one that could
+# not take it all has a points_owed row).
 SELECT_EARNED = """
-SELECT account_id, member_id, points, source, source_ref, campaign_id, idempotency_key
-FROM loyalty_points
-WHERE source_ref = ANY($1::text[]) AND kind = 'earn'
-ORDER BY id
+SELECT p.account_id, p.member_id, p.points, p.source, p.source_ref, p.campaign_id,
+       p.idempotency_key
+FROM loyalty_points p
+WHERE p.source_ref = ANY($1::text[]) AND p.kind = 'earn'
+  AND NOT EXISTS (SELECT 1 FROM loyalty_points r
+                  WHERE r.idempotency_key = p.idempotency_key || ':reverse')
+  AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
+ORDER BY p.id
+"""
+
+# Every account a member's earnings may have moved to by pooling and unpooling:
+# the family's wallet, the member's own, the other live members' own (an
+# unpooling split can hand points to anyone), plus the accounts $2 the points
+# were earned into. Only accounts the batch already locked upfront ($3, from
+# LOCK_BATCH_ACCOUNTS): this takes no new lock, so no account is ever locked
+# after a higher-id one (an account that joined the family since holds none of
+# the member's points).
+SELECT_FAMILY_ACCOUNTS = """
+WITH m AS (
+    SELECT c.id, c.family_id, f.wallet_pooled FROM customers c
+    JOIN families f ON f.id = c.family_id WHERE c.id = ANY($1::uuid[])
+), cand AS (
+    SELECT m.id AS member_id, a.id AS account_id, m.wallet_pooled AS current
+    FROM m JOIN loyalty_accounts a ON a.family_id = m.family_id
+    UNION ALL
+    SELECT m.id, a.id, NOT m.wallet_pooled AND s.id = m.id
+    FROM m JOIN customers s ON s.family_id = m.family_id AND (s.deleted_at IS NULL OR s.id = m.id)
+    JOIN loyalty_accounts a ON a.customer_id = s.id
+    UNION ALL
+    SELECT NULL, t.id, false FROM unnest($2::uuid[]) AS t(id)
+)
+SELECT cand.member_id, cand.current, a.id, a.balance, a.family_id IS NOT NULL AS wallet,
+       a.customer_id
+FROM cand JOIN loyalty_accounts a ON a.id = cand.account_id
+WHERE a.id = ANY($3::uuid[])
+ORDER BY a.id
+"""
+
+# Per customer, the earliest completion already recorded (first-order facts);
+# ties between equal times go to the smaller order id, so arrival never decides.
+SELECT_FIRST_COMPLETIONS = """
+SELECT DISTINCT ON (customer_id) customer_id, completed_at, order_id FROM order_history
+WHERE customer_id = ANY($1::uuid[]) AND completed_at IS NOT NULL
+ORDER BY customer_id, completed_at, order_id
+"""
+
+# Whether a first-order-only campaign may have awarded an order completed after $1.
+FIRST_ORDER_CAMPAIGNS_AFTER = """
+SELECT EXISTS (SELECT 1 FROM reward_campaigns
+               WHERE ends_at > $1 AND spec #>> '{eligibility,firstOrderOnly}' = 'true')
+"""
+
+# Awards of first-order-only campaigns on orders completed after a completion
+# that arrived late: they were never the customer's first order.
+SELECT_LATER_FIRST_ORDER_AWARDS = """
+SELECT p.account_id, p.member_id, p.points, p.source, p.source_ref, p.campaign_id,
+       p.idempotency_key
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS t(customer_id, at, order_id)
+JOIN order_history o ON o.customer_id = t.customer_id
+ AND (o.completed_at, o.order_id) > (t.at, t.order_id)
+JOIN loyalty_points p ON p.source_ref = o.order_id AND p.kind = 'earn' AND p.source = 'campaign'
+JOIN reward_campaigns rc ON rc.id = p.campaign_id
+WHERE rc.spec #>> '{eligibility,firstOrderOnly}' = 'true'
+  AND NOT EXISTS (SELECT 1 FROM loyalty_points r
+                  WHERE r.idempotency_key = p.idempotency_key || ':reverse')
+  AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
+ORDER BY p.id
 """
 
 # Every account the batch may move, locked in id order before any is touched:
-# the accounts its customers earn into ($1), those of the cancelled orders' holds and
-# those the reversed orders earned into. The global order (SetFamilyWallet, the
-# api's spenders and the holds job lock accounts the same way, before any
+# the accounts its customers earn into ($1), those of the cancelled orders' holds
+# ($2), those the reversed orders earned into ($3) and every account of the
+# families of the members whose earnings may be reversed ($4, plus whoever earned
+# on the orders $3): a reversal follows pooling and unpooling to the family's
+# wallet and the other members' own accounts (SELECT_FAMILY_ACCOUNTS, which
+# takes only accounts locked here).
+# The global order (docs/wallet.md, Concurrency; SetFamilyWallet, the api's
+# spenders and the holds job lock accounts the same way, before any approval or
 # redemption row) then leaves no cycle; taken phase by phase (a hold released,
-# then an earning) a batch could hold one member's account while waiting for
-# another's that a wallet switch held while waiting for the first.
-# It answers who sees those balances (their caches go stale), by the rule of
+# then an earning, then a reversal) a batch could hold one member's account while
+# waiting for another's that a wallet switch held while waiting for the first.
+# It answers which accounts it locked (account_id) and who sees those balances
+# (customer_id, family_id: their caches go stale) by the rule of
 # usecases.balances.viewers, so that costs the batch no round trip of its own.
 LOCK_BATCH_ACCOUNTS = f"""
-WITH moved AS (
+WITH reversing AS (
+    SELECT unnest($4::uuid[]) AS id
+    UNION
+    SELECT member_id FROM loyalty_points
+    WHERE source_ref = ANY($3::text[]) AND kind = 'earn' AND member_id IS NOT NULL
+), families AS (
+    SELECT DISTINCT c.family_id FROM customers c JOIN reversing r ON r.id = c.id
+), moved AS (
     SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id IN (
         SELECT unnest($1::uuid[])
         UNION
@@ -63,13 +143,17 @@ WITH moved AS (
         WHERE order_id = ANY($2::text[]) AND state IN ('held', 'captured')
         UNION
         SELECT account_id FROM loyalty_points WHERE source_ref = ANY($3::text[]) AND kind = 'earn'
+        UNION
+        SELECT a.id FROM families f JOIN loyalty_accounts a ON a.family_id = f.family_id
+        UNION
+        SELECT a.id FROM families f JOIN customers s ON s.family_id = f.family_id
+        JOIN loyalty_accounts a ON a.customer_id = s.id
     )
     ORDER BY id FOR UPDATE
-)
-{VIEWERS_OF_MOVED}"""
-
-SELECT_BALANCES = """
-SELECT id, balance FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+), viewers AS ({VIEWERS_OF_MOVED})
+SELECT NULL::uuid AS account_id, id AS customer_id, family_id FROM viewers
+UNION ALL
+SELECT id, NULL, NULL FROM moved
 """
 
 # The same rule as customer_core.db.loyalty.WINDOW_POINTS, for many accounts at once.
@@ -83,13 +167,30 @@ SELECT a.id, a.tier,
 FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
 """
 
+# Orders outside the batch whose points changed (a first-order award taken over).
+ADD_ORDER_POINTS = """
+UPDATE order_history o SET points_earned = o.points_earned + t.delta
+FROM unnest($1::text[], $2::bigint[]) AS t(order_id, delta) WHERE o.order_id = t.order_id
+"""
+
+# A child's redemption still waiting when its order completed or was cancelled
+# could only ever hold points nothing captures: it ends as expired.
+END_PENDING_FOR_ORDERS = """
+WITH due AS (
+    SELECT id FROM redemptions WHERE order_id = ANY($1::text[]) AND state = 'pending_approval'
+), decided AS (
+    UPDATE redemption_approvals a SET decision = 'expired', decided_at = now()
+    FROM due WHERE a.redemption_id = due.id AND a.decision IS NULL
+    RETURNING a.redemption_id, a.family_id
+)
+UPDATE redemptions r SET state = 'expired', update_time = now()
+FROM decided d WHERE r.id = d.redemption_id AND r.state = 'pending_approval'
+RETURNING r.customer_id
+"""
+
 SET_TIERS = """
 UPDATE loyalty_accounts a SET tier = t.tier, update_time = now()
 FROM unnest($1::uuid[], $2::text[]) AS t(id, tier) WHERE a.id = t.id
-"""
-
-SELECT_COMPLETED_COUNTS = """
-SELECT customer_id, completed_count FROM order_stats WHERE customer_id = ANY($1::uuid[])
 """
 
 
@@ -120,40 +221,105 @@ async def accounts(
     return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}
 
 
+@dataclass(frozen=True)
+class BatchLock:
+    """What LOCK_BATCH_ACCOUNTS locked, and who sees those balances."""
+
+    accounts: frozenset[uuid.UUID]
+    viewers: dict[uuid.UUID, uuid.UUID]  # customer -> family
+
+
 async def lock_batch_accounts(
     conn: Conn,
     account_ids: Iterable[uuid.UUID],
     cancelled: Iterable[str],
     reversed_orders: Iterable[str],
-) -> dict[uuid.UUID, uuid.UUID]:
-    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS);
-    returns who sees their balances (customer -> family)."""
+    reversing_members: Iterable[uuid.UUID] = (),
+) -> BatchLock:
+    """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
     rows = await conn.fetch(
         LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
-        sorted(set(reversed_orders)),
+        sorted(set(reversed_orders)), sorted(set(reversing_members)),
     )  # fmt: skip
-    return {r["id"]: r["family_id"] for r in rows}
+    return BatchLock(
+        frozenset(r["account_id"] for r in rows if r["account_id"] is not None),
+        {r["customer_id"]: r["family_id"] for r in rows if r["account_id"] is None},
+    )
+
+
+@dataclass(frozen=True)
+class FamilyAccount:
+    """An account a member's earnings may be on now (see SELECT_FAMILY_ACCOUNTS)."""
+
+    id: uuid.UUID
+    balance: int
+    current: bool  # where the member earns and spends now
+    wallet: bool  # the family's pooled wallet
+    owner: uuid.UUID | None  # the customer of an own account
+
+
+def _earned(rows: Iterable[asyncpg.Record]) -> list[EarnedEntry]:
+    return [
+        EarnedEntry(
+            r["account_id"], r["member_id"], r["points"], r["source"], r["source_ref"],
+            r["campaign_id"], r["idempotency_key"],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:
-    rows = await conn.fetch(SELECT_EARNED, sorted(set(order_ids)))
-    return [
-        EarnedEntry(
-            r["account_id"],
-            r["member_id"],
-            r["points"],
-            r["source"],
-            r["source_ref"],
-            r["campaign_id"],
-            r["idempotency_key"],
-        )
-        for r in rows
-    ]
+    """The orders' earn entries that were not reversed yet, in ledger order."""
+    return _earned(await conn.fetch(SELECT_EARNED, sorted(set(order_ids))))
 
 
-async def lock_balances(conn: Conn, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = await conn.fetch(SELECT_BALANCES, sorted(set(account_ids)))
-    return {r["id"]: r["balance"] for r in rows}
+async def later_first_order_awards(
+    conn: Conn, firsts: Mapping[uuid.UUID, tuple[datetime, str]]
+) -> list[EarnedEntry]:
+    """First-order-only awards (not reversed) on each customer's orders completed after
+    the customer's (time, order id) in `firsts`."""
+    if not firsts:
+        return []
+    ids = sorted(firsts)
+    rows = await conn.fetch(
+        SELECT_LATER_FIRST_ORDER_AWARDS, ids, [firsts[i][0] for i in ids],
+        [firsts[i][1] for i in ids],
+    )  # fmt: skip
+    return _earned(rows)
+
+
+async def first_order_campaigns_after(conn: Conn, at: datetime) -> bool:
+    return bool(await conn.fetchval(FIRST_ORDER_CAMPAIGNS_AFTER, at))
+
+
+async def family_accounts(
+    conn: Conn,
+    members: Iterable[uuid.UUID],
+    earned_into: Iterable[uuid.UUID],
+    locked: Iterable[uuid.UUID],
+) -> tuple[dict[uuid.UUID, list[FamilyAccount]], dict[uuid.UUID, int]]:
+    """Per member, the accounts their earnings may be on now; and every balance. Only
+    the `locked` accounts (the batch's upfront lock), so their balances hold still."""
+    rows = await conn.fetch(
+        SELECT_FAMILY_ACCOUNTS, sorted(set(members)), sorted(set(earned_into)), sorted(set(locked))
+    )
+    per_member: dict[uuid.UUID, list[FamilyAccount]] = {}
+    balances: dict[uuid.UUID, int] = {}
+    for r in rows:
+        balances[r["id"]] = r["balance"]
+        if r["member_id"] is not None:
+            per_member.setdefault(r["member_id"], []).append(
+                FamilyAccount(r["id"], r["balance"], r["current"], r["wallet"], r["customer_id"])
+            )
+    return per_member, balances
+
+
+async def first_completions(
+    conn: Conn, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[datetime, str]]:
+    """Per customer, (time, order id) of their earliest completion already recorded."""
+    rows = await conn.fetch(SELECT_FIRST_COMPLETIONS, sorted(set(customer_ids)))
+    return {r["customer_id"]: (r["completed_at"], r["order_id"]) for r in rows}
 
 
 async def window_points(
@@ -164,15 +330,16 @@ async def window_points(
     return {r["id"]: (r["tier"], r["points"]) for r in rows}
 
 
+async def add_order_points(conn: Conn, deltas: Mapping[str, int]) -> None:
+    if deltas:
+        ids = sorted(deltas)
+        await conn.execute(ADD_ORDER_POINTS, ids, [deltas[i] for i in ids])
+
+
 async def set_tiers(conn: Conn, tiers: Mapping[uuid.UUID, str]) -> None:
     if tiers:
         ids = sorted(tiers)
         await conn.execute(SET_TIERS, ids, [tiers[i] for i in ids])
-
-
-async def completed_counts(conn: Conn, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = await conn.fetch(SELECT_COMPLETED_COUNTS, list(set(customer_ids)))
-    return {r["customer_id"]: r["completed_count"] for r in rows}
 
 
 CAMPAIGNS_OVERLAP = """
@@ -196,3 +363,10 @@ async def campaigns_overlap(conn: Conn, first: datetime, last: datetime) -> bool
 async def family_sizes(conn: Conn, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     rows = await conn.fetch(FAMILY_SIZES, list(set(family_ids)))
     return {r["family_id"]: r["members"] for r in rows}
+
+
+async def end_pending_for_orders(conn: Conn, order_ids: Sequence[str]) -> list[uuid.UUID]:
+    """Pending approvals of orders that finished -> expired; the customers who asked."""
+    if not order_ids:
+        return []
+    return [r["customer_id"] for r in await conn.fetch(END_PENDING_FOR_ORDERS, list(order_ids))]

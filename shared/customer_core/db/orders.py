@@ -42,6 +42,11 @@ locked AS (
 SELECT m.id, m.family_id FROM m CROSS JOIN locked
 """
 
+# The same per-customer lock, for one customer outside the consumer: a
+# redemption takes it so that it never interleaves with a batch applying the
+# customer's order events (the completion that would capture its hold).
+LOCK_MEMBER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))"
+
 # In key order, as everywhere here; it also makes the B-tree insertions cheaper
 # (~10% of the statement's server time for 2,000 random ids).
 CLAIM_EVENTS = """
@@ -65,6 +70,11 @@ async def lock_members(conn: Conn, customer_ids: Iterable[uuid.UUID]) -> dict[uu
     """The customers that exist, with their families, each locked until the transaction ends."""
     rows = await conn.fetch(LOCK_MEMBERS, list(set(customer_ids)))
     return {cid: Member(cid, fid) for cid, fid in rows}
+
+
+async def lock_member(conn: Conn, customer_id: uuid.UUID) -> None:
+    """Wait for any batch applying this customer's events; hold the lock until commit."""
+    await conn.execute(LOCK_MEMBER, customer_id)
 
 
 async def claim_events(

@@ -63,6 +63,12 @@ SELECT EXISTS (
 )
 """
 
+# Read under the customer's event lock (customer_core.db.orders.lock_member).
+ORDER_PROGRESS = """
+SELECT completed_at IS NOT NULL AS completed, cancelled_at IS NOT NULL AS cancelled
+FROM order_history WHERE order_id = $1
+"""
+
 # Any conflict (the key, or the order already holding a reward) inserts nothing;
 # the caller then tells the two apart.
 INSERT_REDEMPTION = f"""
@@ -147,6 +153,16 @@ async def fetch_redemption_by_key(conn: Conn, key: str) -> Redemption | None:
 async def order_taken(conn: Conn, order_id: str) -> bool:
     """Whether the order already holds a live (pending, held or captured) redemption."""
     return bool(await conn.fetchval(ORDER_TAKEN, order_id))
+
+
+async def order_finished(conn: Conn, order_id: str) -> str | None:
+    """'cancelled' or 'completed' when the order's events say so; None: still open (or unknown)."""
+    row = await conn.fetchrow(ORDER_PROGRESS, order_id)
+    if row is None:
+        return None
+    if row["cancelled"]:
+        return "cancelled"
+    return "completed" if row["completed"] else None
 
 
 async def order_taken_in_family(conn: Conn, order_id: str, customer_id: uuid.UUID) -> bool:

@@ -162,3 +162,29 @@ def check_weekly_points(points: int, field: str = "weekly_points") -> int:
 def over_cap(cap: int | None, spent: int, cost: int) -> bool:
     """Whether spending `cost` more this week would pass the cap (None: no cap)."""
     return cap is not None and spent + cost > cap
+
+
+# ---- Taking back what a cancelled order earned ------------------------------------
+
+
+def take_back(
+    points: int, balances: Sequence[tuple[uuid.UUID, int]]
+) -> list[tuple[uuid.UUID, int]]:
+    """(account, points) to take for a reversal of `points`, from `balances` in order.
+
+    The accounts are where the earnings may be now, the member's current one
+    first (pooling moved them into the wallet, unpooling out to the members):
+    each gives what it has until `points` are back, so the family's total
+    drops by exactly what the order earned unless the family no longer has it
+    (spent points stay spent; no balance goes below zero).
+    """
+    out = []
+    left = points
+    for account, balance in balances:
+        if left <= 0:
+            break
+        take = min(left, balance)
+        if take > 0:
+            out.append((account, take))
+            left -= take
+    return out

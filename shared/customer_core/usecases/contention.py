@@ -3,8 +3,9 @@
 A deadlock (40P01) or serialisation failure (40001) rolls the whole
 transaction back, so a use case whose effects all live in one transaction,
 with notices and cache bumps after the commit, can simply run again. Every
-path takes its locks in one global order (the family row, then loyalty
-accounts in id order, then approval and redemption rows), so these should
+path takes its locks in one global order (the idempotency key, the customers'
+event locks, the family row, loyalty accounts in id order, approval, redemption,
+points_owed and campaign rows; docs/wallet.md, Concurrency), so these should
 not happen; when they do, one retry hides them from the caller, and a second
 reaches the caller as retryable (the same idempotency key makes it safe).
 """

@@ -22,6 +22,7 @@ from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
 from customer_core.db import loyalty as db
+from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as wallet_db
 from customer_core.domain import names, paging
 from customer_core.domain.customers import Customer
@@ -38,6 +39,7 @@ from customer_core.domain.rewards import (
     Redemption,
 )
 from customer_core.errors import (
+    FailedPrecondition,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidArgument,
@@ -133,6 +135,21 @@ async def after_change(
     await notices.publish(
         ctx.valkey, [notices.Notice(m, customer.family_id, changed) for m in members], [activity]
     )
+
+
+async def check_order_open(conn: Conn, order_id: str) -> None:
+    """A reward is held against an order until its completion captures it: an order
+    already completed or cancelled would keep the hold forever, so it is refused.
+
+    The caller holds the customer's event lock (`orders_db.lock_member`, taken
+    before the account's, as the consumer takes them), so no batch completing
+    the order commits between this check and the hold."""
+    finished = await rewards_db.order_finished(conn, order_id)
+    if finished is not None:
+        raise FailedPrecondition(
+            f"order {order_id!r} is already {finished}: a reward can only be applied "
+            "to an order still in progress"
+        )
 
 
 def check_reason(reason: str, *, required: bool) -> str:

@@ -6,12 +6,18 @@ what the customer was promised, and every arrival order earns the same);
 each award is granted within the campaign's total and per-customer budgets
 (`reserve_budget` locks the campaign rows) and posted as an `earn` entry with
 source `campaign`, keyed `order:{id}:campaign:{campaign id}`.
+
+A customer's first order is their earliest completion by `occurred_at` (ties:
+the smaller order id), whatever arrived first: a completion that arrives after
+a later order took a first-order-only award takes it over (`not_first_orders`
+gives the later award back, the batch reverses it).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from customer_core.db import Conn
 from customer_core.db import campaigns as campaigns_db
@@ -19,6 +25,11 @@ from customer_core.db import order_points as db
 from customer_core.domain.campaigns import Campaign, OrderFacts, campaign_awards
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.orders import Change, Completed, OrderState
+
+
+def _when(change: Change) -> tuple[datetime, str]:
+    # Which of a customer's orders came first: by the order's own time, then id.
+    return change.event.occurred_at, change.event.order_id
 
 
 async def award_entries(
@@ -36,12 +47,12 @@ async def award_entries(
     if not await db.campaigns_overlap(conn, min(times), max(times)):
         return []
     customers = {c.event.customer_id for c in completions}
-    done_before = await db.completed_counts(conn, customers)
+    recorded = await db.first_completions(conn, customers)
     sizes = await db.family_sizes(conn, {family_of[c] for c in customers if c in family_of})
     active: dict[object, list[Campaign]] = {}
     first_seen: set[uuid.UUID] = set()
     awards = []
-    for change in sorted(completions, key=lambda c: c.event.occurred_at):
+    for change in sorted(completions, key=_when):
         ev = change.event
         body = ev.body
         if not isinstance(body, Completed) or ev.customer_id not in accounts:
@@ -50,7 +61,8 @@ async def award_entries(
             active[ev.occurred_at] = await campaigns_db.load_active(conn, ev.occurred_at)
         items = body.items or states[ev.order_id].items
         family = family_of.get(ev.customer_id)
-        first = done_before.get(ev.customer_id, 0) == 0 and ev.customer_id not in first_seen
+        earliest = recorded.get(ev.customer_id)
+        first = ev.customer_id not in first_seen and (earliest is None or _when(change) < earliest)
         first_seen.add(ev.customer_id)
         facts = OrderFacts(
             customer_id=ev.customer_id,
@@ -81,3 +93,21 @@ async def award_entries(
         )
         for a in granted
     ]
+
+
+async def not_first_orders(conn: Conn, completions: Sequence[Change]) -> list[db.EarnedEntry]:
+    """First-order-only awards of orders that a completion in this batch precedes."""
+    if not completions:
+        return []
+    if not await db.first_order_campaigns_after(
+        conn, min(c.event.occurred_at for c in completions)
+    ):
+        return []
+    earliest: dict[uuid.UUID, tuple[datetime, str]] = {}
+    for change in completions:
+        cid = change.event.customer_id
+        if cid not in earliest or _when(change) < earliest[cid]:
+            earliest[cid] = _when(change)
+    recorded = await db.first_completions(conn, earliest)
+    late = {c: at for c, at in earliest.items() if c in recorded and at < recorded[c]}
+    return await db.later_first_order_awards(conn, late)

@@ -4,8 +4,9 @@ Part of the consumer's batch transaction (customer_core.usecases.events).
 Every ledger entry's idempotency key derives from the order
 (`order:{id}:earn`, its reverse `order:{id}:earn:reverse`), so whatever order
 the events arrive in, and however often, an order earns once and a cancelled
-order gives back exactly what it earned (as far as the balance allows: a
-balance never goes negative).
+order gives back exactly what it earned, from wherever pooling and unpooling
+moved the points since (as far as the family still has them: a balance never
+goes negative), and its campaign points go back into the campaigns' budgets.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from datetime import UTC, datetime
 from customer_core import notices
 from customer_core.config import Settings
 from customer_core.db import Conn
+from customer_core.db import campaigns as campaigns_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
+from customer_core.db import owed as owed_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -31,6 +34,7 @@ from customer_core.domain.loyalty import (
     tier_window_start,
 )
 from customer_core.domain.orders import Change, Completed, OrderState
+from customer_core.domain.wallet import take_back
 from customer_core.notices import Activity
 from customer_core.usecases import order_campaigns
 
@@ -63,24 +67,47 @@ async def settle(
     customers |= {states[oid].customer_id for oid in reversals}
     cancelled = {c.event.order_id for c in changes if c.cancelled}
     accounts: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
-    entries: list[LedgerEntry] = []
+    taken_over: list[db.EarnedEntry] = []
+    locked: frozenset[uuid.UUID] = frozenset()
     if customers:
+        # Reads first (no row lock yet): where each customer earns, and which
+        # first-order awards an earlier completion now takes over.
         accounts = await db.accounts(conn, customers)
-        entries = _earn_entries(settings, completions, accounts)
-        base = {e.source_ref or "": e.points for e in entries}
-        entries += await order_campaigns.award_entries(
-            conn, completions, base, accounts, states, family_of
-        )
-    if accounts or cancelled:
-        # Every account the batch moves, in id order, before any hold or balance
-        # is touched: the one global lock order (db.order_points). Taken here, after
-        # the reads, so the batch holds them no longer than it must.
-        mine = {a for a, _ in accounts.values()}
-        out.viewers = await db.lock_batch_accounts(conn, mine, cancelled, reversals)
+        taken_over = await order_campaigns.not_first_orders(conn, completions)
+    if customers or cancelled:
+        # Every account the batch may move, in id order, before any approval, hold,
+        # balance or campaign row is touched: the one global lock order
+        # (docs/wallet.md, Concurrency). It covers every account of the families
+        # whose earnings are reversed (a reversal follows pooling transfers), so
+        # `_reverse` takes no account lock of its own.
+        mine = {a for a, _ in accounts.values()} | {e.account_id for e in taken_over}
+        reversing = {states[oid].customer_id for oid in reversals}
+        reversing |= {e.member_id for e in taken_over if e.member_id is not None}
+        lock = await db.lock_batch_accounts(conn, mine, cancelled, reversals, reversing)
+        out.viewers, locked = lock.viewers, lock.accounts
+    # Approvals, then redemption rows, after the accounts (the global order).
+    await _end_pending(conn, changes, out)
     await _settle_holds(conn, changes, states, out)
     if not customers:
         return out
+    # Before awarding: a first-order award given back frees budget for the order
+    # that really came first.
+    await _reverse(
+        conn, taken_over, {e.order_id: f"order {e.order_id} was not the first order"
+                           for e in taken_over}, locked, out,
+    )  # fmt: skip
+    entries = _earn_entries(settings, completions, accounts)
+    base = {e.source_ref or "": e.points for e in entries}
+    entries += await order_campaigns.award_entries(
+        conn, completions, base, accounts, states, family_of
+    )
     posted = await loyalty_db.post_entries(conn, entries)
+    # A campaign entry whose key was already in the ledger was budgeted before:
+    # what `award_entries` reserved for it now goes back.
+    kept = {e.idempotency_key for e in posted}
+    await campaigns_db.give_back(
+        conn, campaigns_db.budget_of([e for e in entries if e.idempotency_key not in kept])
+    )
     for e in posted:
         assert e.source_ref is not None
         assert e.member_id is not None
@@ -88,7 +115,13 @@ async def settle(
         out.changed[e.member_id].add(notices.POINTS)
         out.activities.append(_activity(e, family_of))
     if reversals:
-        await _reverse(conn, reversals, out)
+        earned = await db.earned_for_orders(conn, reversals)
+        why = {oid: f"order {oid} cancelled" for oid in reversals}
+        await _reverse(conn, earned, why, locked, out)
+    # The batch writes its own orders; an order outside it is updated here.
+    await db.add_order_points(
+        conn, {o: out.earned_by_order.pop(o) for o in list(out.earned_by_order) if o not in states}
+    )
     touched = {accounts[c][0] for c in customers if c in accounts}
     await _evaluate_tiers(conn, settings, touched, accounts, family_of, out)
     return out
@@ -142,34 +175,79 @@ async def _settle_holds(
             out.changed[r.customer_id].add(notices.POINTS)
 
 
-async def _reverse(conn: Conn, order_ids: Sequence[str], out: PointsOutcome) -> None:
-    earned = await db.earned_for_orders(conn, order_ids)
-    balances = await db.lock_balances(conn, {e.account_id for e in earned})
+async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome) -> None:
+    # After the batch's account lock, before any redemption row is released or
+    # captured: ApproveRedemption takes account, approval, redemption in that order.
+    finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
+    for customer_id in await db.end_pending_for_orders(conn, finished):
+        out.changed[customer_id].add(notices.POINTS)
+
+
+async def _reverse(
+    conn: Conn,
+    earned: Sequence[db.EarnedEntry],
+    why: Mapping[str, str],
+    locked: frozenset[uuid.UUID],
+    out: PointsOutcome,
+) -> None:
+    """Take back `earned` from wherever the points are now; campaigns get their budget back.
+
+    Pooling and unpooling move a member's points between their own account and
+    the family's wallet, so each entry is taken from the member's current
+    account first, then the family's other accounts (domain.wallet.take_back).
+    The first entry of a reversal is keyed `{earn key}:reverse`, any further
+    ones `{earn key}:reverse:{n}`. Only accounts in `locked` (the batch's upfront
+    lock, which takes every account of these members' families) are taken from.
+    """
+    if not earned:
+        return
+    members = {e.member_id for e in earned if e.member_id is not None}
+    family, balances = await db.family_accounts(
+        conn, members, {e.account_id for e in earned}, locked
+    )
     entries = []
+    owed: list[owed_db.Owed] = []
+    owners: dict[uuid.UUID, uuid.UUID | None] = {}
     for e in earned:
-        # Never below zero: points already spent stay spent.
-        take = min(e.points, balances.get(e.account_id, 0))
-        if take <= 0:
-            continue
-        balances[e.account_id] -= take
-        entries.append(
-            LedgerEntry(
-                account_id=e.account_id,
-                member_id=e.member_id,
-                kind="reverse",
-                points=-take,
-                reason=f"order {e.order_id} cancelled",
-                source=e.source,
-                source_ref=e.order_id,
-                campaign_id=e.campaign_id,
-                idempotency_key=f"{e.idempotency_key}:reverse",
-            )
+        accounts = sorted(
+            family.get(e.member_id, []) if e.member_id else [],
+            key=lambda a: (not a.current, not a.wallet, str(a.owner)),
         )
-    for p in await loyalty_db.post_entries(conn, entries):
+        owners.update({a.id: a.owner for a in accounts})
+        order = [a.id for a in accounts]
+        if e.account_id not in order:
+            order.append(e.account_id)
+        takes = take_back(e.points, [(a, balances.get(a, 0)) for a in order])
+        short = e.points - sum(t for _, t in takes)
+        if short > 0 and e.member_id is not None:
+            # Held points come back later: the rest is taken then (db.owed).
+            owed.append(owed_db.Owed(
+                e.idempotency_key, e.member_id, e.order_id, e.source, e.campaign_id, short
+            ))  # fmt: skip
+        for n, (account_id, take) in enumerate(takes):
+            balances[account_id] -= take
+            entries.append(
+                LedgerEntry(
+                    account_id=account_id,
+                    member_id=e.member_id,
+                    kind="reverse",
+                    points=-take,
+                    reason=why[e.order_id],
+                    source=e.source,
+                    source_ref=e.order_id,
+                    campaign_id=e.campaign_id,
+                    idempotency_key=f"{e.idempotency_key}:reverse" + (f":{n}" if n else ""),
+                )
+            )
+    posted = await loyalty_db.post_entries(conn, entries)
+    for p in posted:
         assert p.source_ref is not None
         out.earned_by_order[p.source_ref] += p.points
-        if p.member_id is not None:
-            out.changed[p.member_id].add(notices.POINTS)
+        for who in (p.member_id, owners.get(p.account_id)):
+            if who is not None:
+                out.changed[who].add(notices.POINTS)
+    await owed_db.record(conn, owed)
+    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
 
 
 async def _evaluate_tiers(

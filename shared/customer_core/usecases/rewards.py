@@ -18,6 +18,7 @@ from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
 from customer_core.db import loyalty as db
+from customer_core.db import orders as orders_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names, paging
 from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
@@ -47,6 +48,7 @@ from customer_core.usecases.loyalty import (
     MAX_REASON,
     account_of,
     after_change,
+    check_order_open,
     check_reason,
     live_customer,
     summary_on,
@@ -199,10 +201,13 @@ async def redeem_reward(
                 return dataclasses.replace(REDEEMED.decode(stored), replayed=True)
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
+            # Before the account, as the consumer's batch takes them.
+            await orders_db.lock_member(conn, customer_id)
             account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
             first = await _replay(conn, key, digest)
             if first is not None:
                 return Redeemed(first, reward, replayed=True)
+            await check_order_open(conn, order_id)
             reason = await _check(conn, ctx, account, reward, order_id, now)
             if reason is not None:
                 raise _refusal(reason, reward, account.balance, order_id)

@@ -4,9 +4,9 @@ RedeemReward asks `spending_controls` inside its own transaction, after
 locking the account it spends from, and for a child of a pooled family records
 a pending approval instead of a hold. `approve` places the hold later under
 the same account lock, so approvals and other spenders queue on one row and
-never overspend the pool between them. Lock order: account, approval row,
-redemption row (the expiry job takes approval then redemption, skipping locked
-ones).
+never overspend the pool between them. Lock order: the child's event lock,
+account, approval row, redemption row (the global order, docs/wallet.md; the
+expiry job takes approval then redemption, skipping locked ones).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from customer_core.db import Conn
 from customer_core.db import customers as customers_db
 from customer_core.db import families as families_db
 from customer_core.db import loyalty as loyalty_db
+from customer_core.db import orders as orders_db
 from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as db
 from customer_core.domain import names, paging
@@ -37,7 +38,13 @@ from customer_core.errors import (
 from customer_core.telemetry import timed_query
 from customer_core.usecases import balances, idempotency
 from customer_core.usecases.contention import retried_once
-from customer_core.usecases.loyalty import MAX_REASON, after_change, check_reason, tier_rules
+from customer_core.usecases.loyalty import (
+    MAX_REASON,
+    after_change,
+    check_order_open,
+    check_reason,
+    tier_rules,
+)
 from customer_core.usecases.replies import DataclassCodec
 from customer_core.usecases.wallet import WALLET_CHANGED, decider
 
@@ -123,6 +130,8 @@ async def approve(
             peek = await rewards_db.fetch_redemption(conn, redemption_id)
             if peek is None:
                 raise NotFound(names.redemption_name(redemption_id))
+            # The child's event lock before the account, as the consumer takes them.
+            await orders_db.lock_member(conn, peek.customer_id)
             account = await loyalty_db.lock_account(conn, peek.account_id)
             r, approval = await _pending(conn, redemption_id)
             await decider(conn, approver_id, approval.family_id)
@@ -133,6 +142,8 @@ async def approve(
                 await idempotency.finish(conn, call, DECIDED.encode(done))
                 return done
             if approval.decision is not None:
+                # Ended because its order finished (the consumer ends those): say so.
+                await check_order_open(conn, r.order_id)
                 raise _refused(approval.decision, r)
             if now >= approval.expires_at:
                 # Too late: recorded as expired (committed), then refused below.
@@ -140,6 +151,7 @@ async def approve(
                 await db.decide(conn, r.id, "expired", None)
                 expired = Decided(r, approval, reward)
             else:
+                await check_order_open(conn, r.order_id)
                 await _check_still_redeemable(conn, ctx, account, reward, now)
                 hold_until = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
                 r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)

@@ -5,6 +5,10 @@ account), then earns for member A (wanting A's account), while SetFamilyWallet
 locks the family's accounts in id order, A's before B's. A third transaction
 holds A's account so that both are queued on it, SetFamilyWallet first; when it
 lets go, a batch that took B's account early would close the cycle.
+
+Its sibling: a cancellation's reversal follows pooling transfers to every account
+of the family, so the batch's one upfront lock must already cover them; locking
+them when the reversal runs would take A's after B's.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Topic
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from tests.integration.consumer.conftest import Running, eventually, send
-from tests.integration.wallet.conftest import FREE_COFFEE, give
+from tests.integration.wallet.conftest import FREE_COFFEE, complete_order, give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
@@ -63,6 +67,15 @@ async def deadlocks(ctx: Context) -> int:
         )
 
 
+def waiting(ctx: Context, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        # Not on the blocker: a transaction sees one snapshot of pg_stat_activity.
+        async with ctx.pool.acquire() as conn:
+            return int(await conn.fetchval(WAITING)) >= n
+
+    return check
+
+
 async def test_the_consumer_and_set_family_wallet_never_deadlock(
     ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
     start_consumer: Callable[..., Awaitable[Running]],
@@ -86,22 +99,14 @@ async def test_the_consumer_and_set_family_wallet_never_deadlock(
         await tx.start()
         await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
 
-        async def waiting(n: int) -> Callable[[], Awaitable[bool]]:
-            async def check() -> bool:
-                # Not on the blocker: a transaction sees one snapshot of pg_stat_activity.
-                async with ctx.pool.acquire() as conn:
-                    return int(await conn.fetchval(WAITING)) >= n
-
-            return check
-
         # Unpooling a family that is not pooled changes nothing but locks every account.
         switch = asyncio.ensure_future(api.SetFamilyWallet(pb.SetFamilyWalletRequest(
             family=f"families/{fid}", pooled=False, requested_by=f"customers/{a}",
             idempotency_key="k-switch",
         )))  # fmt: skip
-        await eventually(await waiting(1), what="SetFamilyWallet queued on the account")
+        await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on the account")
         await start_consumer()
-        await eventually(await waiting(2), what="the batch queued on the account")
+        await eventually(waiting(ctx, 2), what="the batch queued on the account")
         await tx.commit()
     finally:
         await blocker.close()
@@ -120,5 +125,53 @@ async def test_the_consumer_and_set_family_wallet_never_deadlock(
         return bool(state == "released" and earned == 1)
 
     await eventually(applied, what="the batch applied")
+    await asyncio.sleep(2)  # a backend reports its statistics within a second of idling
+    assert await deadlocks(ctx) == 0
+
+
+async def test_a_reversal_that_follows_transfers_takes_its_accounts_in_the_global_order(
+    ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
+    start_consumer: Callable[..., Awaitable[Running]],
+) -> None:  # fmt: skip
+    fid, a, b = await two_members_in_account_order(ctx)
+    # B (the higher account) earned on an order; its cancellation may take the points
+    # back from any account of the family, A's included.
+    oid = await complete_order(ctx, b, 5000)
+    assert await deadlocks(ctx) == 0
+    cancel = OrderEvent(
+        str(uuid.uuid4()), Topic.CANCELLED, datetime.now(UTC), b, oid, 1, Cancelled("changed")
+    )
+    await send(producer, cset, [cancel])
+
+    blocker = await connect_db(ctx.settings)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
+        switch = asyncio.ensure_future(api.SetFamilyWallet(pb.SetFamilyWalletRequest(
+            family=f"families/{fid}", pooled=False, requested_by=f"customers/{a}",
+            idempotency_key="k-switch-reverse",
+        )))  # fmt: skip
+        await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on A's account")
+        await start_consumer()
+        await eventually(waiting(ctx, 2), what="the batch queued on A's account")
+        await tx.commit()
+    finally:
+        await blocker.close()
+
+    await switch
+
+    async def reversed_() -> bool:
+        async with ctx.pool.acquire() as conn:
+            taken = await conn.fetchval(
+                "SELECT coalesce(sum(points), 0) FROM loyalty_points"
+                " WHERE source_ref = $1 AND kind = 'reverse'", oid,
+            )  # fmt: skip
+            left = await conn.fetchval(
+                "SELECT balance FROM loyalty_accounts WHERE customer_id = $1", b
+            )
+        return bool(taken == -500 and left == 300)
+
+    await eventually(reversed_, what="the cancellation reversed")
     await asyncio.sleep(2)  # a backend reports its statistics within a second of idling
     assert await deadlocks(ctx) == 0
