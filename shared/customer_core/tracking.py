@@ -70,6 +70,11 @@ class Tracker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="valkey-tracking")
 
+    @property
+    def transport(self) -> asyncio.WriteTransport | None:
+        """The live tracking connection's transport (tests delay its invalidations)."""
+        return self._writer.transport if self._writer is not None else None
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
