@@ -112,13 +112,12 @@ def test_no_value_read_before_an_eviction_is_served_after_it(
 ) -> None:
     cache = tracking(entries, size)
     cache._remembered = remembered  # small, so forgotten invalidations are exercised
-    clock = 0  # the step at which each look-up began, and the last eviction of each customer
+    # The step at which each look-up began, and the last eviction of each customer.
     evicted: dict[uuid.UUID, int] = {}
     reset_at = 0
     pending: list[tuple[str, uuid.UUID, int, int]] = []  # kind, customer, mark, began
     served = 0
-    for step in steps:
-        clock += 1
+    for clock, step in enumerate(steps, start=1):
         match step:
             case ("mark", kind, c):
                 assert isinstance(kind, str) and isinstance(c, uuid.UUID)
