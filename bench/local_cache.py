@@ -58,8 +58,7 @@ def replica_b(port: int, local: Timed, stop: threading.Event) -> None:
     async def run() -> None:
         tracker = Tracker(local, "127.0.0.1", port, None, GLOBAL_GEN)
         tracker.start()
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(stop.wait)
         await tracker.close()
 
     asyncio.run(run())
