@@ -164,6 +164,9 @@ class Tracker:
             # FLUSHALL / FLUSHDB: Valkey sends a null invalidation, meaning everything.
             self._local.reset(tracking=True)
             return
+        if not isinstance(keys, list):
+            # Not Valkey's: anyone may publish here. Start over rather than guess.
+            raise TrackingLost(f"unexpected invalidation message: {keys!r:.80}")
         customers: list[UUID] = []
         for key in keys:
             if key == self._global:

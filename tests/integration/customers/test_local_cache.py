@@ -183,8 +183,25 @@ async def test_a_killed_tracking_connection_empties_the_cache_until_it_is_back(
     await ctx.valkey.execute_command("CLIENT", "KILL", "ID", killed)
     # Written while B may not be listening: its invalidation may never reach B.
     await ctx.cache.invalidate(cid)
-    await eventually(lambda: b.tracker is not None and b.tracker.sessions == 2, "tracking back")
+    await eventually(lambda: b.tracker is not None and b.tracker.sessions >= 2, "tracking back")
     assert b.tracker.client_id != killed
+    await settles(b, cid, b"v2")
+
+
+async def test_a_failing_subscriber_empties_the_cache_until_tracking_is_back(
+    ctx: Context, replicas: tuple[Context, Context]
+) -> None:
+    _, b = replicas
+    assert b.tracker is not None
+    cid = uuid.uuid4()
+    await filled(b, cid, b"v1")
+    # A message the subscriber cannot read (anyone may publish on the channel).
+    await ctx.valkey.publish("__redis__:invalidate", "not a list of keys")
+    await eventually(lambda: b.tracker is not None and b.tracker.sessions >= 2, "tracking back")
+    assert len(local(b)) == 0
+    await filled(b, cid, b"v1")  # Valkey still holds v1: B keeps it in memory again
+    await ctx.cache.invalidate(cid)
+    await eventually(lambda: local(b).get(KIND, cid) is None, "the new session evicts too")
     await settles(b, cid, b"v2")
 
 
