@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -25,6 +24,8 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as ValkeyConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from customer_core.local_cache import LocalCache
+from customer_core.loop_load import SATURATED, ThreadLoad
 from customer_core.telemetry import CACHE_REQUESTS, CACHE_RESULTS
 from customer_core.valkey_link import ValkeyLink, pack
 
@@ -99,49 +100,6 @@ def _link_for(client: redis.Redis) -> ValkeyLink:
     )
 
 
-# The loop's thread counts as saturated when it was runnable this share of the
-# last sample period. Measured in bench/api.py: 4 callers keep it at 0.59
-# (median; 0.90 at the 90th percentile), 32 callers at 0.94 (0.99).
-_SATURATED = 0.95
-_SAMPLE_SECONDS = 0.05
-
-
-_SCHEDSTAT = "/proc/thread-self/schedstat"
-
-
-def _runnable_seconds() -> float:
-    """Time the calling thread spent running or waiting for a CPU (Linux), or running."""
-    try:
-        with open(_SCHEDSTAT, "rb") as f:
-            running_ns, waiting_ns, _ = f.read().split()
-        return (int(running_ns) + int(waiting_ns)) / 1e9
-    except (OSError, ValueError):
-        return time.thread_time()
-
-
-class _ThreadLoad:
-    """The share of wall time the calling thread was runnable, resampled every 50 ms.
-
-    Runnable (on a CPU or queued for one), not only running: on a crowded node
-    a CPU-bound loop spends much of its time waiting for a core, and that is
-    when a saved round trip matters most. The loop's thread, not the process:
-    gRPC's poller threads would count double on a multi-core node.
-    """
-
-    def __init__(self) -> None:
-        self._at = float("-inf")
-        self._runnable = 0.0
-        self._busy = 0.0
-
-    def busy(self, now: float) -> float:
-        if now - self._at >= _SAMPLE_SECONDS:
-            runnable = _runnable_seconds()
-            if self._at != float("-inf"):
-                self._busy = (runnable - self._runnable) / (now - self._at)
-            self._at, self._runnable = now, runnable
-        return self._busy
-
-
 @dataclass(frozen=True)
 class Slot:
     """Where a value read from the database may be stored (None: do not store)."""
@@ -149,6 +107,8 @@ class Slot:
     key: str | None
     prefix: str = ""
     customer_id: UUID | None = None
+    kind: str = ""
+    mark: int = 0  # the local cache's mark before the look-up
 
 
 _NO_SLOT = Slot(None)
@@ -160,9 +120,11 @@ class Cache:
         client: redis.Redis,
         ttl_seconds: int,
         window_seconds: float = 0.0,
-        saturation: float = _SATURATED,
+        saturation: float = SATURATED,
+        local: LocalCache | None = None,
     ) -> None:
         self._client = client
+        self.local = local
         self._ttl = ttl_seconds
         # While the event loop is saturated, a round trip leaves at most once
         # per window and carries every look-up that arrived meanwhile. grpc.aio
@@ -174,7 +136,7 @@ class Cache:
         # window), so look-ups go on the next loop turn.
         self._window = window_seconds
         self._saturation = saturation
-        self._load = _ThreadLoad()
+        self._load = ThreadLoad()
         self._link = _link_for(client)
         self._batch: list[_Pending] = []
         self._in_flight = 0
@@ -186,6 +148,11 @@ class Cache:
     async def get(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """The cached value of `kind` for the customer, and the slot to fill on a miss."""
         prefix = f"cs:{{{customer_id}}}:{kind}:"
+        local, mark = self.local, 0
+        if local is not None:
+            mark = local.mark()
+            if (value := local.get(kind, customer_id)) is not None:
+                return value, _NO_SLOT
         try:
             key, value = await self._enqueue(_gen_key(customer_id), prefix)
         except RedisError as exc:
@@ -194,9 +161,12 @@ class Cache:
             return None, _NO_SLOT
         if value is not None:
             self._count(kind, "hit")
-            return value, _NO_SLOT  # a hit stores nothing
+            if local is not None:
+                local.put(kind, customer_id, value, mark)
+            return value, _NO_SLOT  # a hit stores nothing in Valkey
         self._count(kind, "miss")
-        return None, Slot(key.decode() if isinstance(key, bytes) else str(key), prefix, customer_id)
+        key = key.decode() if isinstance(key, bytes) else str(key)
+        return None, Slot(key, prefix, customer_id, kind, mark)
 
     def _count(self, kind: str, result: str) -> None:
         # The labelled child is looked up once per (kind, result), not per call.
@@ -279,9 +249,12 @@ class Cache:
             return
         keys = [slot.key, _gen_key(slot.customer_id), GLOBAL_GEN, _slots_key(slot.customer_id)]
         try:
-            await self._put(keys=keys, args=[slot.prefix, value, self._ttl])
+            stored = await self._put(keys=keys, args=[slot.prefix, value, self._ttl])
         except RedisError as exc:
             log.warning("cache store failed", extra={"error": str(exc)})
+            return
+        if stored and self.local is not None:  # not stored: the generation moved on
+            self.local.put(slot.kind, slot.customer_id, value, slot.mark)
 
     async def invalidate(self, *customer_ids: UUID) -> None:
         """Bump the generation of each customer (call after the write committed)."""
@@ -298,6 +271,10 @@ class Cache:
                 "cache invalidation failed",
                 extra={"customers": len(customer_ids), "error": str(exc)},
             )
+        finally:
+            # After the bump: a look-up begun before it may not store its value here.
+            if self.local is not None:
+                self.local.invalidate(*customer_ids)
 
     async def forget(self, *customer_ids: UUID) -> None:
         """Erasure: bump each customer's generation, then delete every value stored for it."""
@@ -317,3 +294,6 @@ class Cache:
             await self._client.incr(GLOBAL_GEN)
         except RedisError as exc:
             log.error("global cache invalidation failed", extra={"error": str(exc)})
+        finally:
+            if self.local is not None:
+                self.local.reset(tracking=self.local.tracking)

@@ -77,6 +77,13 @@ VARIABLES: tuple[Variable, ...] = (
         "while a process's event loop is saturated, cache look-ups share one Valkey "
         "round trip per window (up to this much latency then; 0: a round trip per look-up)",
     ),
+    Variable(
+        "LOCAL_CACHE_ENTRIES",
+        "10000",
+        "cached responses each api replica keeps in memory, invalidated by Valkey "
+        "client-side tracking (0: off, every cached read is a Valkey round trip)",
+    ),
+    Variable("LOCAL_CACHE_BYTES", "33554432", "bytes of responses the in-memory cache may hold"),
     Variable("POINTS_PER_CURRENCY_UNIT", "10", "points earned per whole currency unit spent"),
     Variable("POINTS_ROUNDING", "floor", "floor, round or ceil for fractional points"),
     Variable("TIER_GOLD_POINTS", "1500", "points in the tier window to reach Gold"),
@@ -192,6 +199,8 @@ class Settings:
     log_format: str
     cache_ttl_seconds: int
     cache_batch_window_ms: float
+    local_cache_entries: int = 0
+    local_cache_bytes: int = 0
     page_token_key: bytes = field(default=DEV_PAGE_TOKEN_KEY, repr=False)
 
 
@@ -303,6 +312,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=r.choice("LOG_FORMAT", LOG_FORMATS),
         cache_ttl_seconds=r.integer("CACHE_TTL_SECONDS", 1, 86400),
         cache_batch_window_ms=r.number("CACHE_BATCH_WINDOW_MS", 0, 100),
+        local_cache_entries=r.integer("LOCAL_CACHE_ENTRIES", 0, 10_000_000),
+        local_cache_bytes=r.integer("LOCAL_CACHE_BYTES", 1024, 1 << 40),
         page_token_key=_page_token_key(r),
     )
 

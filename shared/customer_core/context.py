@@ -16,10 +16,12 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
-from customer_core.cache import Cache
+from customer_core.cache import GLOBAL_GEN, Cache
 from customer_core.config import Settings
 from customer_core.db.migrate import check_schema
 from customer_core.errors import Unavailable
+from customer_core.local_cache import LocalCache
+from customer_core.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,13 @@ class Context:
     pool: asyncpg.Pool
     valkey: redis.Redis
     cache: Cache
+    tracker: Tracker | None = None
 
     @classmethod
-    async def create(cls, settings: Settings, *, require_schema: bool = True) -> Context:
+    async def create(
+        cls, settings: Settings, *, require_schema: bool = True, local_cache: bool = False
+    ) -> Context:
+        """`local_cache`: keep responses in memory too (the api; LOCAL_CACHE_ENTRIES > 0)."""
         pool = await create_pool(settings)
         try:
             if require_schema:
@@ -93,6 +99,18 @@ class Context:
         except BaseException:
             await pool.close()
             raise
+        local, tracker = None, None
+        if local_cache and settings.local_cache_entries > 0:
+            local = LocalCache(
+                settings.local_cache_entries,
+                settings.local_cache_bytes,
+                settings.cache_ttl_seconds,
+            )
+            vk = settings.valkey
+            tracker = Tracker(
+                local, vk.host or "127.0.0.1", vk.port, vk.password or None, GLOBAL_GEN
+            )
+            tracker.start()  # until it is tracking, look-ups bypass the local cache
         return cls(
             settings=settings,
             pool=pool,
@@ -101,10 +119,14 @@ class Context:
                 client,
                 ttl_seconds=settings.cache_ttl_seconds,
                 window_seconds=settings.cache_batch_window_ms / 1000,
+                local=local,
             ),
+            tracker=tracker,
         )
 
     async def aclose(self) -> None:
+        if self.tracker is not None:
+            await self.tracker.close()
         self.cache.close()
         await self.valkey.aclose()
         try:

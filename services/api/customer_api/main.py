@@ -29,7 +29,7 @@ async def serve(stop: asyncio.Event) -> int:
 
         GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
     metrics_port = telemetry.start_metrics_server(settings.metrics_port)
-    ctx = await Context.create(settings)
+    ctx = await Context.create(settings, local_cache=True)
     try:
         api = build_server(ctx, settings.grpc_port, security=security)
         await api.start()
