@@ -23,7 +23,7 @@ from customer_core.context import Context
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from tests.integration.wallet.conftest import FREE_COFFEE, give
+from tests.integration.wallet.conftest import FREE_COFFEE, Family, create_family, give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 SERVICE = pb.DESCRIPTOR.services_by_name["CustomerService"]
@@ -39,29 +39,6 @@ class Case:
     different: Message  # same key, other parameters
     state: Callable[[], Awaitable[Any]]  # what the call's effect is visible as
     later: Callable[[], Awaitable[object]] | None = None  # someone else's later change
-
-
-@dataclass(frozen=True)
-class Fam:
-    id: uuid.UUID
-    owner: uuid.UUID
-    adult: uuid.UUID
-    child: uuid.UUID
-
-
-async def family(ctx: Context, *, pooled: bool = False) -> Fam:
-    fid, ids = uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
-    async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO families (id, display_name, wallet_pooled) VALUES ($1, 'Rivera', $2)",
-            fid, pooled,
-        )  # fmt: skip
-        for cid, role in zip(ids, ("owner", "adult", "child"), strict=True):
-            await conn.execute(
-                "INSERT INTO customers (id, family_id, username, display_name, role)"
-                " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
-            )  # fmt: skip
-    return Fam(fid, *ids)
 
 
 def sql(ctx: Context, query: str, *args: object) -> Callable[[], Awaitable[Any]]:
@@ -85,7 +62,7 @@ async def _create_family(ctx: Context, api: Stub) -> Case:
 
 
 async def _create_customer(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
 
     def req(username: str) -> pb.CreateCustomerRequest:
         return pb.CreateCustomerRequest(
@@ -104,7 +81,7 @@ def _rename(cid: uuid.UUID, display_name: str, key: str = KEY) -> pb.UpdateCusto
 
 
 async def _update_customer(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     return Case(
         _rename(fam.owner, "First"), _rename(fam.owner, "Other"),
         sql(ctx, "SELECT display_name FROM customers WHERE id = $1", fam.owner),
@@ -113,7 +90,7 @@ async def _update_customer(ctx: Context, api: Stub) -> Case:
 
 
 async def _delete_customer(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     return Case(
         pb.DeleteCustomerRequest(name=C(fam.child), idempotency_key=KEY),
         pb.DeleteCustomerRequest(name=C(fam.adult), idempotency_key=KEY),
@@ -129,7 +106,7 @@ def _fav(cid: uuid.UUID, drink: str, key: str = KEY) -> pb.AddFavoriteRequest:
 
 
 async def _add_favorite(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     return Case(
         _fav(fam.owner, "latte"), _fav(fam.owner, "mocha"),
         sql(ctx, "SELECT drink_id FROM favorites ORDER BY drink_id"),
@@ -144,7 +121,7 @@ def _refav(name: str, drink_name: str, key: str = KEY) -> pb.UpdateFavoriteReque
 
 
 async def _update_favorite(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     fav = await api.AddFavorite(_fav(fam.owner, "latte", ""))
     return Case(
         _refav(fav.name, "First"), _refav(fav.name, "Other"),
@@ -154,7 +131,7 @@ async def _update_favorite(ctx: Context, api: Stub) -> Case:
 
 
 async def _remove_favorite(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     one = await api.AddFavorite(_fav(fam.owner, "latte", ""))
     two = await api.AddFavorite(_fav(fam.owner, "mocha", ""))
     return Case(
@@ -165,7 +142,7 @@ async def _remove_favorite(ctx: Context, api: Stub) -> Case:
 
 
 async def _set_usual(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     one = await api.AddFavorite(_fav(fam.owner, "latte", ""))
     two = await api.AddFavorite(_fav(fam.owner, "mocha", ""))
     return Case(
@@ -183,7 +160,7 @@ def _redeem(cid: uuid.UUID, order: str, key: str = KEY) -> pb.RedeemRewardReques
 
 
 async def _redeem_reward(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     await give(ctx, fam.owner, 300)
     held = sql(ctx, "SELECT id FROM redemptions")
 
@@ -200,7 +177,7 @@ async def _redeem_reward(ctx: Context, api: Stub) -> Case:
 
 
 async def _reverse_redemption(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     await give(ctx, fam.owner, 300)
     held = await api.RedeemReward(_redeem(fam.owner, "o-1", "k-setup"))
     name = held.redemption.name
@@ -218,21 +195,21 @@ def _adjust(cid: uuid.UUID, points: int) -> pb.AdjustPointsRequest:
 
 
 async def _adjust_points(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     return Case(
         _adjust(fam.owner, 50), _adjust(fam.owner, 60),
         sql(ctx, "SELECT kind, points FROM loyalty_points ORDER BY id"),
     )  # fmt: skip
 
 
-def _switch(fam: Fam, pooled: bool, key: str = KEY) -> pb.SetFamilyWalletRequest:
+def _switch(fam: Family, pooled: bool, key: str = KEY) -> pb.SetFamilyWalletRequest:
     return pb.SetFamilyWalletRequest(
         family=F(fam.id), pooled=pooled, requested_by=C(fam.owner), idempotency_key=key
     )
 
 
 async def _set_family_wallet(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx)
+    fam = await create_family(ctx)
     await give(ctx, fam.adult, 120)
     return Case(
         _switch(fam, True), _switch(fam, False),
@@ -243,8 +220,8 @@ async def _set_family_wallet(ctx: Context, api: Stub) -> Case:
     )  # fmt: skip
 
 
-async def _pending_child_redemption(ctx: Context, api: Stub) -> tuple[Fam, str]:
-    fam = await family(ctx, pooled=True)
+async def _pending_child_redemption(ctx: Context, api: Stub) -> tuple[Family, str]:
+    fam = await create_family(ctx, pooled=True)
     await give(ctx, fam.owner, 300)
     asked = await api.RedeemReward(_redeem(fam.child, "o-1", "k-setup"))
     return fam, asked.redemption.name
@@ -275,14 +252,14 @@ async def _decline(ctx: Context, api: Stub) -> Case:
     )  # fmt: skip
 
 
-def _cap(fam: Fam, points: int, key: str = KEY) -> pb.SetMemberSpendingCapRequest:
+def _cap(fam: Family, points: int, key: str = KEY) -> pb.SetMemberSpendingCapRequest:
     return pb.SetMemberSpendingCapRequest(
         customer=C(fam.child), weekly_points=points, set_by=C(fam.owner), idempotency_key=key
     )
 
 
 async def _set_cap(ctx: Context, api: Stub) -> Case:
-    fam = await family(ctx, pooled=True)
+    fam = await create_family(ctx, pooled=True)
     return Case(
         _cap(fam, 100), _cap(fam, 200),
         sql(ctx, "SELECT weekly_points FROM member_spending_caps"),

@@ -36,25 +36,30 @@ class Family:
 NewFamily = Callable[..., Awaitable[Family]]
 
 
+async def create_family(ctx: Context, *, pooled: bool = False) -> Family:
+    """A family (owner, adult, child) with no points, written with plain SQL."""
+    fid = uuid.uuid4()
+    ids = [uuid.uuid4() for _ in range(3)]
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO families (id, display_name, wallet_pooled) VALUES ($1, 'Rivera', $2)",
+            fid, pooled,
+        )  # fmt: skip
+        for cid, role in zip(ids, ("owner", "adult", "child"), strict=True):
+            # Distinct join times: the owner is the longest-standing member.
+            await conn.execute(
+                "INSERT INTO customers (id, family_id, username, display_name, role)"
+                " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
+            )  # fmt: skip
+    return Family(fid, *ids)
+
+
 @pytest.fixture
 def new_family(ctx: Context) -> NewFamily:
     """A family (owner, adult, child), not pooled, with no points."""
 
     async def create(*, pooled: bool = False) -> Family:
-        fid = uuid.uuid4()
-        ids = [uuid.uuid4() for _ in range(3)]
-        async with ctx.pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO families (id, display_name, wallet_pooled) VALUES ($1, 'Rivera', $2)",
-                fid, pooled,
-            )  # fmt: skip
-            for cid, role in zip(ids, ("owner", "adult", "child"), strict=True):
-                # Distinct join times: the owner is the longest-standing member.
-                await conn.execute(
-                    "INSERT INTO customers (id, family_id, username, display_name, role)"
-                    " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
-                )  # fmt: skip
-        return Family(fid, *ids)
+        return await create_family(ctx, pooled=pooled)
 
     return create
 
