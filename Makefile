@@ -34,6 +34,7 @@ test-cluster: install cluster-bins
 lint: install
 	$(BIN)/python scripts/genproto.py --check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/customer_core services
 	$(BIN)/lint-imports --no-cache
 

@@ -43,8 +43,14 @@ from k6load import K6Run, k6_binary, run_k6
 from pyload import callers, python_view, stubs
 from serving import wait_serving
 
-RPCS = ("ValidateCustomer", "GetOrderContext", "GetCustomer", "GetUsualOrder",
-        "QuoteRedemption", "RedeemReward")  # fmt: skip
+RPCS = (
+    "ValidateCustomer",
+    "GetOrderContext",
+    "GetCustomer",
+    "GetUsualOrder",
+    "QuoteRedemption",
+    "RedeemReward",
+)
 # Issue 19 item 3: warm reads against the bare server's req/s, and p99 at most 1.5x its p99.
 RATIO_TARGETS = {"GetCustomer": 0.85, "ValidateCustomer": 0.85, "GetOrderContext": 0.8}
 P99_FACTOR = 1.5
@@ -146,22 +152,33 @@ async def record(api_port: int, ids: list[uuid.UUID]) -> dict[str, str]:
         "QuoteRedemption": await stub.QuoteRedemption(
             pb.QuoteRedemptionRequest(customer=name, reward=REWARD, order_id="quote-0")
         ),
-        "RedeemReward": await stub.RedeemReward(pb.RedeemRewardRequest(
-            customer=name, reward=REWARD, order_id="record-0", idempotency_key="record-0")),
-    }  # fmt: skip
+        "RedeemReward": await stub.RedeemReward(
+            pb.RedeemRewardRequest(
+                customer=name, reward=REWARD, order_id="record-0", idempotency_key="record-0"
+            )
+        ),
+    }
     return {method: msg.SerializeToString().hex() for method, msg in answers.items()}
 
 
 def measure(
-    port: int, pid: int, valkey_pid: int, rpc: str, tag: str, opts: argparse.Namespace,
+    port: int,
+    pid: int,
+    valkey_pid: int,
+    rpc: str,
+    tag: str,
+    opts: argparse.Namespace,
     root: Path,
-) -> tuple[K6Run, float, float]:  # fmt: skip
+) -> tuple[K6Run, float, float]:
     """One k6 run; with the server's and Valkey's CPU microseconds per successful call."""
     cpu, valkey = cpu_seconds(pid), cpu_seconds(valkey_pid)
     run = run_k6(port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root)
     calls = max(1, run.ok)
-    return (run, (cpu_seconds(pid) - cpu) / calls * 1e6,
-            (cpu_seconds(valkey_pid) - valkey) / calls * 1e6)  # fmt: skip
+    return (
+        run,
+        (cpu_seconds(pid) - cpu) / calls * 1e6,
+        (cpu_seconds(valkey_pid) - valkey) / calls * 1e6,
+    )
 
 
 async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -173,8 +190,14 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     children: list[subprocess.Popen[bytes]] = []
     try:
         # AUTH_MODE=none: this measures the unauthenticated path (it has no default).
-        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
-               "DB_POOL_MAX": "10", "AUTH_MODE": "none"}  # fmt: skip
+        env = {
+            **os.environ,
+            **stack.env(),
+            "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",
+            "DB_POOL_MAX": "10",
+            "AUTH_MODE": "none",
+        }
         ids = await seed(env)
         (root / "ids.json").write_text(json.dumps([str(i) for i in ids]))
         api_port, bare_port = free_port(), free_port()
@@ -189,8 +212,13 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                 await api[method](i)
         payloads = root / "payloads.json"
         payloads.write_text(json.dumps(await record(api_port, ids)))
-        children.append(spawn([sys.executable, str(BARE), str(bare_port), str(payloads)],
-                              dict(os.environ), root / "bare.log"))  # fmt: skip
+        children.append(
+            spawn(
+                [sys.executable, str(BARE), str(bare_port), str(payloads)],
+                dict(os.environ),
+                root / "bare.log",
+            )
+        )
         await wait_port(bare_port)
         assert stack.valkey is not None
         assert stack.valkey.proc is not None
@@ -218,8 +246,10 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                                 f"RedeemReward: k6 counted {got[0].ok} OK calls "
                                 f"but the database holds {made} redemptions"
                             )
-                        print(f"RedeemReward round {n + 1}: {made} new redemptions in the "
-                              "database, as many as OK calls")  # fmt: skip
+                        print(
+                            f"RedeemReward round {n + 1}: {made} new redemptions in the "
+                            "database, as many as OK calls"
+                        )
         load_end = os.getloadavg()
         figures = summarise(results, opts, load_start, load_end)
         if opts.python_view:
@@ -232,14 +262,20 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 def summarise(
-    results: dict[str, dict[str, list[tuple[K6Run, float, float]]]], opts: argparse.Namespace,
-    load_start: tuple[float, float, float], load_end: tuple[float, float, float],
-) -> list[dict[str, Any]]:  # fmt: skip
+    results: dict[str, dict[str, list[tuple[K6Run, float, float]]]],
+    opts: argparse.Namespace,
+    load_start: tuple[float, float, float],
+    load_end: tuple[float, float, float],
+) -> list[dict[str, Any]]:
     load = f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
-    print(f"k6: {opts.vus} virtual users, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
-          f"RPC and server, through server reflection; {os.cpu_count()} cores; {load}")  # fmt: skip
-    print(f"{'call':<18}{'server':<8}{'req/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'errors':>8}{'CPU us/req':>12}{'Valkey us/req':>15}  target")  # fmt: skip
+    print(
+        f"k6: {opts.vus} virtual users, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
+        f"RPC and server, through server reflection; {os.cpu_count()} cores; {load}"
+    )
+    print(
+        f"{'call':<18}{'server':<8}{'req/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'CPU us/req':>12}{'Valkey us/req':>15}  target"
+    )
     figures: list[dict[str, Any]] = []
     for rpc, sides in results.items():
         # Median over rounds: a neighbour's burst in one round does not decide it.
@@ -267,28 +303,48 @@ def summarise(
         for side in ("bare", "api"):
             m = med[side]
             shown = f"{ratio:>7.2f}" if side == "api" else f"{'':>7}"
-            print(f"{rpc:<18}{side:<8}{m['rps']:>9.0f}{shown}{m['p50']:>9.2f}{m['p99']:>9.2f}"
-                  f"{m['errors']:>8}{m['cpu']:>12.0f}{m['valkey']:>15.0f}"
-                  f"  {verdict if side == 'api' else ''}")  # fmt: skip
-        figures.append({
-            "name": f"{rpc} req/s (k6)", "value": round(med["api"]["rps"], 1), "unit": "req/s",
-            "baseline": round(med["bare"]["rps"], 1), "baseline_name": "bare grpc.aio server",
-            "ratio": round(ratio, 3),
-            "target": f">= {target} of baseline ({load})" if target else f"– ({load})",
-            **({"pass": ratio >= target} if target else {}),
-        })  # fmt: skip
-        figures.append({
-            "name": f"{rpc} p50 (k6)", "value": round(med["api"]["p50"], 2), "unit": "ms",
-            "baseline": round(med["bare"]["p50"], 2), "baseline_name": "bare p50 ms",
-            "ratio": round(med["api"]["p50"] / med["bare"]["p50"], 2),
-        })  # fmt: skip
-        figures.append({
-            "name": f"{rpc} p99 (k6)", "value": round(med["api"]["p99"], 2), "unit": "ms",
-            "baseline": round(med["bare"]["p99"], 2), "baseline_name": "bare p99 ms",
-            "ratio": round(p99_ratio, 2),
-            **({"target": f"<= {P99_FACTOR}x bare p99", "pass": p99_ratio <= P99_FACTOR}
-               if target else {}),
-        })  # fmt: skip
+            print(
+                f"{rpc:<18}{side:<8}{m['rps']:>9.0f}{shown}{m['p50']:>9.2f}{m['p99']:>9.2f}"
+                f"{m['errors']:>8}{m['cpu']:>12.0f}{m['valkey']:>15.0f}"
+                f"  {verdict if side == 'api' else ''}"
+            )
+        figures.append(
+            {
+                "name": f"{rpc} req/s (k6)",
+                "value": round(med["api"]["rps"], 1),
+                "unit": "req/s",
+                "baseline": round(med["bare"]["rps"], 1),
+                "baseline_name": "bare grpc.aio server",
+                "ratio": round(ratio, 3),
+                "target": f">= {target} of baseline ({load})" if target else f"– ({load})",
+                **({"pass": ratio >= target} if target else {}),
+            }
+        )
+        figures.append(
+            {
+                "name": f"{rpc} p50 (k6)",
+                "value": round(med["api"]["p50"], 2),
+                "unit": "ms",
+                "baseline": round(med["bare"]["p50"], 2),
+                "baseline_name": "bare p50 ms",
+                "ratio": round(med["api"]["p50"] / med["bare"]["p50"], 2),
+            }
+        )
+        figures.append(
+            {
+                "name": f"{rpc} p99 (k6)",
+                "value": round(med["api"]["p99"], 2),
+                "unit": "ms",
+                "baseline": round(med["bare"]["p99"], 2),
+                "baseline_name": "bare p99 ms",
+                "ratio": round(p99_ratio, 2),
+                **(
+                    {"target": f"<= {P99_FACTOR}x bare p99", "pass": p99_ratio <= P99_FACTOR}
+                    if target
+                    else {}
+                ),
+            }
+        )
     return figures
 
 
@@ -299,9 +355,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="k6 runs per RPC and server")
     parser.add_argument("--vus", type=int, default=32, help="k6 virtual users")
     parser.add_argument(
-        "--python-view", action="store_true",
+        "--python-view",
+        action="store_true",
         help="also the older Python load generator (GetCustomer, GetOrderContext)",
-    )  # fmt: skip
+    )
     opts = parser.parse_args()
     opts.seconds = opts.seconds or (3.0 if opts.quick else 10.0)
     if not (0 < opts.seconds <= 600 and 1 <= opts.rounds <= 20 and 1 <= opts.vus <= 1000):

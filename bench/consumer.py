@@ -44,8 +44,12 @@ import yaml
 from aiokafka import TopicPartition
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "shared"), str(HERE.parent / "services" / "consumer"),
-                str(HERE.parent / "services" / "launcher"), str(HERE / "lib")]  # fmt: skip
+sys.path[:0] = [
+    str(HERE.parent / "shared"),
+    str(HERE.parent / "services" / "consumer"),
+    str(HERE.parent / "services" / "launcher"),
+    str(HERE / "lib"),
+]
 
 from consumer_ceiling import (  # noqa: E402
     ceiling_batches,
@@ -100,10 +104,17 @@ async def run(
         assert stack.postgres is not None
         for name in ("bench_e2e", "bench_ceiling"):
             stack.postgres.psql(f"CREATE DATABASE {name}")
-        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
-               "KAFKA_TOPIC_PREFIX": "bench.", "KAFKA_GROUP_ID": "bench",
-               "KAFKA_DLQ_TOPIC": "bench.dlq", "DB_POOL_MAX": "4",
-               "CONSUMER_MAX_BATCH": str(batch)}  # fmt: skip
+        env = {
+            **os.environ,
+            **stack.env(),
+            "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",
+            "KAFKA_TOPIC_PREFIX": "bench.",
+            "KAFKA_GROUP_ID": "bench",
+            "KAFKA_DLQ_TOPIC": "bench.dlq",
+            "DB_POOL_MAX": "4",
+            "CONSUMER_MAX_BATCH": str(batch),
+        }
         config = consumer_settings.load({**env, "DB_NAME": "bench_e2e"})
         ceiling_config = consumer_settings.load({**env, "DB_NAME": "bench_ceiling"})
         rng = random.Random(42)
@@ -134,24 +145,41 @@ async def run(
             valkey = redis.Redis.from_url(config.core.valkey.url())
             commands_before = await valkey.info("commandstats")
             seconds, counted, cpu = await consume_with_processes(
-                consumers, {**env, "DB_NAME": "bench_e2e"}, config.core.db.dsn(),
-                config.core.kafka, [TopicPartition(t, p) for t in config.topics
-                                    for p in range(config.partitions)],
-                len(load), unique, root,
-            )  # fmt: skip
-            print("  Valkey commands per event, whole run: " + valkey_commands(
-                commands_before, await valkey.info("commandstats"), len(load)))  # fmt: skip
+                consumers,
+                {**env, "DB_NAME": "bench_e2e"},
+                config.core.db.dsn(),
+                config.core.kafka,
+                [TopicPartition(t, p) for t in config.topics for p in range(config.partitions)],
+                len(load),
+                unique,
+                root,
+            )
+            print(
+                "  Valkey commands per event, whole run: "
+                + valkey_commands(commands_before, await valkey.info("commandstats"), len(load))
+            )
             await valkey.aclose()
             eps = counted / seconds
             per_event = 1e6 * cpu["customer"] / counted
-            shares = ", ".join(f"{k} {1e6 * v / counted:.0f}" for k, v in cpu.most_common()
-                               if v >= 0.01)  # fmt: skip
-            print(f"end to end with {consumers} consumer processes: {eps:,.0f} events/s over "
-                  f"the last {1 - START_SHARE:.0%} of {len(load):,} events (load average "
-                  f"{load_avg:.2f}); CPU per event meanwhile, µs: {shares}",
-                  flush=True)  # fmt: skip
-            return await _with_ceiling(ceiling_config, batches, batch, len(load), eps, per_event,
-                                       load_avg, f" ({consumers} consumer processes)")  # fmt: skip
+            shares = ", ".join(
+                f"{k} {1e6 * v / counted:.0f}" for k, v in cpu.most_common() if v >= 0.01
+            )
+            print(
+                f"end to end with {consumers} consumer processes: {eps:,.0f} events/s over "
+                f"the last {1 - START_SHARE:.0%} of {len(load):,} events (load average "
+                f"{load_avg:.2f}); CPU per event meanwhile, µs: {shares}",
+                flush=True,
+            )
+            return await _with_ceiling(
+                ceiling_config,
+                batches,
+                batch,
+                len(load),
+                eps,
+                per_event,
+                load_avg,
+                f" ({consumers} consumer processes)",
+            )
         ctx = await Context.create(config.core)
         tune_gc()  # as `customer-service consumer` does once started
         load_avg = os.getloadavg()[0]
@@ -175,8 +203,11 @@ async def run(
             applied = await conn.fetchval("SELECT count(*) FROM processed_events")
         await ctx.aclose()
         eps = len(load) / e2e_seconds
-        print(f"end to end: {len(load):,} events ({applied:,} unique) in {e2e_seconds:.2f}s "
-              f"= {eps:,.0f} events/s (load average {load_avg:.2f})", flush=True)  # fmt: skip
+        print(
+            f"end to end: {len(load):,} events ({applied:,} unique) in {e2e_seconds:.2f}s "
+            f"= {eps:,.0f} events/s (load average {load_avg:.2f})",
+            flush=True,
+        )
         shares = ", ".join(f"{k} {v:.2f}s" for k, v in cpu.most_common() if v >= 0.01)
         per_event = 1e6 * cpu["consumer"] / len(load)
         print(f"  CPU while consuming: {shares} ({per_event:.0f} µs of consumer CPU per event)")
@@ -207,21 +238,37 @@ async def _with_ceiling(
         await conn.close()
     ceiling = events / ceiling_seconds
     ratio = eps / ceiling
-    print(f"raw ceiling (one set-based statement per {batch}-event batch): "
-          f"{ceiling:,.0f} events/s; ratio {ratio:.3f} "
-          f"(load average {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+    print(
+        f"raw ceiling (one set-based statement per {batch}-event batch): "
+        f"{ceiling:,.0f} events/s; ratio {ratio:.3f} "
+        f"(load average {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
     return {
         "bench": "consumer",
         "figures": [
-            {"name": f"end-to-end events/s{how}", "value": round(eps, 1), "unit": "events/s",
-             "baseline": round(ceiling, 1), "baseline_name": "raw set-based SQL ceiling",
-             "ratio": round(ratio, 3), "target": TARGET,
-             "pass": eps >= TARGET_EPS and ratio >= TARGET_RATIO},
-            {"name": f"consumer CPU per event{how}", "value": round(per_event, 1),
-             "unit": "µs", "baseline": None, "baseline_name": "", "ratio": None,
-             "target": f"load average {load_avg:.2f} at the start", "pass": None},
+            {
+                "name": f"end-to-end events/s{how}",
+                "value": round(eps, 1),
+                "unit": "events/s",
+                "baseline": round(ceiling, 1),
+                "baseline_name": "raw set-based SQL ceiling",
+                "ratio": round(ratio, 3),
+                "target": TARGET,
+                "pass": eps >= TARGET_EPS and ratio >= TARGET_RATIO,
+            },
+            {
+                "name": f"consumer CPU per event{how}",
+                "value": round(per_event, 1),
+                "unit": "µs",
+                "baseline": None,
+                "baseline_name": "",
+                "ratio": None,
+                "target": f"load average {load_avg:.2f} at the start",
+                "pass": None,
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def main() -> int:

@@ -97,14 +97,28 @@ async def bench(
             assert await conn.fetchval("SELECT sum(balance) FROM loyalty_accounts") == 0
         rate = accounts / seconds
         projected = 1_000_000 / rate
-        print(f"expiry: {accounts} accounts in {seconds:.1f}s ({rate:.0f}/s), "
-              f"1M projected {projected:.0f}s")  # fmt: skip
-        figures.append(figure("expiry accounts/s", rate, "accounts/s",
-                              f"1M accounts <= {EXPIRY_TARGET_SECONDS:.0f}s",
-                              projected <= EXPIRY_TARGET_SECONDS))  # fmt: skip
-        figures.append(figure("expiry 1M accounts (projected)", projected, "s",
-                              f"<= {EXPIRY_TARGET_SECONDS:.0f}s",
-                              projected <= EXPIRY_TARGET_SECONDS))  # fmt: skip
+        print(
+            f"expiry: {accounts} accounts in {seconds:.1f}s ({rate:.0f}/s), "
+            f"1M projected {projected:.0f}s"
+        )
+        figures.append(
+            figure(
+                "expiry accounts/s",
+                rate,
+                "accounts/s",
+                f"1M accounts <= {EXPIRY_TARGET_SECONDS:.0f}s",
+                projected <= EXPIRY_TARGET_SECONDS,
+            )
+        )
+        figures.append(
+            figure(
+                "expiry 1M accounts (projected)",
+                projected,
+                "s",
+                f"<= {EXPIRY_TARGET_SECONDS:.0f}s",
+                projected <= EXPIRY_TARGET_SECONDS,
+            )
+        )
         started = time.perf_counter()
         again = await expire_points(ctx, policy, now)
         print(f"expiry re-run: {again.rows} accounts in {time.perf_counter() - started:.1f}s")
@@ -120,18 +134,22 @@ async def bench(
         full = await roll_up(ctx, policy, datetime.now(UTC))
         seconds = time.perf_counter() - started
         print(f"roll-up (full): {orders} orders, {full.rows} customer-days in {seconds:.1f}s")
-        figures.append(figure("roll-up orders/s (full)", orders / seconds, "orders/s",
-                              "informational", True))  # fmt: skip
+        figures.append(
+            figure("roll-up orders/s (full)", orders / seconds, "orders/s", "informational", True)
+        )
         changed = max(orders // 100, 1)
         async with ctx.pool.acquire() as conn:
             await conn.execute(TOUCH_SOME, changed)
         started = time.perf_counter()
         incremental = await roll_up(ctx, policy, datetime.now(UTC))
         seconds = time.perf_counter() - started
-        print(f"roll-up (incremental, {changed} changed orders): {incremental.rows} "
-              f"customer-days in {seconds:.2f}s")  # fmt: skip
-        figures.append(figure("roll-up incremental (1% changed)", seconds, "s",
-                              "informational", True))  # fmt: skip
+        print(
+            f"roll-up (incremental, {changed} changed orders): {incremental.rows} "
+            f"customer-days in {seconds:.2f}s"
+        )
+        figures.append(
+            figure("roll-up incremental (1% changed)", seconds, "s", "informational", True)
+        )
     finally:
         await ctx.aclose()
     return figures
@@ -155,8 +173,7 @@ def main() -> int:
         stack.stop()
         # Each run's servers hold hundreds of MB of data: leave nothing behind.
         shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps({"bench": "jobs", "accounts": accounts, "orders": orders,
-                      "figures": figures}))  # fmt: skip
+    print(json.dumps({"bench": "jobs", "accounts": accounts, "orders": orders, "figures": figures}))
     return 0 if all(f["pass"] for f in figures) else 1
 
 

@@ -121,8 +121,14 @@ async def across_apis(updates: int, entries: str) -> tuple[list[float], int]:
     stack.start()
     apis: list[subprocess.Popen[bytes]] = []
     try:
-        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
-               "AUTH_MODE": "none", "LOCAL_CACHE_ENTRIES": entries}  # fmt: skip
+        env = {
+            **os.environ,
+            **stack.env(),
+            "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",
+            "AUTH_MODE": "none",
+            "LOCAL_CACHE_ENTRIES": entries,
+        }
         conn = await connect_db(load_settings(env))
         try:
             await apply_migrations(conn)

@@ -48,10 +48,15 @@ RSS_GROWTH_SLACK_MB = 30.0
 FD_GROWTH = 25
 HOT_PATH_P99_MS = 100.0
 ENV = {
-    "GRPC_PORT": "0", "METRICS_PORT": "0", "CONSUMER_HEALTH_PORT": "0",
-    "LOG_FORMAT": "text", "LOG_LEVEL": "WARNING", "KAFKA_TOPIC_PARTITIONS": "3",
-    "POINTS_PER_CURRENCY_UNIT": "10", "POINTS_ROUNDING": "floor",
-}  # fmt: skip
+    "GRPC_PORT": "0",
+    "METRICS_PORT": "0",
+    "CONSUMER_HEALTH_PORT": "0",
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "WARNING",
+    "KAFKA_TOPIC_PARTITIONS": "3",
+    "POINTS_PER_CURRENCY_UNIT": "10",
+    "POINTS_ROUNDING": "floor",
+}
 
 
 def resources(p: Proc) -> tuple[float, int]:
@@ -141,8 +146,9 @@ async def soak(opts: argparse.Namespace, stack: E2EStack) -> dict[str, object]:
         await channel.close()
     calls = sum(sim.tally.calls.values()) - calls_before
     events = sim.tally.events - events_before
-    return report(opts, sim, start, end, timeline, orders / took, events / took, calls / took,
-                  drained)  # fmt: skip
+    return report(
+        opts, sim, start, end, timeline, orders / took, events / took, calls / took, drained
+    )
 
 
 def report(
@@ -157,16 +163,28 @@ def report(
     drained: float,
 ) -> dict[str, object]:
     figures: list[dict[str, object]] = [
-        {"name": "orders/s (simulated Order Service)", "value": round(orders_s, 1),
-         "unit": "orders/s", "target": f">= {0.9 * opts.rate:.1f}",
-         "pass": orders_s >= 0.9 * opts.rate},
+        {
+            "name": "orders/s (simulated Order Service)",
+            "value": round(orders_s, 1),
+            "unit": "orders/s",
+            "target": f">= {0.9 * opts.rate:.1f}",
+            "pass": orders_s >= 0.9 * opts.rate,
+        },
         {"name": "order events/s produced", "value": round(events_s, 1), "unit": "events/s"},
         {"name": "RPCs/s", "value": round(calls_s, 1), "unit": "calls/s"},
-        {"name": "max consumer lag", "value": max((lag for _t, lag in timeline), default=0),
-         "unit": "records"},
-        {"name": "lag drained after load", "value": round(drained, 1), "unit": "s",
-         "target": "<= 60", "pass": drained <= 60},
-    ]  # fmt: skip
+        {
+            "name": "max consumer lag",
+            "value": max((lag for _t, lag in timeline), default=0),
+            "unit": "records",
+        },
+        {
+            "name": "lag drained after load",
+            "value": round(drained, 1),
+            "unit": "s",
+            "target": "<= 60",
+            "pass": drained <= 60,
+        },
+    ]
     print(f"soak: {opts.seconds:.0f}s at {opts.rate} orders/s, {len(sim.model.orders)} orders")
     print("  lag over time (s, records):", timeline)
     for method, values in sorted(sim.tally.latencies.items()):
@@ -174,9 +192,12 @@ def report(
         print(f"  {method:<18} n={len(values):>6}  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
         hot = method in ("ValidateCustomer", "GetOrderContext")
         figure: dict[str, object] = {
-            "name": f"{method} p50/p99", "value": round(p50, 2), "unit": "ms p50",
-            "baseline": round(p99, 2), "baseline_name": "p99 ms",
-        }  # fmt: skip
+            "name": f"{method} p50/p99",
+            "value": round(p50, 2),
+            "unit": "ms p50",
+            "baseline": round(p99, 2),
+            "baseline_name": "p99 ms",
+        }
         if hot:
             figure.update(
                 target=f"p99 <= {HOT_PATH_P99_MS:.0f} ms", **{"pass": p99 <= HOT_PATH_P99_MS}
@@ -186,24 +207,44 @@ def report(
         pid1, rss1, fd1 = end.get(name, (0, 0.0, 0))
         same = pid1 == pid  # a restarted process is not a growth measurement
         bound = rss0 * RSS_GROWTH_FACTOR + RSS_GROWTH_SLACK_MB
-        print(f"  {name:<10} RSS {rss0:7.1f} -> {rss1:7.1f} MB   fds {fd0:4d} -> {fd1:4d}"
-              f"{'' if same else '  (restarted)'}")  # fmt: skip
-        figures.append({
-            "name": f"{name} RSS end", "value": round(rss1, 1), "unit": "MB",
-            "baseline": round(rss0, 1), "baseline_name": "after warm-up",
-            "ratio": round(rss1 / rss0, 2) if rss0 else None,
-            "target": f"<= x{RSS_GROWTH_FACTOR} + {RSS_GROWTH_SLACK_MB:.0f} MB",
-            "pass": same and rss1 <= bound,
-        })  # fmt: skip
-        figures.append({
-            "name": f"{name} open fds end", "value": fd1, "unit": "fds", "baseline": fd0,
-            "baseline_name": "after warm-up", "target": f"<= +{FD_GROWTH}",
-            "pass": same and fd1 <= fd0 + FD_GROWTH,
-        })  # fmt: skip
+        print(
+            f"  {name:<10} RSS {rss0:7.1f} -> {rss1:7.1f} MB   fds {fd0:4d} -> {fd1:4d}"
+            f"{'' if same else '  (restarted)'}"
+        )
+        figures.append(
+            {
+                "name": f"{name} RSS end",
+                "value": round(rss1, 1),
+                "unit": "MB",
+                "baseline": round(rss0, 1),
+                "baseline_name": "after warm-up",
+                "ratio": round(rss1 / rss0, 2) if rss0 else None,
+                "target": f"<= x{RSS_GROWTH_FACTOR} + {RSS_GROWTH_SLACK_MB:.0f} MB",
+                "pass": same and rss1 <= bound,
+            }
+        )
+        figures.append(
+            {
+                "name": f"{name} open fds end",
+                "value": fd1,
+                "unit": "fds",
+                "baseline": fd0,
+                "baseline_name": "after warm-up",
+                "target": f"<= +{FD_GROWTH}",
+                "pass": same and fd1 <= fd0 + FD_GROWTH,
+            }
+        )
     errors = Counter({f"{m} {code}": n for (m, code), n in sim.tally.errors.items()})
     print("  errors by status:", dict(errors) or "none")
-    figures.append({"name": "errors", "value": sum(errors.values()), "unit": "calls",
-                    "target": "0", "pass": not errors})  # fmt: skip
+    figures.append(
+        {
+            "name": "errors",
+            "value": sum(errors.values()),
+            "unit": "calls",
+            "target": "0",
+            "pass": not errors,
+        }
+    )
     return {"bench": "soak", "figures": figures}
 
 

@@ -141,8 +141,9 @@ async def watch_latency(
                     "INSERT INTO order_stats (customer_id, order_count)"
                     " SELECT * FROM unnest($1::uuid[], $2::bigint[])"
                     " ON CONFLICT (customer_id) DO UPDATE SET order_count = excluded.order_count",
-                    ready, [counts[c] for c in ready],
-                )  # fmt: skip
+                    ready,
+                    [counts[c] for c in ready],
+                )
             t0 = time.perf_counter()
             for c in ready:
                 sent[(c, counts[c])] = t0
@@ -155,11 +156,15 @@ async def watch_latency(
         await asyncio.sleep(2.0)  # let the last updates arrive
         lost = len([k for k, t in sent.items() if t < end])
         return {
-            "notices": published, "received": len(latencies), "missing": lost,
-            "p50_ms": pct(latencies, 0.50) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
+            "notices": published,
+            "received": len(latencies),
+            "missing": lost,
+            "p50_ms": pct(latencies, 0.50) * 1000,
+            "p99_ms": pct(latencies, 0.99) * 1000,
             "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
-            "rss_before_mb": rss_before / 2**20, "rss_open_mb": rss_open / 2**20,
-        }  # fmt: skip
+            "rss_before_mb": rss_before / 2**20,
+            "rss_open_mb": rss_open / 2**20,
+        }
     finally:
         for t in tasks:
             t.cancel()
@@ -184,8 +189,13 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     stack.start()
     api: subprocess.Popen[bytes] | None = None
     try:
-        env = {**os.environ, **stack.env(), "LOG_LEVEL": "WARNING", "METRICS_PORT": "0",
-               "AUTH_MODE": "none"}  # fmt: skip
+        env = {
+            **os.environ,
+            **stack.env(),
+            "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",
+            "AUTH_MODE": "none",
+        }
         conn = await connect_db(load_settings(env))
         try:
             await apply_migrations(conn)
@@ -219,11 +229,14 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         # larger tables instead.
         ceiling = await import_bench.ceiling(env, [record(i, "c") for i in range(opts.records)])
         imp = {
-            "rate": opts.records / took, "rerun": opts.records / again, "ceiling": ceiling,
-            "load": load, "load_again": load_again,
+            "rate": opts.records / took,
+            "rerun": opts.records / again,
+            "ceiling": ceiling,
+            "load": load,
+            "load_again": load_again,
             "api_us": 1e6 * (cpu1[0] - cpu0[0]) / opts.records,
             "pg_us": 1e6 * (cpu1[1] - cpu0[1]) / opts.records,
-        }  # fmt: skip
+        }
         conn = await connect_db(load_settings(env))
         try:
             rows = await conn.fetch(
@@ -242,49 +255,99 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 def summarise(imp: dict[str, float], w: dict[str, Any]) -> dict[str, Any]:
     rate, ratio = imp["rate"], imp["rate"] / imp["ceiling"]
-    print(f"import: {rate:,.0f} records/s (target >= {IMPORT_TARGET:,.0f}; load average "
-          f"{imp['load']:.2f}); the import's writes alone: {imp['ceiling']:,.0f} records/s "
-          f"(ratio {ratio:.2f}); CPU per record: api {imp['api_us']:.0f} µs, PostgreSQL "
-          f"{imp['pg_us']:.0f} µs")  # fmt: skip
-    print(f"re-run, all unchanged: {imp['rerun']:,.0f} records/s "
-          f"(load average {imp['load_again']:.2f})")  # fmt: skip
-    print(f"watch: {WATCHES} streams, {w['notices']} notices, {w['received']} updates "
-          f"({w['missing']} missing): p50 {w['p50_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms "
-          f"(target < {P99_TARGET_MS:.0f}); api RSS {w['rss_before_mb']:.0f} MB idle, "
-          f"{w['rss_open_mb']:.0f} MB with the streams open")  # fmt: skip
+    print(
+        f"import: {rate:,.0f} records/s (target >= {IMPORT_TARGET:,.0f}; load average "
+        f"{imp['load']:.2f}); the import's writes alone: {imp['ceiling']:,.0f} records/s "
+        f"(ratio {ratio:.2f}); CPU per record: api {imp['api_us']:.0f} µs, PostgreSQL "
+        f"{imp['pg_us']:.0f} µs"
+    )
+    print(
+        f"re-run, all unchanged: {imp['rerun']:,.0f} records/s "
+        f"(load average {imp['load_again']:.2f})"
+    )
+    print(
+        f"watch: {WATCHES} streams, {w['notices']} notices, {w['received']} updates "
+        f"({w['missing']} missing): p50 {w['p50_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms "
+        f"(target < {P99_TARGET_MS:.0f}); api RSS {w['rss_before_mb']:.0f} MB idle, "
+        f"{w['rss_open_mb']:.0f} MB with the streams open"
+    )
     none = {"baseline": None, "baseline_name": "", "ratio": None}
     load = f"load average {imp['load']:.2f} at the start"
     return {
         "bench": "streams",
         "figures": [
-            {"name": "ImportCustomers records/s (new)", "value": round(rate, 1),
-             "unit": "records/s", "baseline": round(imp["ceiling"], 1),
-             "baseline_name": "the import's set-based writes alone, same records count",
-             "ratio": round(ratio, 3), "target": f">= {IMPORT_TARGET:,.0f}/s ({load})",
-             "pass": rate >= IMPORT_TARGET},
-            {"name": "ImportCustomers re-run (all unchanged) records/s",
-             "value": round(imp["rerun"], 1), "unit": "records/s",
-             "baseline": round(rate, 1), "baseline_name": "new records, same run",
-             "ratio": round(imp["rerun"] / rate, 3),
-             "target": f"at least as fast as new (load average {imp['load_again']:.2f})",
-             "pass": imp["rerun"] >= rate},
-            {"name": "import: api CPU per new record", "value": round(imp["api_us"], 1),
-             "unit": "µs", **none, "target": load, "pass": None},
-            {"name": "import: PostgreSQL CPU per new record", "value": round(imp["pg_us"], 1),
-             "unit": "µs", **none, "target": load, "pass": None},
-            {"name": f"notice-to-client p50, {WATCHES} watches", "value": round(w["p50_ms"], 2),
-             "unit": "ms", **none, "target": None, "pass": None},
-            {"name": f"notice-to-client p99, {WATCHES} watches", "value": round(w["p99_ms"], 2),
-             "unit": "ms", **none, "target": f"< {P99_TARGET_MS:.0f} ms",
-             "pass": w["p99_ms"] < P99_TARGET_MS and w["missing"] == 0},
-            {"name": "api RSS idle", "value": round(w["rss_before_mb"], 1), "unit": "MB", **none,
-             "target": None, "pass": None},
-            {"name": f"api RSS with {WATCHES} watches open", "value": round(w["rss_open_mb"], 1),
-             "unit": "MB", "baseline": round(w["rss_before_mb"], 1), "baseline_name": "idle",
-             "ratio": round(w["rss_open_mb"] / w["rss_before_mb"], 3), "target": None,
-             "pass": None},
+            {
+                "name": "ImportCustomers records/s (new)",
+                "value": round(rate, 1),
+                "unit": "records/s",
+                "baseline": round(imp["ceiling"], 1),
+                "baseline_name": "the import's set-based writes alone, same records count",
+                "ratio": round(ratio, 3),
+                "target": f">= {IMPORT_TARGET:,.0f}/s ({load})",
+                "pass": rate >= IMPORT_TARGET,
+            },
+            {
+                "name": "ImportCustomers re-run (all unchanged) records/s",
+                "value": round(imp["rerun"], 1),
+                "unit": "records/s",
+                "baseline": round(rate, 1),
+                "baseline_name": "new records, same run",
+                "ratio": round(imp["rerun"] / rate, 3),
+                "target": f"at least as fast as new (load average {imp['load_again']:.2f})",
+                "pass": imp["rerun"] >= rate,
+            },
+            {
+                "name": "import: api CPU per new record",
+                "value": round(imp["api_us"], 1),
+                "unit": "µs",
+                **none,
+                "target": load,
+                "pass": None,
+            },
+            {
+                "name": "import: PostgreSQL CPU per new record",
+                "value": round(imp["pg_us"], 1),
+                "unit": "µs",
+                **none,
+                "target": load,
+                "pass": None,
+            },
+            {
+                "name": f"notice-to-client p50, {WATCHES} watches",
+                "value": round(w["p50_ms"], 2),
+                "unit": "ms",
+                **none,
+                "target": None,
+                "pass": None,
+            },
+            {
+                "name": f"notice-to-client p99, {WATCHES} watches",
+                "value": round(w["p99_ms"], 2),
+                "unit": "ms",
+                **none,
+                "target": f"< {P99_TARGET_MS:.0f} ms",
+                "pass": w["p99_ms"] < P99_TARGET_MS and w["missing"] == 0,
+            },
+            {
+                "name": "api RSS idle",
+                "value": round(w["rss_before_mb"], 1),
+                "unit": "MB",
+                **none,
+                "target": None,
+                "pass": None,
+            },
+            {
+                "name": f"api RSS with {WATCHES} watches open",
+                "value": round(w["rss_open_mb"], 1),
+                "unit": "MB",
+                "baseline": round(w["rss_before_mb"], 1),
+                "baseline_name": "idle",
+                "ratio": round(w["rss_open_mb"] / w["rss_before_mb"], 3),
+                "target": None,
+                "pass": None,
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def main() -> int:

@@ -22,21 +22,34 @@ from config_table import table
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SECTIONS = (
-    "profiles", "loyalty", "wallet", "consumer", "streams", "jobs", "campaigns",
-    "security", "kubernetes", "e2e",
-)  # fmt: skip
+    "profiles",
+    "loyalty",
+    "wallet",
+    "consumer",
+    "streams",
+    "jobs",
+    "campaigns",
+    "security",
+    "kubernetes",
+    "e2e",
+)
 RPC = re.compile(r"^\s*rpc (\w+)\((stream )?[\w.]+\) returns \((stream )?[\w.]+\)")
 GROUP = re.compile(r"^\s*// ---- (.+?) -+$")
 
 
 def api_overview() -> str:
     """One row per RPC with the comment the proto gives it."""
-    rows = ["## API overview", "",
-            "`customer.v1.CustomerService` on `GRPC_PORT`, beside `grpc.health.v1.Health` and "
-            "server reflection. The full contract, with every field's rules, is "
-            "[proto/customer/v1/customer.proto](proto/customer/v1/customer.proto); order event "
-            "payloads are in [events.proto](proto/customer/v1/events.proto).", "",
-            "| Area | RPC | Kind | What it does |", "|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "## API overview",
+        "",
+        "`customer.v1.CustomerService` on `GRPC_PORT`, beside `grpc.health.v1.Health` and "
+        "server reflection. The full contract, with every field's rules, is "
+        "[proto/customer/v1/customer.proto](proto/customer/v1/customer.proto); order event "
+        "payloads are in [events.proto](proto/customer/v1/events.proto).",
+        "",
+        "| Area | RPC | Kind | What it does |",
+        "|---|---|---|---|",
+    ]
     group, comment = "Health", []
     lines = (ROOT / "proto/customer/v1/customer.proto").read_text().splitlines()
     for line in lines:
@@ -69,8 +82,10 @@ def build() -> str:
     summary = ROOT / "bench" / "SUMMARY.md"
     if summary.exists():
         body = summary.read_text().replace("# Benchmark summary", "## Benchmarks", 1)
-        parts.append(body.rstrip() + "\n\nRe-run with `make bench` (quick sizes; "
-                     "`python bench/run_all.py --full` for full sizes).")  # fmt: skip
+        parts.append(
+            body.rstrip() + "\n\nRe-run with `make bench` (quick sizes; "
+            "`python bench/run_all.py --full` for full sizes)."
+        )
     tail = DOCS / "_tail.md"
     if tail.exists():
         parts.append(tail.read_text().rstrip())

@@ -143,23 +143,50 @@ def ceiling_batches(events: list[OrderEvent], account_of, family_of, batch: int)
         uniq_inbox = list({row[0]: row for row in inbox}.values())
         hist = [states[oid] for oid in sorted(initial)]
         hist_rows = [
-            (o.order_id, o.customer_id, family_of[o.customer_id], o.placed_at, o.completed_at,
-             o.cancelled_at, order_writes._items_json(o.items), o.currency_code, o.total_minor,
-             o.paid_minor, json.dumps(sorted(o.payment_ids)), o.points_earned, o.cancel_reason)
+            (
+                o.order_id,
+                o.customer_id,
+                family_of[o.customer_id],
+                o.placed_at,
+                o.completed_at,
+                o.cancelled_at,
+                order_writes._items_json(o.items),
+                o.currency_code,
+                o.total_minor,
+                o.paid_minor,
+                json.dumps(sorted(o.payment_ids)),
+                o.points_earned,
+                o.cancel_reason,
+            )
             for o in hist
-        ]  # fmt: skip
+        ]
         deltas = stats_deltas((c, states[c.event.order_id]) for c in changes)
         stats, drinks, hours = [], [], []
         for cid in sorted(deltas):
             d = deltas[cid]
-            stats.append((cid, d.orders, d.completed, d.cancelled, d.spent_minor, d.payments,
-                          d.currency_code, d.first_order_at, d.last_order_at))  # fmt: skip
+            stats.append(
+                (
+                    cid,
+                    d.orders,
+                    d.completed,
+                    d.cancelled,
+                    d.spent_minor,
+                    d.payments,
+                    d.currency_code,
+                    d.first_order_at,
+                    d.last_order_at,
+                )
+            )
             drinks += [(cid, k, d.drink_names.get(k, ""), n) for k, n in d.drinks.items()]
             hours += [(cid, h, n) for h, n in d.hours.items()]
         out.append(
-            _columns(uniq_inbox, 4) + _columns(hist_rows, 13) + _columns(stats, 9)
-            + _columns(drinks, 4) + _columns(hours, 3) + _columns(ledger, 6)
-        )  # fmt: skip
+            _columns(uniq_inbox, 4)
+            + _columns(hist_rows, 13)
+            + _columns(stats, 9)
+            + _columns(drinks, 4)
+            + _columns(hours, 3)
+            + _columns(ledger, 6)
+        )
     return out
 
 

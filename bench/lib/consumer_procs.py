@@ -46,10 +46,14 @@ def _spawn(n: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[
     procs = []
     for i in range(n):
         with (log_dir / f"consumer-{i}.log").open("wb") as log:
-            procs.append(subprocess.Popen(
-                [str(cli), "consumer"], env={**env, "CONSUMER_HEALTH_PORT": "0"},
-                stdout=subprocess.DEVNULL, stderr=log,
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [str(cli), "consumer"],
+                    env={**env, "CONSUMER_HEALTH_PORT": "0"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
     return procs
 
 
@@ -113,8 +117,10 @@ async def consume_with_processes(
         if applied != unique:
             raise RuntimeError(f"{applied:,} events applied, {unique:,} expected")
         total = sum(waits.values()) or 1
-        print("  consumers' database sessions while consuming (sampled): " + ", ".join(
-            f"{k} {v / total:.0%}" for k, v in waits.most_common(6)))  # fmt: skip
+        print(
+            "  consumers' database sessions while consuming (sampled): "
+            + ", ".join(f"{k} {v / total:.0%}" for k, v in waits.most_common(6))
+        )
         return now - started_at, done - done_at_start, cpu
     finally:
         await admin.close()

@@ -48,14 +48,22 @@ def run_k6(
 ) -> K6Run:
     summary = out / f"k6-{run_tag}.json"
     env = {
-        "PATH": os.environ.get("PATH", ""), "HOME": str(out), "K6_NO_USAGE_REPORT": "true",
-        "TARGET": f"127.0.0.1:{port}", "RPC": rpc, "IDS": str(ids), "RUN": run_tag,
-        "VUS": str(vus), "DURATION": f"{seconds}s", "SUMMARY": str(summary),
-    }  # fmt: skip
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(out),
+        "K6_NO_USAGE_REPORT": "true",
+        "TARGET": f"127.0.0.1:{port}",
+        "RPC": rpc,
+        "IDS": str(ids),
+        "RUN": run_tag,
+        "VUS": str(vus),
+        "DURATION": f"{seconds}s",
+        "SUMMARY": str(summary),
+    }
     cmd = [k6_binary(), "run", "--quiet", "--no-color", "--no-usage-report", str(SCRIPT)]
     with (out / f"k6-{run_tag}.log").open("wb") as log:
-        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=seconds + 120, check=False)  # fmt: skip
+        done = subprocess.run(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120, check=False
+        )
     if not summary.exists():
         tail = (out / f"k6-{run_tag}.log").read_text(errors="replace").strip().splitlines()[-5:]
         raise SystemExit(f"k6 {rpc} exit {done.returncode}, no summary: {' / '.join(tail)}")

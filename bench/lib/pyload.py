@@ -66,8 +66,12 @@ def callers(port: int, ids: list[uuid.UUID], channels: int) -> dict[str, Call]:
     def get_usual(i: int) -> Awaitable[Any]:
         return pool[i % channels].GetUsualOrder(usual[i % len(usual)])
 
-    return {"GetCustomer": get_customer, "GetOrderContext": get_context,
-            "ValidateCustomer": validate, "GetUsualOrder": get_usual}  # fmt: skip
+    return {
+        "GetCustomer": get_customer,
+        "GetOrderContext": get_context,
+        "ValidateCustomer": validate,
+        "GetUsualOrder": get_usual,
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -80,8 +84,10 @@ async def python_view(
 ) -> list[dict[str, Any]]:
     """Alternating rounds (bare, api, ...) per method; prints a table, returns figures."""
     figures: list[dict[str, Any]] = []
-    print(f"python client: {concurrency} concurrent callers, {rounds} alternating rounds "
-          f"of {seconds:.0f}s each side")  # fmt: skip
+    print(
+        f"python client: {concurrency} concurrent callers, {rounds} alternating rounds "
+        f"of {seconds:.0f}s each side"
+    )
     print(f"{'call':<18}{'server':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for method, target in TARGETS.items():
         rps: dict[str, list[float]] = {"bare": [], "api": []}
@@ -95,14 +101,22 @@ async def python_view(
                 lat[side].extend(took)
         med = {side: statistics.median(v) for side, v in rps.items()}
         for side in ("bare", "api"):
-            print(f"{method:<18}{side:<8}{med[side]:>9.0f}{pct(lat[side], 0.5):>9.2f}"
-                  f"{pct(lat[side], 0.99):>9.2f}")  # fmt: skip
+            print(
+                f"{method:<18}{side:<8}{med[side]:>9.0f}{pct(lat[side], 0.5):>9.2f}"
+                f"{pct(lat[side], 0.99):>9.2f}"
+            )
         ratio = med["api"] / med["bare"]
         print(f"{method:<18}ratio {ratio:.2f} (python client, target >= {target})")
-        figures.append({
-            "name": f"{method} req/s (python client)", "value": round(med["api"], 1),
-            "unit": "req/s", "baseline": round(med["bare"], 1),
-            "baseline_name": "bare grpc.aio server", "ratio": round(ratio, 3),
-            "target": f">= {target} of baseline", "pass": ratio >= target,
-        })  # fmt: skip
+        figures.append(
+            {
+                "name": f"{method} req/s (python client)",
+                "value": round(med["api"], 1),
+                "unit": "req/s",
+                "baseline": round(med["bare"], 1),
+                "baseline_name": "bare grpc.aio server",
+                "ratio": round(ratio, 3),
+                "target": f">= {target} of baseline",
+                "pass": ratio >= target,
+            }
+        )
     return figures

@@ -341,13 +341,17 @@ def _kafka(r: EnvReader) -> KafkaSettings:
     )
     protocol = kafka.security_protocol
     if protocol.startswith("SASL_"):
-        for name, value in (("KAFKA_SASL_USERNAME", kafka.sasl_username),
-                            ("KAFKA_SASL_PASSWORD", kafka.sasl_password)):  # fmt: skip
+        for name, value in (
+            ("KAFKA_SASL_USERNAME", kafka.sasl_username),
+            ("KAFKA_SASL_PASSWORD", kafka.sasl_password),
+        ):
             if not value:
                 raise ConfigError(name, f"required when KAFKA_SECURITY_PROTOCOL is {protocol}")
-    tls_files = (("KAFKA_SSL_CA_FILE", kafka.ssl_ca_file),
-                 ("KAFKA_SSL_CERT_FILE", kafka.ssl_cert_file),
-                 ("KAFKA_SSL_KEY_FILE", kafka.ssl_key_file))  # fmt: skip
+    tls_files = (
+        ("KAFKA_SSL_CA_FILE", kafka.ssl_ca_file),
+        ("KAFKA_SSL_CERT_FILE", kafka.ssl_cert_file),
+        ("KAFKA_SSL_KEY_FILE", kafka.ssl_key_file),
+    )
     for name, value in tls_files:
         if value and not protocol.endswith("SSL"):
             # Set but never read would leave the operator believing TLS is on.

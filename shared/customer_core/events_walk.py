@@ -44,8 +44,12 @@ _METHOD_BY_NUMBER = dict(enumerate(PAYMENT_METHODS.values()))
 # A 64-bit integer as protobuf JSON writes it in a string: ASCII decimal. (Python's
 # int() would also take " 12", "1_000" and other scripts' digits.)
 _INT_TEXT = re.compile(r"-?[0-9]{1,30}")
-BODY_KEYS = {"placed": Topic.PLACED, "completed": Topic.COMPLETED,
-              "cancelled": Topic.CANCELLED, "payment": Topic.PAYMENT}  # fmt: skip
+BODY_KEYS = {
+    "placed": Topic.PLACED,
+    "completed": Topic.COMPLETED,
+    "cancelled": Topic.CANCELLED,
+    "payment": Topic.PAYMENT,
+}
 KEY_FOR_TOPIC = {t: k for k, t in BODY_KEYS.items()}
 
 

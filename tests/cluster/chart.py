@@ -109,16 +109,27 @@ FOR_OLD_SERVER = {
 }
 
 
-def release(config: helm.Config, action: str, chart_dir: Path, values: dict[str, Any],
-            namespace: str) -> dict[str, Any]:  # fmt: skip
+def release(
+    config: helm.Config, action: str, chart_dir: Path, values: dict[str, Any], namespace: str
+) -> dict[str, Any]:
     """`helm install` or `helm upgrade` of `chart_dir` as RELEASE, waiting up to 2 minutes."""
     # install takes a bool here, upgrade "true", "false" or "auto".
     ssa: bool | str = False if action == "install" else "false"
-    opts = {"namespace": namespace, "timeout_seconds": 120, "server_side_apply": ssa,
-            **FOR_OLD_SERVER}  # fmt: skip
+    opts = {
+        "namespace": namespace,
+        "timeout_seconds": 120,
+        "server_side_apply": ssa,
+        **FOR_OLD_SERVER,
+    }
     payload = _native.call_string(
-        f"helm_{action}", config._raw(), _native.HANDLE(0), _native.HANDLE(0),
-        str(chart_dir), RELEASE, json.dumps(values), json.dumps(opts),
-    )  # fmt: skip
+        f"helm_{action}",
+        config._raw(),
+        _native.HANDLE(0),
+        _native.HANDLE(0),
+        str(chart_dir),
+        RELEASE,
+        json.dumps(values),
+        json.dumps(opts),
+    )
     result: dict[str, Any] = json.loads(payload)
     return result

@@ -95,8 +95,9 @@ def crd(admin: Kubectl) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def cel_server(cluster_root: Path, etcd: str, apiserver: ApiServer,
-               admin_kubeconfig: Path) -> Iterator[Kubectl]:  # fmt: skip
+def cel_server(
+    cluster_root: Path, etcd: str, apiserver: ApiServer, admin_kubeconfig: Path
+) -> Iterator[Kubectl]:
     """A newer CRD server (apiextensions-apiserver) that runs x-kubernetes-validations."""
     if not APIEXTENSIONS_APISERVER.exists():
         pytest.skip(f"{APIEXTENSIONS_APISERVER} missing: CEL rules need a 1.25+ CRD server")

@@ -27,8 +27,13 @@ class Kubectl:
     namespace: str = "default"
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        argv = [KUBECTL, f"--kubeconfig={self.kubeconfig}", f"--namespace={self.namespace}",
-                "--request-timeout=30s", *args]  # fmt: skip
+        argv = [
+            KUBECTL,
+            f"--kubeconfig={self.kubeconfig}",
+            f"--namespace={self.namespace}",
+            "--request-timeout=30s",
+            *args,
+        ]
         done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=90)
         if check and done.returncode != 0:
             raise KubectlError(list(args), done.stderr)

@@ -15,8 +15,9 @@ CLI = Path(sys.executable).with_name("customer-service")
 class Operators:
     """Starts operator replicas for one namespace; each logs to its own file."""
 
-    def __init__(self, env: dict[str, str], kubectl: Kubectl, admin: Kubectl,
-                 directory: Path) -> None:  # fmt: skip
+    def __init__(
+        self, env: dict[str, str], kubectl: Kubectl, admin: Kubectl, directory: Path
+    ) -> None:
         self.env, self.kubectl, self.directory = env, kubectl, directory
         self.admin = admin.in_namespace(kubectl.namespace)
         self.started: list[Process] = []

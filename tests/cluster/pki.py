@@ -64,8 +64,9 @@ class Authority:
         self.cert = directory / "ca.crt"
         self.cert.write_bytes(self._cert.public_bytes(_PEM))
 
-    def issue(self, stem: str, common_name: str, *, groups: tuple[str, ...] = (),
-              server: bool = False) -> Pair:  # fmt: skip
+    def issue(
+        self, stem: str, common_name: str, *, groups: tuple[str, ...] = (), server: bool = False
+    ) -> Pair:
         """A certificate whose CN is the user name and whose O entries are its groups."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(

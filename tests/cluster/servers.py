@@ -40,8 +40,9 @@ def free_port() -> int:
 class Process:
     """A server child process whose output goes to a log file kept for failures."""
 
-    def __init__(self, name: str, argv: Sequence[str], log: Path,
-                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name, self.log = name, log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT, env=env)
@@ -71,11 +72,16 @@ def start_etcd(root: Path) -> tuple[Process, str]:
     client, peer = free_port(), free_port()
     url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
     argv = [
-        str(ETCD), "--name=test", f"--data-dir={root / 'etcd'}",
-        f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
-        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-        f"--initial-cluster=test={peer_url}", "--log-level=warn",
-    ]  # fmt: skip
+        str(ETCD),
+        "--name=test",
+        f"--data-dir={root / 'etcd'}",
+        f"--listen-client-urls={url}",
+        f"--advertise-client-urls={url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=test={peer_url}",
+        "--log-level=warn",
+    ]
     proc = Process("etcd", argv, root / "etcd.log")
     _wait(proc, lambda: _http_ok(f"{url}/health"))
     return proc, url
@@ -91,16 +97,26 @@ class ApiServer:
 
     def kubeconfig(self, name: str, *, client: Pair | None = None, token: str = "") -> Path:
         """A kubeconfig file for one identity: a client certificate or a bearer token."""
-        user: dict[str, str] = {"token": token} if token else {
-            "client-certificate": str(client.cert), "client-key": str(client.key)
-        } if client else {}  # fmt: skip
+        user: dict[str, str] = (
+            {"token": token}
+            if token
+            else {"client-certificate": str(client.cert), "client-key": str(client.key)}
+            if client
+            else {}
+        )
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": "test", "cluster": {"server": self.url,
-                                                      "certificate-authority": str(self.ca)}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [
+                {
+                    "name": "test",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.ca)},
+                }
+            ],
             "users": [{"name": name, "user": user}],
             "contexts": [{"name": name, "context": {"cluster": "test", "user": name}}],
-        }  # fmt: skip
+        }
         path = self.root / f"{name}.kubeconfig"
         path.write_text(yaml.safe_dump(config))
         path.chmod(0o600)
@@ -115,16 +131,26 @@ def start_kube_apiserver(root: Path, etcd_url: str) -> ApiServer:
     sa = service_account_keys(pki)
     port = free_port()
     argv = [
-        str(KUBE_APISERVER), f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1", f"--secure-port={port}", "--insecure-port=0",
-        f"--cert-dir={pki}", f"--tls-cert-file={serving.cert}",
-        f"--tls-private-key-file={serving.key}", f"--client-ca-file={ca.cert}",
-        "--authorization-mode=RBAC", "--anonymous-auth=false",
-        f"--service-account-key-file={sa.cert}", f"--service-account-signing-key-file={sa.key}",
+        str(KUBE_APISERVER),
+        f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={port}",
+        "--insecure-port=0",
+        f"--cert-dir={pki}",
+        f"--tls-cert-file={serving.cert}",
+        f"--tls-private-key-file={serving.key}",
+        f"--client-ca-file={ca.cert}",
+        "--authorization-mode=RBAC",
+        "--anonymous-auth=false",
+        f"--service-account-key-file={sa.cert}",
+        f"--service-account-signing-key-file={sa.key}",
         "--service-account-issuer=https://kubernetes.default.svc",
         "--api-audiences=https://kubernetes.default.svc",
-        "--service-cluster-ip-range=10.96.0.0/16", "--profiling=false", "--v=1",
-    ]  # fmt: skip
+        "--service-cluster-ip-range=10.96.0.0/16",
+        "--profiling=false",
+        "--v=1",
+    ]
     proc = Process("kube-apiserver", argv, root / "kube-apiserver.log")
     url = f"https://127.0.0.1:{port}"
     server = ApiServer(proc, url, ca.cert, ca, root)
@@ -135,25 +161,32 @@ def start_kube_apiserver(root: Path, etcd_url: str) -> ApiServer:
     return server
 
 
-def start_apiextensions_apiserver(root: Path, etcd_url: str, core: ApiServer,
-                                  admin_kubeconfig: Path) -> ApiServer:  # fmt: skip
+def start_apiextensions_apiserver(
+    root: Path, etcd_url: str, core: ApiServer, admin_kubeconfig: Path
+) -> ApiServer:
     """The CRD-only server, delegating authentication and authorization to `core`."""
     directory = root / "apiextensions"
     directory.mkdir()
     serving = core.authority.issue("apiextensions", "apiextensions-apiserver", server=True)
     port = free_port()
     argv = [
-        str(APIEXTENSIONS_APISERVER), f"--etcd-servers={etcd_url}",
-        "--etcd-prefix=/apiextensions-cel", "--bind-address=127.0.0.1",
-        f"--secure-port={port}", f"--cert-dir={directory}", f"--tls-cert-file={serving.cert}",
-        f"--tls-private-key-file={serving.key}", f"--client-ca-file={core.ca}",
-        f"--kubeconfig={admin_kubeconfig}", f"--authentication-kubeconfig={admin_kubeconfig}",
+        str(APIEXTENSIONS_APISERVER),
+        f"--etcd-servers={etcd_url}",
+        "--etcd-prefix=/apiextensions-cel",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={directory}",
+        f"--tls-cert-file={serving.cert}",
+        f"--tls-private-key-file={serving.key}",
+        f"--client-ca-file={core.ca}",
+        f"--kubeconfig={admin_kubeconfig}",
+        f"--authentication-kubeconfig={admin_kubeconfig}",
         f"--authorization-kubeconfig={admin_kubeconfig}",
         # Their informers would wait forever for APIs the 1.20 core server lacks.
         "--disable-admission-plugins=MutatingAdmissionPolicy,MutatingAdmissionWebhook,"
         "ValidatingAdmissionPolicy,ValidatingAdmissionWebhook",
         "--enable-priority-and-fairness=false",
-    ]  # fmt: skip
+    ]
     proc = Process("apiextensions-apiserver", argv, root / "apiextensions-apiserver.log")
     url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(core.ca))

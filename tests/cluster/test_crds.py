@@ -56,8 +56,9 @@ def _manifest(spec: dict[str, Any], name: str = "bad") -> str:
 def _refusal(kubectl: Kubectl, spec: dict[str, Any]) -> str:
     """The server's own refusal (kubectl's client-side schema check is off)."""
     with pytest.raises(KubectlError) as refused:
-        kubectl.run("create", "--dry-run=server", "--validate=false", "-f", "-",
-                    stdin=_manifest(spec))  # fmt: skip
+        kubectl.run(
+            "create", "--dry-run=server", "--validate=false", "-f", "-", stdin=_manifest(spec)
+        )
     return refused.value.stderr
 
 
@@ -92,8 +93,12 @@ def test_crd_is_served_with_short_names_categories_and_a_structural_schema(
     (served,) = crd["spec"]["versions"]
     assert served["subresources"] == {"status": {}}
     assert [c["name"] for c in served["additionalPrinterColumns"]][:5] == [
-        "Phase", "Multiplier", "Bonus", "Window", "Points",
-    ]  # fmt: skip
+        "Phase",
+        "Multiplier",
+        "Bonus",
+        "Window",
+        "Points",
+    ]
 
 
 @pytest.mark.parametrize("path", chart.EXAMPLES, ids=lambda p: p.name)
@@ -117,8 +122,15 @@ def test_status_is_a_subresource_the_main_resource_cannot_write(
     body["status"] = {"phase": "Active"}
     kubectl.create(json.dumps(body))
     assert "status" not in kubectl.get("rwc", "status-check")
-    kubectl.run("patch", "rwc", "status-check", "--subresource=status", "--type=merge",
-                "-p", '{"status": {"phase": "Active"}}')  # fmt: skip
+    kubectl.run(
+        "patch",
+        "rwc",
+        "status-check",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status": {"phase": "Active"}}',
+    )
     assert kubectl.get("rwc", "status-check")["status"]["phase"] == "Active"
 
 
@@ -143,8 +155,11 @@ def _cel_stored(kubectl: Kubectl) -> dict[str, Any] | None:
 def cel_crd(cel_server: Kubectl) -> Kubectl:
     crd = json.dumps(yaml.safe_load(chart.CRD_PATH.read_text()))
     # Its admission waits for the core server's informers: retried until it takes.
-    eventually(lambda: cel_server.run("create", "--raw", CEL_CRDS, "-f", "-", stdin=crd),
-               timeout=60, what="CRD created")  # fmt: skip
+    eventually(
+        lambda: cel_server.run("create", "--raw", CEL_CRDS, "-f", "-", stdin=crd),
+        timeout=60,
+        what="CRD created",
+    )
     eventually(lambda: _cel_stored(cel_server), timeout=60, what="CRD established")
     # Established can precede the first served request by a moment.
     eventually(lambda: cel_server.run("get", "--raw", CEL_CAMPAIGNS), what="served")

@@ -31,22 +31,37 @@ STAND_INS = {
 def _stand_in(group: str, version: str, kind: str) -> dict[str, Any]:
     plural = kind.lower() + "s"
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
-        "spec": {"group": group, "scope": "Namespaced",
-                 "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-                 "versions": [{"name": version, "served": True, "storage": True, "schema": {
-                     "openAPIV3Schema": {"type": "object",
-                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
-    }  # fmt: skip
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
 
 
 @pytest.fixture(scope="session")
 def stand_ins(admin: Kubectl) -> None:
     admin.apply(yaml.safe_dump_all([_stand_in(*k) for k in sorted(STAND_INS)]))
     for group, _, kind in STAND_INS:
-        admin.run("wait", "--for=condition=Established", "--timeout=60s",
-                  f"crd/{kind.lower()}s.{group}")  # fmt: skip
+        admin.run(
+            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.lower()}s.{group}"
+        )
     if not admin.exists("namespace", "monitoring"):
         admin.run("create", "namespace", "monitoring")
 
@@ -80,8 +95,15 @@ class JobController:
                     c["metadata"]["name"] for c in self.kubectl.get("configmaps")["items"]
                 ]
                 self.seen.append({"job": job, "deployments": deployments, "configmaps": configmaps})
-                self.kubectl.run("patch", "job", job["metadata"]["name"], "--subresource=status",
-                                 "--type=merge", "-p", _COMPLETE)  # fmt: skip
+                self.kubectl.run(
+                    "patch",
+                    "job",
+                    job["metadata"]["name"],
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    _COMPLETE,
+                )
                 done.add(uid)
 
 
@@ -133,8 +155,13 @@ def test_install_upgrade_and_uninstall_are_accepted_by_the_server(
             d for d in upgrade["deployments"] if d["metadata"]["name"].endswith("-worker")
         )
         assert worker["spec"]["replicas"] != 4  # pre-upgrade: migrated before the rollout
-        eventually(lambda: kubectl.get("deployment", "customer-customer-service-worker")
-                   ["spec"]["replicas"] == 4, what="upgraded")  # fmt: skip
+        eventually(
+            lambda: (
+                kubectl.get("deployment", "customer-customer-service-worker")["spec"]["replicas"]
+                == 4
+            ),
+            what="upgraded",
+        )
 
         config.uninstall(chart.RELEASE, timeout=120)
     for kind, name in created:

@@ -34,8 +34,9 @@ def _status(kubectl: Kubectl, name: str) -> dict[str, Any]:
 def _applied(kubectl: Kubectl, name: str, generation: int) -> dict[str, Any]:
     return eventually(
         lambda: (s := _status(kubectl, name)).get("appliedGeneration") == generation and s,
-        timeout=90, what=f"generation {generation} applied",
-    )  # fmt: skip
+        timeout=90,
+        what=f"generation {generation} applied",
+    )
 
 
 def _patch(kubectl: Kubectl, name: str, spec: dict[str, Any]) -> None:
@@ -83,8 +84,17 @@ def test_kubectl_get_shows_the_printer_columns_filled_from_status(
     status = _applied(operator_kubectl, NAME, 1)
     eventually(lambda: "pointsAwarded" in _status(operator_kubectl, NAME), what="points")
     header, row = admin.run("get", "rwc", "-o", "wide").strip().splitlines()
-    assert header.split() == ["NAME", "PHASE", "MULTIPLIER", "BONUS", "WINDOW", "POINTS",
-                              "CUSTOMERS", "BUDGET-LEFT", "AGE"]  # fmt: skip
+    assert header.split() == [
+        "NAME",
+        "PHASE",
+        "MULTIPLIER",
+        "BONUS",
+        "WINDOW",
+        "POINTS",
+        "CUSTOMERS",
+        "BUDGET-LEFT",
+        "AGE",
+    ]
     assert row.startswith(f"{NAME} ")
     assert f" {status['phase']} " in row
     assert status["window"] in row
@@ -94,8 +104,9 @@ def test_kubectl_get_shows_the_printer_columns_filled_from_status(
 def _invalid(operators: Operators, kubectl: Kubectl) -> dict[str, Any]:
     operators.start()
     # With offsets the CRD's CEL rule leaves the order to the operator.
-    body = resource({**GOOD, "window": {"start": "2026-02-01T00:00:00Z",
-                                         "end": "2026-01-01T00:00:00+01:00"}})  # fmt: skip
+    body = resource(
+        {**GOOD, "window": {"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00+01:00"}}
+    )
     body["metadata"] = {"name": "backwards"}
     operators.admin.create(json.dumps(body))
     status: dict[str, Any] = eventually(
@@ -122,8 +133,11 @@ def test_an_invalid_spec_is_explained_by_a_warning_event(
     operators: Operators, operator_kubectl: Kubectl
 ) -> None:
     status = _invalid(operators, operator_kubectl)
-    found = eventually(lambda: _events(operators, "backwards", "InvalidSpec"), timeout=30,
-                       what="an InvalidSpec Event for the refused campaign")  # fmt: skip
+    found = eventually(
+        lambda: _events(operators, "backwards", "InvalidSpec"),
+        timeout=30,
+        what="an InvalidSpec Event for the refused campaign",
+    )
     assert len(found) == 1, found
     event = found[0]
     assert event["type"] == "Warning"
@@ -152,8 +166,11 @@ def test_a_database_outage_is_retried_until_the_campaign_is_applied(
             what="phase Pending while the database is away",
         )
         assert "PostgreSQL" in pending["message"] or "database" in pending["message"]
-        warned = eventually(lambda: _events(operators, NAME, "DatabaseUnavailable"),
-                            timeout=30, what="a DatabaseUnavailable Event")  # fmt: skip
+        warned = eventually(
+            lambda: _events(operators, NAME, "DatabaseUnavailable"),
+            timeout=30,
+            what="a DatabaseUnavailable Event",
+        )
         assert warned[0]["type"] == "Warning"
         assert warned[0]["message"].startswith("waiting for the database: ")
     finally:

@@ -76,17 +76,19 @@ async def _create_customer(ctx: Context, api: Stub) -> Case:
 def _rename(cid: uuid.UUID, display_name: str, key: str = KEY) -> pb.UpdateCustomerRequest:
     return pb.UpdateCustomerRequest(
         customer=pb.Customer(name=C(cid), display_name=display_name),
-        update_mask=FieldMask(paths=["display_name"]), idempotency_key=key,
-    )  # fmt: skip
+        update_mask=FieldMask(paths=["display_name"]),
+        idempotency_key=key,
+    )
 
 
 async def _update_customer(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx)
     return Case(
-        _rename(fam.owner, "First"), _rename(fam.owner, "Other"),
+        _rename(fam.owner, "First"),
+        _rename(fam.owner, "Other"),
         sql(ctx, "SELECT display_name FROM customers WHERE id = $1", fam.owner),
         lambda: api.UpdateCustomer(_rename(fam.owner, "Later", "")),
-    )  # fmt: skip
+    )
 
 
 async def _delete_customer(ctx: Context, api: Stub) -> Case:
@@ -100,34 +102,38 @@ async def _delete_customer(ctx: Context, api: Stub) -> Case:
 
 def _fav(cid: uuid.UUID, drink: str, key: str = KEY) -> pb.AddFavoriteRequest:
     return pb.AddFavoriteRequest(
-        parent=C(cid), favorite=pb.Favorite(drink_id=drink, drink_name=drink.title()),
+        parent=C(cid),
+        favorite=pb.Favorite(drink_id=drink, drink_name=drink.title()),
         idempotency_key=key,
-    )  # fmt: skip
+    )
 
 
 async def _add_favorite(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx)
     return Case(
-        _fav(fam.owner, "latte"), _fav(fam.owner, "mocha"),
+        _fav(fam.owner, "latte"),
+        _fav(fam.owner, "mocha"),
         sql(ctx, "SELECT drink_id FROM favorites ORDER BY drink_id"),
-    )  # fmt: skip
+    )
 
 
 def _refav(name: str, drink_name: str, key: str = KEY) -> pb.UpdateFavoriteRequest:
     return pb.UpdateFavoriteRequest(
         favorite=pb.Favorite(name=name, drink_name=drink_name),
-        update_mask=FieldMask(paths=["drink_name"]), idempotency_key=key,
-    )  # fmt: skip
+        update_mask=FieldMask(paths=["drink_name"]),
+        idempotency_key=key,
+    )
 
 
 async def _update_favorite(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx)
     fav = await api.AddFavorite(_fav(fam.owner, "latte", ""))
     return Case(
-        _refav(fav.name, "First"), _refav(fav.name, "Other"),
+        _refav(fav.name, "First"),
+        _refav(fav.name, "Other"),
         sql(ctx, "SELECT drink_name FROM favorites"),
         lambda: api.UpdateFavorite(_refav(fav.name, "Later", "")),
-    )  # fmt: skip
+    )
 
 
 async def _remove_favorite(ctx: Context, api: Stub) -> Case:
@@ -169,11 +175,12 @@ async def _redeem_reward(ctx: Context, api: Stub) -> Case:
         await api.ReverseRedemption(pb.ReverseRedemptionRequest(redemption=R(rid)))
 
     return Case(
-        _redeem(fam.owner, "o-1"), _redeem(fam.owner, "o-2"),
+        _redeem(fam.owner, "o-1"),
+        _redeem(fam.owner, "o-2"),
         sql(ctx, "SELECT order_id, state FROM redemptions"),
         # Released later: the retry still answers the hold it placed.
         released_later,
-    )  # fmt: skip
+    )
 
 
 async def _reverse_redemption(ctx: Context, api: Stub) -> Case:
@@ -197,9 +204,10 @@ def _adjust(cid: uuid.UUID, points: int) -> pb.AdjustPointsRequest:
 async def _adjust_points(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx)
     return Case(
-        _adjust(fam.owner, 50), _adjust(fam.owner, 60),
+        _adjust(fam.owner, 50),
+        _adjust(fam.owner, 60),
         sql(ctx, "SELECT kind, points FROM loyalty_points ORDER BY id"),
-    )  # fmt: skip
+    )
 
 
 def _switch(fam: Family, pooled: bool, key: str = KEY) -> pb.SetFamilyWalletRequest:
@@ -212,12 +220,14 @@ async def _set_family_wallet(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx)
     await give(ctx, fam.adult, 120)
     return Case(
-        _switch(fam, True), _switch(fam, False),
+        _switch(fam, True),
+        _switch(fam, False),
         sql(ctx, "SELECT wallet_pooled FROM families"),
         # An adult unpools again; the owner's late retry must not pool it back.
-        lambda: api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-            family=F(fam.id), pooled=False, requested_by=C(fam.adult))),
-    )  # fmt: skip
+        lambda: api.SetFamilyWallet(
+            pb.SetFamilyWalletRequest(family=F(fam.id), pooled=False, requested_by=C(fam.adult))
+        ),
+    )
 
 
 async def _pending_child_redemption(ctx: Context, api: Stub) -> tuple[Family, str]:
@@ -247,9 +257,10 @@ async def _decline(ctx: Context, api: Stub) -> Case:
         )
 
     return Case(
-        req("not today"), req("other"),
+        req("not today"),
+        req("other"),
         sql(ctx, "SELECT decision, reason FROM redemption_approvals"),
-    )  # fmt: skip
+    )
 
 
 def _cap(fam: Family, points: int, key: str = KEY) -> pb.SetMemberSpendingCapRequest:
@@ -261,10 +272,11 @@ def _cap(fam: Family, points: int, key: str = KEY) -> pb.SetMemberSpendingCapReq
 async def _set_cap(ctx: Context, api: Stub) -> Case:
     fam = await create_family(ctx, pooled=True)
     return Case(
-        _cap(fam, 100), _cap(fam, 200),
+        _cap(fam, 100),
+        _cap(fam, 200),
         sql(ctx, "SELECT weekly_points FROM member_spending_caps"),
         lambda: api.SetMemberSpendingCap(_cap(fam, 300, "")),
-    )  # fmt: skip
+    )
 
 
 ROWS: dict[str, Callable[[Context, Stub], Awaitable[Case]]] = {

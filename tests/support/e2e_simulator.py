@@ -65,8 +65,10 @@ OPENING_POINTS = 2000
 # UNAVAILABLE). The simulator never cancels its own calls, so a CANCELLED one
 # came from the server, and every call made through `call` is idempotent.
 RETRYABLE = (
-    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-)  # fmt: skip
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+)
 
 # The client a well-behaved Order Service runs: round robin over the replicas,
 # and the channel itself retries calls a replica refused while going away. Its

@@ -191,10 +191,21 @@ def test_status_declares_every_field_the_operator_writes() -> None:
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     campaign = CampaignStatus(
-        id=uuid.uuid4(), key="default/x", display_name="X", phase=Phase.ACTIVE,
-        generation=2, points_awarded=10, customers_reached=1, budget_left=90,
-        starts_at=now, ends_at=now, time_zone="UTC", ended_at=now, next_change=now, spec=GOOD,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        key="default/x",
+        display_name="X",
+        phase=Phase.ACTIVE,
+        generation=2,
+        points_awarded=10,
+        customers_reached=1,
+        budget_left=90,
+        starts_at=now,
+        ends_at=now,
+        time_zone="UTC",
+        ended_at=now,
+        next_change=now,
+        spec=GOOD,
+    )
     written = [
         statuses.for_campaign(campaign, observed_generation=2, previous=None, now=now),
         statuses.invalid("x", observed_generation=3, in_force=campaign, previous=None, now=now),

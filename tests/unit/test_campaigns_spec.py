@@ -131,7 +131,7 @@ def _break(path: str, value: Any) -> dict[str, Any]:
         ("budget.perCustomerPoints", 1001, "spec.budget.perCustomerPoints"),
         ("paused", 1, "spec.paused"),
     ],
-)  # fmt: skip
+)
 def test_each_bad_field_is_named(path: str, value: Any, field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse(_break(path, value))

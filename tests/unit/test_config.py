@@ -97,13 +97,17 @@ def test_every_variable_is_documented_once() -> None:
             "other half",
         ),
         (
-            {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "u",
-             "KAFKA_SASL_PASSWORD": "p", "KAFKA_SSL_CERT_FILE": "/c.pem"},
+            {
+                "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "KAFKA_SASL_USERNAME": "u",
+                "KAFKA_SASL_PASSWORD": "p",
+                "KAFKA_SSL_CERT_FILE": "/c.pem",
+            },
             "KAFKA_SSL_CERT_FILE",
             "not SASL_PLAINTEXT",
         ),
     ],
-)  # fmt: skip
+)
 def test_kafka_security_mistakes_name_the_variable(
     env: dict[str, str], variable: str, says: str
 ) -> None:
@@ -114,10 +118,14 @@ def test_kafka_security_mistakes_name_the_variable(
 
 
 def test_kafka_sasl_is_read_and_its_password_kept_out_of_reprs() -> None:
-    s = load_settings({
-        "KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "scram-sha-512",
-        "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "s3cret-pw",
-    })  # fmt: skip
+    s = load_settings(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "KAFKA_SASL_MECHANISM": "scram-sha-512",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": "s3cret-pw",
+        }
+    )
     assert (s.kafka.security_protocol, s.kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
     assert s.kafka.sasl_username == "svc" and s.kafka.sasl_password == "s3cret-pw"
     assert "s3cret-pw" not in repr(s)

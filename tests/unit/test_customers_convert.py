@@ -50,8 +50,12 @@ customers = st.builds(
     role=st.sampled_from(list(Role)),
     preferences=st.builds(
         Preferences,
-        milk=maybe(MILKS), size=maybe(SIZES), temperature=maybe(TEMPERATURES),
-        sweetness=maybe(SWEETNESS), caffeine=maybe(CAFFEINE), extra_shots=st.integers(0, 6),
+        milk=maybe(MILKS),
+        size=maybe(SIZES),
+        temperature=maybe(TEMPERATURES),
+        sweetness=maybe(SWEETNESS),
+        caffeine=maybe(CAFFEINE),
+        extra_shots=st.integers(0, 6),
     ),
     dietary=st.builds(
         Dietary,
@@ -61,7 +65,7 @@ customers = st.builds(
     deleted=st.booleans(),
     create_time=st.datetimes(timezones=st.just(UTC)),
     update_time=st.datetimes(timezones=st.just(UTC)),
-)  # fmt: skip
+)
 
 
 @given(customers)
@@ -69,8 +73,11 @@ def test_profile_survives_a_trip_through_protobuf(c: Customer) -> None:
     m = pb.Customer.FromString(customer_to_pb(c).SerializeToString())
     p = profile_from_pb(m)
     assert (p.username, p.display_name, p.email or None, p.role) == (
-        c.username, c.display_name, c.email, c.role,
-    )  # fmt: skip
+        c.username,
+        c.display_name,
+        c.email,
+        c.role,
+    )
     assert p.preferences == c.preferences
     assert p.dietary == c.dietary
     assert m.state == (pb.CUSTOMER_STATE_DELETED if c.deleted else pb.CUSTOMER_STATE_ACTIVE)

@@ -67,19 +67,30 @@ def test_empty_email_means_none() -> None:
         (Profile(username="ana", display_name=""), "customer.display_name"),
         (Profile(username="ana", display_name="\t "), "customer.display_name"),
         (Profile(username="ana", display_name="a\x07"), "customer.display_name"),
-        (Profile(username="ana", display_name="A", preferences=Preferences(milk="goat")),
-         "customer.preferences.milk"),
-        (Profile(username="ana", display_name="A", preferences=Preferences(extra_shots=7)),
-         "customer.preferences.extra_shots"),
-        (Profile(username="ana", display_name="A",
-                 dietary=Dietary(restrictions=frozenset({"paleo"}))),
-         "customer.dietary.restrictions"),
-        (Profile(username="ana", display_name="A", dietary=Dietary(allergies=("ok", ""))),
-         "customer.dietary.allergies[1]"),
-        (Profile(username="ana", display_name="A", dietary=Dietary(allergies=("x",) * 21)),
-         "customer.dietary.allergies"),
+        (
+            Profile(username="ana", display_name="A", preferences=Preferences(milk="goat")),
+            "customer.preferences.milk",
+        ),
+        (
+            Profile(username="ana", display_name="A", preferences=Preferences(extra_shots=7)),
+            "customer.preferences.extra_shots",
+        ),
+        (
+            Profile(
+                username="ana", display_name="A", dietary=Dietary(restrictions=frozenset({"paleo"}))
+            ),
+            "customer.dietary.restrictions",
+        ),
+        (
+            Profile(username="ana", display_name="A", dietary=Dietary(allergies=("ok", ""))),
+            "customer.dietary.allergies[1]",
+        ),
+        (
+            Profile(username="ana", display_name="A", dietary=Dietary(allergies=("x",) * 21)),
+            "customer.dietary.allergies",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_profiles_name_the_field(profile: Profile, field: str) -> None:
     assert refused_field(profile) == field
 

@@ -20,12 +20,27 @@ from customer_core.pb.customer.v1 import events_pb2
 
 CUSTOMER = "3f2b6c1e-7a55-4c1e-9d7b-2f1f0c7a9e11"
 BASE = {
-    "eventId": "e-1", "eventType": "order.placed", "occurredAt": "2025-03-03T08:30:00.123456789Z",
-    "customerId": CUSTOMER, "orderId": "o-1", "schemaVersion": 1,
-    "placed": {"items": [{"drinkId": "flat-white", "drinkName": "Flat White", "size": "medium",
-                          "quantity": 2, "unitPriceMinor": "495"}],
-               "currencyCode": "USD", "subtotalMinor": "990", "totalMinor": 990},
-}  # fmt: skip
+    "eventId": "e-1",
+    "eventType": "order.placed",
+    "occurredAt": "2025-03-03T08:30:00.123456789Z",
+    "customerId": CUSTOMER,
+    "orderId": "o-1",
+    "schemaVersion": 1,
+    "placed": {
+        "items": [
+            {
+                "drinkId": "flat-white",
+                "drinkName": "Flat White",
+                "size": "medium",
+                "quantity": 2,
+                "unitPriceMinor": "495",
+            }
+        ],
+        "currencyCode": "USD",
+        "subtotalMinor": "990",
+        "totalMinor": 990,
+    },
+}
 
 
 def decode(data: object, topic: Topic = Topic.PLACED):
@@ -43,11 +58,15 @@ def test_reads_camel_case_int64_strings_and_nanosecond_timestamps():
 
 def test_reads_original_field_names_and_ignores_unknown_fields():
     data = {
-        "event_id": "e-2", "event_type": "payment.processed",
+        "event_id": "e-2",
+        "event_type": "payment.processed",
         "occurred_at": "2025-03-03T09:00:00+02:00",
-        "customer_id": CUSTOMER, "order_id": "o-1", "schema_version": 1, "brandNewField": {"x": 1},
+        "customer_id": CUSTOMER,
+        "order_id": "o-1",
+        "schema_version": 1,
+        "brandNewField": {"x": 1},
         "payment": {"payment_id": "p-1", "amount_minor": 990, "currency_code": "USD", "method": 2},
-    }  # fmt: skip
+    }
     ev = decode(data, Topic.PAYMENT)
     assert ev.body == Payment("p-1", 990, "USD", "wallet")
     assert ev.occurred_at == datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
@@ -100,19 +119,29 @@ _text = st.text(
 ).filter(str.strip)
 _money = st.integers(0, 10**12)
 _items = st.lists(
-    st.builds(events_pb2.OrderItem, drink_id=_text, drink_name=_text, size=_text,
-              quantity=st.integers(1, 50), unit_price_minor=_money),
-    min_size=1, max_size=4,
-)  # fmt: skip
+    st.builds(
+        events_pb2.OrderItem,
+        drink_id=_text,
+        drink_name=_text,
+        size=_text,
+        quantity=st.integers(1, 50),
+        unit_price_minor=_money,
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 @st.composite
 def pb_events(draw: st.DrawFn) -> tuple[events_pb2.OrderEvent, Topic]:
     topic = draw(st.sampled_from(list(Topic)))
     msg = events_pb2.OrderEvent(
-        event_id=draw(_text), event_type=topic.value, customer_id=str(draw(st.uuids())),
-        order_id=draw(_text), schema_version=1,
-    )  # fmt: skip
+        event_id=draw(_text),
+        event_type=topic.value,
+        customer_id=str(draw(st.uuids())),
+        order_id=draw(_text),
+        schema_version=1,
+    )
     msg.occurred_at.FromDatetime(draw(st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1))))
     if topic is Topic.PLACED:
         msg.placed.items.extend(draw(_items))

@@ -20,10 +20,12 @@ texts = st.text(max_size=20)
 # Ids read from the database are asyncpg's UUID subclass, which orjson does not know.
 uuids = st.uuids() | st.uuids().map(lambda u: PgUUID(str(u)))
 times = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)),
-                               timezone(timedelta(hours=-3, minutes=-30))]),
-)  # fmt: skip
+    min_value=datetime(1970, 1, 2),
+    max_value=datetime(2200, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30))]
+    ),
+)
 activities = st.builds(
     Activity,
     kind=texts,
@@ -74,14 +76,18 @@ def test_doorbells_are_byte_for_byte_the_notices_encoding(
 def test_generations_are_bumped_in_the_first_call_and_doorbells_ring_in_the_last():
     cid, other = uuid.uuid4(), uuid.uuid4()
     batch = [Activity("order_placed", cid, order_id=f"o{i}") for i in range(600)]
-    calls = list(notifier.script_calls([Notice(other, None, frozenset({"stats"}))], batch,
-                                       [cid, other], chunk=250))  # fmt: skip
+    calls = list(
+        notifier.script_calls(
+            [Notice(other, None, frozenset({"stats"}))], batch, [cid, other], chunk=250
+        )
+    )
     assert len(calls) == 3
     (keys0, args0, _), (keys1, args1, _), (keys2, args2, _) = calls
     streams = int(args0[-1])
     assert keys0[streams:] == [generation_key(cid), generation_key(other)]
-    assert [int(args[-1]) for args in (args0, args1, args2)] == [len(k) for k in (
-        keys0[:streams], keys1, keys2)]  # fmt: skip
+    assert [int(args[-1]) for args in (args0, args1, args2)] == [
+        len(k) for k in (keys0[:streams], keys1, keys2)
+    ]
     assert len(orjson.loads(args0[4])) == 250 and len(orjson.loads(args2[4])) == 100
     assert args0[5] == b"[]" and args1[5] == b"[]"
     rung = {Notice.decode(d).customer_id for d in orjson.loads(args2[5])}

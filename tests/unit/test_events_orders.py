@@ -29,8 +29,9 @@ COMPLETED_ITEMS = (Item("mocha", "Mocha", "small", 1, 400),)
 
 
 def ev(topic: Topic, minutes: int, body: object, eid: str | None = None) -> OrderEvent:
-    return OrderEvent(eid or f"{topic}-{minutes}", topic, AT + timedelta(minutes=minutes), CID,
-                      "o-1", 1, body)  # type: ignore[arg-type]  # fmt: skip
+    return OrderEvent(
+        eid or f"{topic}-{minutes}", topic, AT + timedelta(minutes=minutes), CID, "o-1", 1, body
+    )  # type: ignore[arg-type]
 
 
 EVENTS = [
@@ -54,8 +55,17 @@ def fold(events: list[OrderEvent]) -> tuple[OrderState, list]:
 def totals(events: list[OrderEvent]) -> tuple:
     state, changes = fold(events)
     d = stats_deltas((c, state) for c in changes)[CID]
-    return (state, d.orders, d.completed, d.cancelled, d.payments, d.spent_minor,
-            dict(d.drinks), dict(d.hours), d.first_order_at)  # fmt: skip
+    return (
+        state,
+        d.orders,
+        d.completed,
+        d.cancelled,
+        d.payments,
+        d.spent_minor,
+        dict(d.drinks),
+        dict(d.hours),
+        d.first_order_at,
+    )
 
 
 @given(st.permutations(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=6))

@@ -58,16 +58,18 @@ def test_different_customisations_have_different_keys() -> None:
         (Draft("latte", "L" * 81), "favorite.drink_name"),
         (Draft("latte", "Latte", Customization(shots=-1)), "favorite.customization.shots"),
         (Draft("latte", "Latte", Customization(size="huge")), "favorite.customization.size"),
-        (Draft("latte", "Latte", Customization(syrups=("a",) * 6)),
-         "favorite.customization.syrups"),
-        (Draft("latte", "Latte", Customization(syrups=("ok", " "))),
-         "favorite.customization.syrups[1]"),
-        (Draft("latte", "Latte", Customization(notes="n" * 201)),
-         "favorite.customization.notes"),
-        (Draft("latte", "Latte", Customization(notes="no\x00nul")),
-         "favorite.customization.notes"),
+        (
+            Draft("latte", "Latte", Customization(syrups=("a",) * 6)),
+            "favorite.customization.syrups",
+        ),
+        (
+            Draft("latte", "Latte", Customization(syrups=("ok", " "))),
+            "favorite.customization.syrups[1]",
+        ),
+        (Draft("latte", "Latte", Customization(notes="n" * 201)), "favorite.customization.notes"),
+        (Draft("latte", "Latte", Customization(notes="no\x00nul")), "favorite.customization.notes"),
     ],
-)  # fmt: skip
+)
 def test_bad_drafts_name_the_field(draft: Draft, field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         check_draft(draft)
@@ -86,8 +88,10 @@ def test_shots_are_zero_to_six(shots: int) -> None:
 def test_drafts_are_tidied() -> None:
     d = check_draft(Draft(" latte ", " Oat   latte ", Customization(syrups=(" vanilla  bean ",))))
     assert (d.drink_id, d.drink_name, d.customization.syrups) == (
-        "latte", "Oat latte", ("vanilla bean",),
-    )  # fmt: skip
+        "latte",
+        "Oat latte",
+        ("vanilla bean",),
+    )
 
 
 def test_masks() -> None:

@@ -75,8 +75,9 @@ def test_every_point_expires_after_the_inactivity_period() -> None:
 
 @given(st.integers(0, 20_000))
 def test_tier_progress_adds_up(window: int) -> None:
-    s = summarize(Account(A, M, None, balance=5), held=0, window_points=window, rules=RULES,
-                  expiry_days=180)  # fmt: skip
+    s = summarize(
+        Account(A, M, None, balance=5), held=0, window_points=window, rules=RULES, expiry_days=180
+    )
     if s.next_tier is None:
         assert s.tier is Tier.RESERVE and s.points_to_next_tier == 0
     else:
@@ -86,9 +87,14 @@ def test_tier_progress_adds_up(window: int) -> None:
 
 
 REWARD = Reward(
-    uuid.uuid4(), "Free coffee", 100, "free_drink", min_tier=Tier.GOLD,
-    available_from=NOW - timedelta(days=1), available_until=NOW + timedelta(days=1),
-)  # fmt: skip
+    uuid.uuid4(),
+    "Free coffee",
+    100,
+    "free_drink",
+    min_tier=Tier.GOLD,
+    available_from=NOW - timedelta(days=1),
+    available_until=NOW + timedelta(days=1),
+)
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,18 @@ CID = "3f2b6c1e-7a55-4c1e-9d7b-2f1f0c7a9e11"
 
 
 @pytest.mark.parametrize(
-    "raw", ['{"c": 5}', '{"c": ["x"]}', f'{{"c": "{CID}", "f": 7}}', f'{{"c": "{CID}", "ch": 5}}',
-            f'{{"c": "{CID}", "ch": [1, {{}}]}}', '"text"', "[]", "{"],
-)  # fmt: skip
+    "raw",
+    [
+        '{"c": 5}',
+        '{"c": ["x"]}',
+        f'{{"c": "{CID}", "f": 7}}',
+        f'{{"c": "{CID}", "ch": 5}}',
+        f'{{"c": "{CID}", "ch": [1, {{}}]}}',
+        '"text"',
+        "[]",
+        "{",
+    ],
+)
 def test_a_malformed_doorbell_is_a_value_error(raw: str):
     with pytest.raises(ValueError):  # noqa: PT011 - json's and uuid's messages differ
         Notice.decode(raw)

@@ -104,9 +104,19 @@ def _json_values() -> st.SearchStrategy[object]:
 
 # Fields of the event, so arbitrary values land where the decoder looks.
 _FIELDS = [
-    "eventId", "eventType", "occurredAt", "customerId", "orderId", "schemaVersion",
-    "event_id", "occurred_at", "schema_version", "placed", "completed", "payment",
-]  # fmt: skip
+    "eventId",
+    "eventType",
+    "occurredAt",
+    "customerId",
+    "orderId",
+    "schemaVersion",
+    "event_id",
+    "occurred_at",
+    "schema_version",
+    "placed",
+    "completed",
+    "payment",
+]
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)

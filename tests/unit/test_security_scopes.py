@@ -36,9 +36,12 @@ def test_operators_may_call_everything() -> None:
 def test_the_order_service_gets_its_hot_path_and_only_reads_besides() -> None:
     allowed = {m for m, rule in SCOPES.items() if ORDER_SERVICE in rule.kinds}
     hot_path = {
-        "ValidateCustomer", "GetOrderContext", "RedeemReward", "ReverseRedemption",
+        "ValidateCustomer",
+        "GetOrderContext",
+        "RedeemReward",
+        "ReverseRedemption",
         "QuoteRedemption",
-    }  # fmt: skip
+    }
     assert hot_path <= allowed
     writes = {m for m, rule in SCOPES.items() if rule.effects}
     assert allowed & writes == {"RedeemReward", "ReverseRedemption"}
@@ -46,9 +49,17 @@ def test_the_order_service_gets_its_hot_path_and_only_reads_besides() -> None:
 
 @pytest.mark.parametrize(
     "method",
-    ["AdjustPoints", "ImportCustomers", "DeleteCustomer", "CreateFamily", "RedeemReward",
-     "ReverseRedemption", "ValidateCustomer", "GetOrderContext"],
-)  # fmt: skip
+    [
+        "AdjustPoints",
+        "ImportCustomers",
+        "DeleteCustomer",
+        "CreateFamily",
+        "RedeemReward",
+        "ReverseRedemption",
+        "ValidateCustomer",
+        "GetOrderContext",
+    ],
+)
 def test_apps_cannot_call_operator_or_order_service_rpcs(method: str) -> None:
     assert APP not in SCOPES[method].kinds
 

@@ -88,8 +88,12 @@ def test_a_bad_static_tokens_file_is_a_config_error(tmp_path: Path, content: str
 def test_the_bearer_token_is_taken_from_one_authorization_entry() -> None:
     assert bearer_token([("authorization", "Bearer abc")]) == "abc"
     assert bearer_token([("authorization", "bearer abc")]) == "abc"
-    for bad in ([], [("authorization", "Basic abc")], [("authorization", "Bearer ")],
-                [("authorization", "Bearer a"), ("authorization", "Bearer b")]):  # fmt: skip
+    for bad in (
+        [],
+        [("authorization", "Basic abc")],
+        [("authorization", "Bearer ")],
+        [("authorization", "Bearer a"), ("authorization", "Bearer b")],
+    ):
         with pytest.raises(Unauthenticated):
             bearer_token(bad)
 

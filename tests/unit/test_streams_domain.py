@@ -31,10 +31,12 @@ from customer_core.notices import cursor_key
 
 def rec(**changes: object) -> ImportRecord:
     base: dict[str, object] = {
-        "position": 0, "external_id": "e-1", "family_external_id": "f-1",
+        "position": 0,
+        "external_id": "e-1",
+        "family_external_id": "f-1",
         "family_display_name": "Fam",
         "profile": Profile(username="ana", display_name="Ana", role=Role.OWNER),
-    }  # fmt: skip
+    }
     return ImportRecord(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -49,15 +51,27 @@ def rec(**changes: object) -> ImportRecord:
         ({"profile": Profile(username="a", display_name="A")}, "record.username"),
         ({"profile": Profile(username="ana", display_name="")}, "record.display_name"),
         ({"profile": Profile(username="ana", display_name="A", email="x")}, "record.email"),
-        ({"profile": Profile(username="ana", display_name="A",
-                             preferences=Preferences(extra_shots=9))},
-         "record.preferences.extra_shots"),
+        (
+            {
+                "profile": Profile(
+                    username="ana", display_name="A", preferences=Preferences(extra_shots=9)
+                )
+            },
+            "record.preferences.extra_shots",
+        ),
         ({"opening_points": -1}, "opening_points"),
         ({"favorites": (ImportFavorite(Draft("", "Latte")),)}, "favorites[0].drink_id"),
-        ({"favorites": (ImportFavorite(Draft("a", "A"), True),
-                        ImportFavorite(Draft("b", "B"), True))}, "favorites"),
+        (
+            {
+                "favorites": (
+                    ImportFavorite(Draft("a", "A"), True),
+                    ImportFavorite(Draft("b", "B"), True),
+                )
+            },
+            "favorites",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_record_names_its_field(changes: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidArgument) as got:
         check_record(rec(**changes))
@@ -68,11 +82,12 @@ def test_a_valid_record_is_normalised() -> None:
     latte = Draft("latte", "Latte", Customization(syrups=("Vanilla",)))
     r = check_record(
         rec(
-            profile=Profile(username="ana", display_name="Ana",
-                            dietary=Dietary(allergies=("Nuts", "nuts"))),
+            profile=Profile(
+                username="ana", display_name="Ana", dietary=Dietary(allergies=("Nuts", "nuts"))
+            ),
             favorites=(ImportFavorite(latte), ImportFavorite(latte, True)),
         )
-    )  # fmt: skip
+    )
     assert r.profile.role is Role.ADULT  # unspecified role: adult
     assert r.profile.dietary.allergies == ("Nuts",)
     assert [(f.draft.drink_id, f.is_usual) for f in r.favorites] == [("latte", True)]
@@ -144,12 +159,25 @@ def test_cursors_compare_as_stream_ids(a: int, b: int, c: int, d: int) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "", "12", "a-1", "1-", "-1", "1-2-3", "1.5-0", " 1-0", "1_0-0", "+1-0",
+        "",
+        "12",
+        "a-1",
+        "1-",
+        "-1",
+        "1-2-3",
+        "1.5-0",
+        " 1-0",
+        "1_0-0",
+        "+1-0",
         # Valkey stream ids are two unsigned 64-bit numbers in ASCII digits.
-        "18446744073709551616-0", "0-18446744073709551616", "99999999999999999999-0",
-        "\u0661\u0662-\u0660", "\uff11-0", "\u00b2-0",
+        "18446744073709551616-0",
+        "0-18446744073709551616",
+        "99999999999999999999-0",
+        "\u0661\u0662-\u0660",
+        "\uff11-0",
+        "\u00b2-0",
     ],
-)  # fmt: skip
+)
 def test_a_malformed_cursor_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="not a cursor"):
         cursor_key(bad)

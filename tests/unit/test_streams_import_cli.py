@@ -31,17 +31,23 @@ def test_csv_rows_become_records_and_bad_rows_say_why() -> None:
     line, first = rows[0]
     assert line == 2 and isinstance(first, pb.ImportRecord)
     assert (first.role, list(first.dietary.allergies), first.opening_points) == (
-        pb.FAMILY_ROLE_OWNER, ["Nuts", "Soy"], 10,
-    )  # fmt: skip
+        pb.FAMILY_ROLE_OWNER,
+        ["Nuts", "Soy"],
+        10,
+    )
     assert list(first.dietary.restrictions) == [
-        pb.DIETARY_RESTRICTION_VEGAN, pb.DIETARY_RESTRICTION_HALAL,
-    ]  # fmt: skip
+        pb.DIETARY_RESTRICTION_VEGAN,
+        pb.DIETARY_RESTRICTION_HALAL,
+    ]
     assert first.favorites[0].drink_id == "x"
     assert [(n, str(e)) for n, e in rows[1:]] == [
         (3, "role: unknown value 'boss'"),
-        (4, "extra_shots / opening_points: not a whole number (invalid literal for int() with "
-            "base 10: 'ten')"),
-    ]  # fmt: skip
+        (
+            4,
+            "extra_shots / opening_points: not a whole number (invalid literal for int() with "
+            "base 10: 'ten')",
+        ),
+    ]
 
 
 def test_a_row_no_parser_reads_is_a_bad_line_and_the_next_rows_still_read() -> None:

@@ -41,9 +41,11 @@ def test_a_checked_profile_checks_to_itself(name: str) -> None:
 
 def record(milk: int = 0, role: int = 0, restrictions: tuple[int, ...] = ()) -> pb.ImportRecord:
     return pb.ImportRecord(
-        external_id="e", role=role, preferences=pb.Preferences(milk=milk),
+        external_id="e",
+        role=role,
+        preferences=pb.Preferences(milk=milk),
         dietary=pb.Dietary(restrictions=list(restrictions)),
-    )  # fmt: skip
+    )
 
 
 def test_an_unknown_enum_is_refused_however_often_known_ones_were_seen() -> None:
@@ -64,9 +66,12 @@ def test_an_unknown_enum_is_refused_however_often_known_ones_were_seen() -> None
 def test_values_beyond_the_cache_limit_still_convert(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(convert, "CACHE_LIMIT", 2)
     monkeypatch.setattr(convert, "_PREFERENCES", {})
-    shots = [convert.record_from_pb(pb.ImportRecord(
-        preferences=pb.Preferences(extra_shots=i)), 0).profile.preferences.extra_shots
-        for i in range(5)]  # fmt: skip
+    shots = [
+        convert.record_from_pb(
+            pb.ImportRecord(preferences=pb.Preferences(extra_shots=i)), 0
+        ).profile.preferences.extra_shots
+        for i in range(5)
+    ]
     assert shots == [0, 1, 2, 3, 4]
     assert len(convert._PREFERENCES) == 2
 

@@ -80,13 +80,16 @@ def test_transfers_come_in_pairs_that_move_nothing_overall() -> None:
     back = unpool_entries(8, wallet, "families/x", {MEMBERS[0]: 100, MEMBERS[2]: 60}, own)
     assert sum(e.points for e in back) == 0
     assert {e.account_id: e.points for e in back if e.points > 0} == {
-        own[MEMBERS[0]]: 100, own[MEMBERS[2]]: 60,
-    }  # fmt: skip
+        own[MEMBERS[0]]: 100,
+        own[MEMBERS[2]]: 60,
+    }
 
 
 def test_the_remainder_goes_to_the_longest_standing_owner_then_adult() -> None:
-    a, b, c = (Member(MEMBERS[i], r, T0 + timedelta(days=i))
-               for i, r in enumerate((Role.CHILD, Role.ADULT, Role.ADULT)))  # fmt: skip
+    a, b, c = (
+        Member(MEMBERS[i], r, T0 + timedelta(days=i))
+        for i, r in enumerate((Role.CHILD, Role.ADULT, Role.ADULT))
+    )
     assert remainder_taker([a, b, c]) == b
     owner = Member(MEMBERS[4], Role.OWNER, T0 + timedelta(days=9))
     assert remainder_taker([a, b, c, owner]) == owner
@@ -101,8 +104,11 @@ def test_only_owners_and_adults_decide_and_only_pooled_children_wait() -> None:
     assert not needs_approval(Role.ADULT, pooled=True)
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                    timezones=st.just(UTC)))  # fmt: skip
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )
+)
 def test_a_week_starts_on_the_monday_before(now: datetime) -> None:
     start = week_start(now)
     assert start.weekday() == 0 and (start.hour, start.minute, start.second) == (0, 0, 0)

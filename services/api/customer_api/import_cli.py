@@ -38,10 +38,24 @@ from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 
 COLUMNS = (
-    "external_id", "family_external_id", "family_display_name", "username", "display_name",
-    "email", "role", "milk", "size", "temperature", "sweetness", "caffeine", "extra_shots",
-    "restrictions", "allergies", "favorites", "opening_points",
-)  # fmt: skip
+    "external_id",
+    "family_external_id",
+    "family_display_name",
+    "username",
+    "display_name",
+    "email",
+    "role",
+    "milk",
+    "size",
+    "temperature",
+    "sweetness",
+    "caffeine",
+    "extra_shots",
+    "restrictions",
+    "allergies",
+    "favorites",
+    "opening_points",
+)
 # CSV column -> (proto enum, name prefix) for the enum columns.
 ENUMS: dict[str, tuple[Any, str]] = {
     "role": (pb.FamilyRole, "FAMILY_ROLE"),
@@ -71,8 +85,14 @@ def enum_value(column: str, word: str) -> int:
 
 def record_from_row(row: dict[str, str]) -> pb.ImportRecord:
     r = pb.ImportRecord()
-    for key in ("external_id", "family_external_id", "family_display_name", "username",
-                "display_name", "email"):  # fmt: skip
+    for key in (
+        "external_id",
+        "family_external_id",
+        "family_display_name",
+        "username",
+        "display_name",
+        "email",
+    ):
         setattr(r, key, (row.get(key) or "").strip())
     if row.get("role"):
         r.role = enum_value("role", row["role"])  # type: ignore[assignment]
@@ -167,9 +187,11 @@ class Reading:
 
 
 async def requests(
-    rows: Iterator[tuple[int, pb.ImportRecord | BadLine]], per_message: int, reading: Reading,
+    rows: Iterator[tuple[int, pb.ImportRecord | BadLine]],
+    per_message: int,
+    reading: Reading,
     progress: Progress,
-) -> AsyncIterator[pb.ImportCustomersRequest]:  # fmt: skip
+) -> AsyncIterator[pb.ImportCustomersRequest]:
     chunk: list[pb.ImportRecord] = []
     for line, item in rows:
         if isinstance(item, BadLine):

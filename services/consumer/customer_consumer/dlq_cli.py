@@ -78,10 +78,16 @@ async def read_all(config: settings.ConsumerSettings) -> list[Letter]:
             quiet = 0 if fetched else quiet + 1
             for batch in fetched.values():
                 letters += [
-                    Letter(r.partition, r.offset, r.timestamp, r.key, r.value,
-                           tuple((k, bytes(v or b"")) for k, v in r.headers or ()))
+                    Letter(
+                        r.partition,
+                        r.offset,
+                        r.timestamp,
+                        r.key,
+                        r.value,
+                        tuple((k, bytes(v or b"")) for k, v in r.headers or ()),
+                    )
                     for r in batch
-                ]  # fmt: skip
+                ]
         return sorted(letters, key=lambda x: (x.partition, x.offset))
     finally:
         await consumer.stop()

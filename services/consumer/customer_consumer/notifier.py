@@ -94,9 +94,11 @@ class RecentTtls:
     """The streams whose TTL this process set within the last `every` seconds."""
 
     def __init__(
-        self, every: float = TTL_REFRESH_SECONDS, limit: int = 100_000,
+        self,
+        every: float = TTL_REFRESH_SECONDS,
+        limit: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.every, self.limit, self.clock = every, limit, clock
         self._at: dict[str, float] = {}
 
@@ -133,10 +135,16 @@ def field_values(a: Activity) -> list[object]:
     the consumer's are asyncpg's UUIDs, which orjson would hand back to Python."""
     at, family, reward = a.occurred_at, a.family_id, a.reward_id
     return [
-        a.kind, str(a.customer_id), str(family) if family else "", a.order_id, str(a.points),
-        str(reward) if reward else "", a.tier, a.campaign,
+        a.kind,
+        str(a.customer_id),
+        str(family) if family else "",
+        a.order_id,
+        str(a.points),
+        str(reward) if reward else "",
+        a.tier,
+        a.campaign,
         at if at.tzinfo is UTC else at.isoformat(),
-    ]  # fmt: skip
+    ]
 
 
 def doorbell(n: Notice) -> str:
@@ -193,8 +201,13 @@ def script_calls(
         refresh = [key for key in keys if due(key)]
         expire = _json([keys[key] for key in refresh])
         args: list[str | bytes] = [
-            *head, notices.ENTRY_FIELD, _json(entries), doorbells, expire, str(len(keys)),
-        ]  # fmt: skip
+            *head,
+            notices.ENTRY_FIELD,
+            _json(entries),
+            doorbells,
+            expire,
+            str(len(keys)),
+        ]
         yield [*keys, *bumped], args, refresh
 
 

@@ -205,9 +205,13 @@ class Runner:
                 delay *= random.uniform(0.5, 1.0)
                 log.warning(
                     "batch not done; retrying",
-                    extra={"dependency": dependency, "error": str(exc), "retry_in": delay,
-                           "committed": len(good) - len(applying.pending)},
-                )  # fmt: skip
+                    extra={
+                        "dependency": dependency,
+                        "error": str(exc),
+                        "retry_in": delay,
+                        "committed": len(good) - len(applying.pending),
+                    },
+                )
                 attempt += 1
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
@@ -239,9 +243,13 @@ class Runner:
         for d in dead:
             log.warning(
                 "event dead-lettered",
-                extra={"topic": d.source.topic, "partition": d.source.partition,
-                       "offset": d.source.offset, "reason": d.reason},
-            )  # fmt: skip
+                extra={
+                    "topic": d.source.topic,
+                    "partition": d.source.partition,
+                    "offset": d.source.offset,
+                    "reason": d.reason,
+                },
+            )
 
     def _commit_soon(self) -> None:
         """Commit what is done in the background, while the next batch is applied

@@ -90,9 +90,17 @@ def _table(rows: list[usecases.CampaignStatus]) -> str:
         window = f"{row.starts_at:%Y-%m-%d %H:%M}..{row.ends_at:%Y-%m-%d %H:%M}"
         left = "-" if row.budget_left is None else str(row.budget_left)
         lines.append(
-            (namespace, name, row.phase.value, shown, window, str(row.points_awarded),
-             str(row.customers_reached), left)
-        )  # fmt: skip
+            (
+                namespace,
+                name,
+                row.phase.value,
+                shown,
+                window,
+                str(row.points_awarded),
+                str(row.customers_reached),
+                left,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines

@@ -50,8 +50,12 @@ def _unavailable(
 ) -> dict[str, Any]:
     """Pending status; the Event only on the way in, not on every retry while it lasts."""
     if not statuses.already_pending(status):
-        _explain(body, warning=True, reason=statuses.UNAVAILABLE_REASON,
-                 message=f"waiting for the database: {problem}")  # fmt: skip
+        _explain(
+            body,
+            warning=True,
+            reason=statuses.UNAVAILABLE_REASON,
+            message=f"waiting for the database: {problem}",
+        )
     return statuses.pending(problem, previous=status, now=now)
 
 
@@ -162,9 +166,12 @@ async def refresh(
         return
     if found is not None and found.ended_at is None:
         metrics.record_progress(
-            namespace or "default", name, found.points_awarded, found.customers_reached,
+            namespace or "default",
+            name,
+            found.points_awarded,
+            found.customers_reached,
             found.budget_left,
-        )  # fmt: skip
+        )
     generation = _generation(meta)
     if status.get("phase") == "Invalid" and status.get("observedGeneration") == generation:
         # The spec in the resource is still the refused one: keep saying so.

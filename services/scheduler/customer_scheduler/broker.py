@@ -94,9 +94,12 @@ class JobBroker(RedisStreamBroker):  # type: ignore[misc]
 
         async def ack_unless_abandoned() -> None:
             if self.abandoning:
-                log.info("job left unacknowledged for another worker",
-                         extra={"entry": entry_id.decode() if isinstance(entry_id, bytes)
-                                else str(entry_id)})  # fmt: skip
+                log.info(
+                    "job left unacknowledged for another worker",
+                    extra={
+                        "entry": entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                    },
+                )
                 return
             await ack()
 

@@ -69,9 +69,17 @@ async def _list(job_settings: JobSettings) -> int:
             else "-"
         )
         rows.append(
-            (job, cron or "off", next_run, _when(last.started_at), last.outcome, duration,
-             str(last.rows), _when(last.last_success_at))
-        )  # fmt: skip
+            (
+                job,
+                cron or "off",
+                next_run,
+                _when(last.started_at),
+                last.outcome,
+                duration,
+                str(last.rows),
+                _when(last.last_success_at),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

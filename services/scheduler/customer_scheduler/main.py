@@ -78,9 +78,12 @@ def worker_main(argv: list[str]) -> int:
         )
         log.info(
             "worker started",
-            extra={"queue": job_settings.queue, "concurrency": job_settings.concurrency,
-                   "metrics_port": port},
-        )  # fmt: skip
+            extra={
+                "queue": job_settings.queue,
+                "concurrency": job_settings.concurrency,
+                "metrics_port": port,
+            },
+        )
         try:
             await stop.wait()
         finally:

@@ -66,8 +66,11 @@ async def drain(
     _, pending = await asyncio.wait({receiving, *running}, timeout=grace)
     late = [t for t in pending if t is not receiving]
     if late:
-        log.warning("jobs still running after the grace period are cancelled; another "
-                    "worker takes them over", extra={"jobs": len(late)})  # fmt: skip
+        log.warning(
+            "jobs still running after the grace period are cancelled; another "
+            "worker takes them over",
+            extra={"jobs": len(late)},
+        )
         broker.leave_unacknowledged()
     for task in pending:
         task.cancel()

@@ -42,9 +42,17 @@ class AuditEntry:
 
 async def insert_entry(conn: Conn, e: AuditEntry) -> None:
     await conn.execute(
-        INSERT, e.caller_kind, e.caller_subject, e.caller_family, e.method, e.customer_id,
-        e.family_id, e.outcome, e.request_id or None, e.acting_for,
-    )  # fmt: skip
+        INSERT,
+        e.caller_kind,
+        e.caller_subject,
+        e.caller_family,
+        e.method,
+        e.customer_id,
+        e.family_id,
+        e.outcome,
+        e.request_id or None,
+        e.acting_for,
+    )
 
 
 async def list_for_customer(conn: Conn, customer_id: uuid.UUID, limit: int) -> list[AuditEntry]:

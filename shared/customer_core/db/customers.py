@@ -193,9 +193,18 @@ async def insert_customer(conn: Conn, c: Customer) -> Customer:
     try:
         async with conn.transaction():
             row = await conn.fetchrow(
-                INSERT, c.id, c.family_id, username, display_name, email, role, prefs,
-                restrictions, allergies, c.external_id,
-            )  # fmt: skip
+                INSERT,
+                c.id,
+                c.family_id,
+                username,
+                display_name,
+                email,
+                role,
+                prefs,
+                restrictions,
+                allergies,
+                c.external_id,
+            )
     except asyncpg.UniqueViolationError as exc:
         raise _taken(exc, c) from None
     assert row is not None

@@ -136,14 +136,23 @@ async def count_favorites(conn: Conn, customer_id: uuid.UUID) -> int:
 
 
 async def insert_favorite(
-    conn: Conn, fid: uuid.UUID, customer_id: uuid.UUID, drink_id: str, drink_name: str,
+    conn: Conn,
+    fid: uuid.UUID,
+    customer_id: uuid.UUID,
+    drink_id: str,
+    drink_name: str,
     customization: Customization,
-) -> Favorite | None:  # fmt: skip
+) -> Favorite | None:
     """Append a favorite; None when the same drink and customisation is already there."""
     row = await conn.fetchrow(
-        INSERT, fid, customer_id, drink_id, drink_name, customization_to_json(customization),
+        INSERT,
+        fid,
+        customer_id,
+        drink_id,
+        drink_name,
+        customization_to_json(customization),
         customization_key(customization),
-    )  # fmt: skip
+    )
     return row_to_favorite(row) if row else None
 
 
@@ -166,15 +175,24 @@ async def list_favorites(
 
 
 async def update_drink(
-    conn: Conn, customer_id: uuid.UUID, fid: uuid.UUID, drink_id: str, drink_name: str,
+    conn: Conn,
+    customer_id: uuid.UUID,
+    fid: uuid.UUID,
+    drink_id: str,
+    drink_name: str,
     customization: Customization,
-) -> Favorite | None:  # fmt: skip
+) -> Favorite | None:
     """Rewrite the drink; AlreadyExists when it now duplicates another favorite."""
     try:
         row = await conn.fetchrow(
-            UPDATE_DRINK, customer_id, fid, drink_id, drink_name,
-            customization_to_json(customization), customization_key(customization),
-        )  # fmt: skip
+            UPDATE_DRINK,
+            customer_id,
+            fid,
+            drink_id,
+            drink_name,
+            customization_to_json(customization),
+            customization_key(customization),
+        )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(
             "favorite: this drink with this customization is already a favorite"

@@ -80,9 +80,14 @@ async def fetch_call(conn: Conn, key: str) -> StoredCall | None:
 
 async def insert_call(conn: Conn, key: str, call: StoredCall) -> None:
     await conn.execute(
-        INSERT, key, call.method, call.request_hash, call.response, call.customer_id,
+        INSERT,
+        key,
+        call.method,
+        call.request_hash,
+        call.response,
+        call.customer_id,
         call.family_id,
-    )  # fmt: skip
+    )
 
 
 async def delete_older_than(conn: Conn, cutoff: datetime) -> int:

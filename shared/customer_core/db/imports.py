@@ -284,11 +284,18 @@ async def update_customers(conn: Conn, plans: Sequence[Plan]) -> None:
 
 async def insert_favorites(conn: Conn, plans: Sequence[Plan]) -> None:
     rows = [
-        (p.customer_id, f.draft.drink_id, f.draft.drink_name,
-         _customization_text(f.draft.customization), f.key[1], position, usual)
+        (
+            p.customer_id,
+            f.draft.drink_id,
+            f.draft.drink_name,
+            _customization_text(f.draft.customization),
+            f.key[1],
+            position,
+            usual,
+        )
         for p in plans
         for f, position, usual in p.favorites
-    ]  # fmt: skip
+    ]
     if rows:
         await conn.execute(INSERT_FAVORITES, *map(list, zip(*rows, strict=True)))
 

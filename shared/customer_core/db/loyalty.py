@@ -27,9 +27,10 @@ from customer_core.errors import InsufficientPoints
 # Counted here, where every process posts entries, so the loyalty dashboard
 # sees the consumer's earnings and the api's redemptions alike.
 POINTS_EARNED = Counter(
-    "customer_points_earned", "Points earned (earn and positive adjust entries), by source.",
+    "customer_points_earned",
+    "Points earned (earn and positive adjust entries), by source.",
     ["source"],
-)  # fmt: skip
+)
 POINTS_REDEEMED = Counter(
     "customer_points_redeemed", "Points spent by redemption holds, by source.", ["source"]
 )
@@ -213,8 +214,17 @@ async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[Poste
         await conn.execute(LOCK_ACCOUNTS, sorted(accounts))
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
     for e in entries:
-        values = (e.account_id, e.member_id, e.kind, e.points, e.reason, e.source,
-                  e.source_ref, e.campaign_id, e.idempotency_key)  # fmt: skip
+        values = (
+            e.account_id,
+            e.member_id,
+            e.kind,
+            e.points,
+            e.reason,
+            e.source,
+            e.source_ref,
+            e.campaign_id,
+            e.idempotency_key,
+        )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     try:
@@ -235,10 +245,18 @@ async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[Poste
 
 def _posted(e: LedgerEntry, row: asyncpg.Record) -> PostedEntry:
     return PostedEntry(
-        account_id=e.account_id, member_id=e.member_id, kind=e.kind, points=e.points,
-        reason=e.reason, source=e.source, source_ref=e.source_ref, campaign_id=e.campaign_id,
-        idempotency_key=e.idempotency_key, id=row["id"], create_time=row["create_time"],
-    )  # fmt: skip
+        account_id=e.account_id,
+        member_id=e.member_id,
+        kind=e.kind,
+        points=e.points,
+        reason=e.reason,
+        source=e.source,
+        source_ref=e.source_ref,
+        campaign_id=e.campaign_id,
+        idempotency_key=e.idempotency_key,
+        id=row["id"],
+        create_time=row["create_time"],
+    )
 
 
 def _count(posted: Sequence[PostedEntry]) -> None:
@@ -320,12 +338,19 @@ async def member_contribution(conn: Conn, account_id: uuid.UUID, member_id: uuid
 
 def _entry(row: asyncpg.Record) -> PostedEntry:
     return PostedEntry(
-        account_id=row["account_id"], member_id=row["member_id"], kind=row["kind"],
-        points=row["points"], reason=row["reason"], source=row["source"],
-        source_ref=row["source_ref"], campaign_id=row["campaign_id"],
-        idempotency_key=row["idempotency_key"], id=row["id"], create_time=row["create_time"],
+        account_id=row["account_id"],
+        member_id=row["member_id"],
+        kind=row["kind"],
+        points=row["points"],
+        reason=row["reason"],
+        source=row["source"],
+        source_ref=row["source_ref"],
+        campaign_id=row["campaign_id"],
+        idempotency_key=row["idempotency_key"],
+        id=row["id"],
+        create_time=row["create_time"],
         campaign=row.get("campaign", ""),
-    )  # fmt: skip
+    )
 
 
 async def list_entries(

@@ -238,9 +238,12 @@ async def lock_batch_accounts(
 ) -> BatchLock:
     """Lock every account the batch may move, in id order (see LOCK_BATCH_ACCOUNTS)."""
     rows = await conn.fetch(
-        LOCK_BATCH_ACCOUNTS, sorted(set(account_ids)), sorted(set(cancelled)),
-        sorted(set(reversed_orders)), sorted(set(reversing_members)),
-    )  # fmt: skip
+        LOCK_BATCH_ACCOUNTS,
+        sorted(set(account_ids)),
+        sorted(set(cancelled)),
+        sorted(set(reversed_orders)),
+        sorted(set(reversing_members)),
+    )
     return BatchLock(
         frozenset(r["account_id"] for r in rows if r["account_id"] is not None),
         {r["customer_id"]: r["family_id"] for r in rows if r["account_id"] is None},
@@ -261,11 +264,16 @@ class FamilyAccount:
 def _earned(rows: Iterable[asyncpg.Record]) -> list[EarnedEntry]:
     return [
         EarnedEntry(
-            r["account_id"], r["member_id"], r["points"], r["source"], r["source_ref"],
-            r["campaign_id"], r["idempotency_key"],
+            r["account_id"],
+            r["member_id"],
+            r["points"],
+            r["source"],
+            r["source_ref"],
+            r["campaign_id"],
+            r["idempotency_key"],
         )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:
@@ -282,9 +290,11 @@ async def later_first_order_awards(
         return []
     ids = sorted(firsts)
     rows = await conn.fetch(
-        SELECT_LATER_FIRST_ORDER_AWARDS, ids, [firsts[i][0] for i in ids],
+        SELECT_LATER_FIRST_ORDER_AWARDS,
+        ids,
+        [firsts[i][0] for i in ids],
         [firsts[i][1] for i in ids],
-    )  # fmt: skip
+    )
     return _earned(rows)
 
 

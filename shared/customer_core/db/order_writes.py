@@ -103,9 +103,13 @@ def combined(parts: Sequence[tuple[str, str, int]]) -> str:
 
 
 WRITE_BATCH = combined(
-    [("hist", UPSERT_ORDERS, 13), ("stats", ADD_STATS, 9), ("drinks", ADD_DRINKS, 4),
-     ("hours", ADD_HOURS, 3)]
-)  # fmt: skip
+    [
+        ("hist", UPSERT_ORDERS, 13),
+        ("stats", ADD_STATS, 9),
+        ("drinks", ADD_DRINKS, 4),
+        ("hours", ADD_HOURS, 3),
+    ]
+)
 
 
 def _items_json(items: tuple[Item, ...]) -> str:
@@ -141,12 +145,23 @@ def _order_columns(
     for o in orders:
         before = loaded.get(o.order_id)
         kept = before is not None and o.items is before.items
-        rows.append((
-            o.order_id, o.customer_id, family_of.get(o.customer_id), o.placed_at,
-            o.completed_at, o.cancelled_at, None if kept else _items_json(o.items),
-            o.currency_code, o.total_minor, o.paid_minor, _payment_ids_json(o.payment_ids),
-            o.points_earned, o.cancel_reason,
-        ))  # fmt: skip
+        rows.append(
+            (
+                o.order_id,
+                o.customer_id,
+                family_of.get(o.customer_id),
+                o.placed_at,
+                o.completed_at,
+                o.cancelled_at,
+                None if kept else _items_json(o.items),
+                o.currency_code,
+                o.total_minor,
+                o.paid_minor,
+                _payment_ids_json(o.payment_ids),
+                o.points_earned,
+                o.cancel_reason,
+            )
+        )
     return _columns(rows, 13)
 
 
@@ -156,10 +171,19 @@ def _stats_columns(deltas: Mapping[uuid.UUID, StatsDelta]) -> list[list[object]]
     hours: list[tuple[object, ...]] = []
     for customer_id in sorted(deltas):
         d = deltas[customer_id]
-        stats.append((
-            customer_id, d.orders, d.completed, d.cancelled, d.spent_minor, d.payments,
-            d.currency_code, d.first_order_at, d.last_order_at,
-        ))  # fmt: skip
+        stats.append(
+            (
+                customer_id,
+                d.orders,
+                d.completed,
+                d.cancelled,
+                d.spent_minor,
+                d.payments,
+                d.currency_code,
+                d.first_order_at,
+                d.last_order_at,
+            )
+        )
         names = d.drink_names
         drinks += [(customer_id, k, names.get(k, ""), n) for k, n in d.drinks.items()]
         hours += [(customer_id, hour, n) for hour, n in d.hours.items()]

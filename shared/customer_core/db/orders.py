@@ -124,9 +124,19 @@ async def lock_orders(conn: Conn, order_ids: Iterable[str]) -> dict[str, OrderSt
     for row in rows:
         oid, cid, placed, completed, cancelled, items, currency, total, paid, pids, pts, why = row
         out[oid] = OrderState(
-            oid, cid, placed, completed, cancelled, _items_from_json(items), currency or "",
-            total, paid, frozenset(pids), pts, why or "",
-        )  # fmt: skip
+            oid,
+            cid,
+            placed,
+            completed,
+            cancelled,
+            _items_from_json(items),
+            currency or "",
+            total,
+            paid,
+            frozenset(pids),
+            pts,
+            why or "",
+        )
     return out
 
 

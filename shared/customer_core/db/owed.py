@@ -80,12 +80,19 @@ async def collect(conn: Conn, refunded: Sequence[Redemption]) -> list[LedgerEntr
         owed[key] -= take
         left[rid] -= take
         paid[key] = paid.get(key, 0) + take
-        entries.append(LedgerEntry(
-            account_id=row["account_id"], member_id=row["member_id"], kind="reverse",
-            points=-take, reason=f"order {row['order_id']} cancelled", source=row["source"],
-            source_ref=row["order_id"], campaign_id=row["campaign_id"],
-            idempotency_key=f"{key}:reverse:owed:{rid}",
-        ))  # fmt: skip
+        entries.append(
+            LedgerEntry(
+                account_id=row["account_id"],
+                member_id=row["member_id"],
+                kind="reverse",
+                points=-take,
+                reason=f"order {row['order_id']} cancelled",
+                source=row["source"],
+                source_ref=row["order_id"],
+                campaign_id=row["campaign_id"],
+                idempotency_key=f"{key}:reverse:owed:{rid}",
+            )
+        )
     if paid:
         await conn.execute(PAY, list(paid), list(paid.values()))
     return entries

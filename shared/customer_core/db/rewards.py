@@ -173,10 +173,19 @@ async def order_taken_in_family(conn: Conn, order_id: str, customer_id: uuid.UUI
 async def insert_redemption(conn: Conn, r: Redemption, idempotency_key: str) -> Redemption | None:
     """Insert a new redemption; None when its key or its order is already taken."""
     row = await conn.fetchrow(
-        INSERT_REDEMPTION, r.id, r.account_id, r.customer_id, r.reward_id, r.order_id,
-        r.points, r.state.value, idempotency_key, r.request_hash, r.hold_expires_at,
+        INSERT_REDEMPTION,
+        r.id,
+        r.account_id,
+        r.customer_id,
+        r.reward_id,
+        r.order_id,
+        r.points,
+        r.state.value,
+        idempotency_key,
+        r.request_hash,
+        r.hold_expires_at,
         r.balance_after,
-    )  # fmt: skip
+    )
     return row_to_redemption(row) if row else None
 
 

@@ -196,10 +196,13 @@ async def live_members(conn: Conn, family_id: uuid.UUID) -> list[Member]:
 
 def _account(row: asyncpg.Record) -> Account:
     return Account(
-        id=row["id"], customer_id=row["customer_id"], family_id=row["family_id"],
-        balance=row["balance"], lifetime_points=row["lifetime_points"],
+        id=row["id"],
+        customer_id=row["customer_id"],
+        family_id=row["family_id"],
+        balance=row["balance"],
+        lifetime_points=row["lifetime_points"],
         last_activity_at=row["last_activity_at"],
-    )  # fmt: skip
+    )
 
 
 async def lock_accounts(
@@ -271,10 +274,13 @@ async def spent_since(conn: Conn, customer_id: uuid.UUID, since: datetime) -> in
 
 def _approval(row: asyncpg.Record) -> Approval:
     return Approval(
-        redemption_id=row["redemption_id"], family_id=row["family_id"],
-        requested_by=row["requested_by"], expires_at=row["expires_at"],
-        decision=row["decision"], decided_by=row["decided_by"],
-    )  # fmt: skip
+        redemption_id=row["redemption_id"],
+        family_id=row["family_id"],
+        requested_by=row["requested_by"],
+        expires_at=row["expires_at"],
+        decision=row["decision"],
+        decided_by=row["decided_by"],
+    )
 
 
 async def insert_approval(conn: Conn, a: Approval) -> None:

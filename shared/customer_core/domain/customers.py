@@ -29,9 +29,17 @@ TEMPERATURES = ("hot", "warm", "iced", "blended")
 SWEETNESS = ("none", "light", "regular", "extra")
 CAFFEINE = ("decaf", "half", "regular", "extra")
 RESTRICTIONS = (
-    "vegetarian", "vegan", "dairy_free", "lactose_free", "gluten_free", "nut_free",
-    "soy_free", "sugar_free", "halal", "kosher",
-)  # fmt: skip
+    "vegetarian",
+    "vegan",
+    "dairy_free",
+    "lactose_free",
+    "gluten_free",
+    "nut_free",
+    "soy_free",
+    "sugar_free",
+    "halal",
+    "kosher",
+)
 
 
 @dataclass(frozen=True)
@@ -243,13 +251,15 @@ def apply_mask(current: Customer, patch: Profile, paths: Sequence[str]) -> Profi
     for path in mask:
         top, _, sub = path.partition(".")
         if top == "preferences":
-            prefs = patch.preferences if not sub else replace(
-                prefs, **{sub: getattr(patch.preferences, sub)}
-            )  # fmt: skip
+            prefs = (
+                patch.preferences
+                if not sub
+                else replace(prefs, **{sub: getattr(patch.preferences, sub)})
+            )
         elif top == "dietary":
-            dietary = patch.dietary if not sub else replace(
-                dietary, **{sub: getattr(patch.dietary, sub)}
-            )  # fmt: skip
+            dietary = (
+                patch.dietary if not sub else replace(dietary, **{sub: getattr(patch.dietary, sub)})
+            )
         else:
             values[top] = getattr(patch, top)
     return Profile(preferences=prefs, dietary=dietary, **values)

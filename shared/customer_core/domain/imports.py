@@ -122,9 +122,11 @@ def check_favorites(favorites: tuple[ImportFavorite, ...]) -> tuple[ImportFavori
         checked = ImportFavorite(check_draft(f.draft, f"favorites[{i}]"), f.is_usual)
         prev = seen.get(checked.key)
         # The same drink made the same way twice is one favorite.
-        seen[checked.key] = checked if prev is None else ImportFavorite(
-            prev.draft, prev.is_usual or checked.is_usual
-        )  # fmt: skip
+        seen[checked.key] = (
+            checked
+            if prev is None
+            else ImportFavorite(prev.draft, prev.is_usual or checked.is_usual)
+        )
     out = tuple(seen.values())
     if sum(f.is_usual for f in out) > 1:
         raise InvalidArgument("favorites", "at most one favorite may be the usual")
@@ -252,6 +254,11 @@ def plan(
     write_profile = existing.profile != r.profile
     changed = write_profile or favorites or opening
     return Plan(
-        r, existing.customer_id, family_id, "updated" if changed else "unchanged",
-        write_profile, tuple(favorites), opening,
-    )  # fmt: skip
+        r,
+        existing.customer_id,
+        family_id,
+        "updated" if changed else "unchanged",
+        write_profile,
+        tuple(favorites),
+        opening,
+    )

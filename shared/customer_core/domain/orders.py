@@ -107,10 +107,19 @@ class OrderState:
         """The order with `delta` more points earned (built directly: hot path)."""
         s = self
         return OrderState(
-            s.order_id, s.customer_id, s.placed_at, s.completed_at, s.cancelled_at, s.items,
-            s.currency_code, s.total_minor, s.paid_minor, s.payment_ids,
-            s.points_earned + delta, s.cancel_reason,
-        )  # fmt: skip
+            s.order_id,
+            s.customer_id,
+            s.placed_at,
+            s.completed_at,
+            s.cancelled_at,
+            s.items,
+            s.currency_code,
+            s.total_minor,
+            s.paid_minor,
+            s.payment_ids,
+            s.points_earned + delta,
+            s.cancel_reason,
+        )
 
     @property
     def reversal_due(self) -> bool:
@@ -138,10 +147,19 @@ def apply_event(state: OrderState, event: OrderEvent) -> tuple[OrderState, Chang
         if s.placed_at is not None:
             return s, Change(event)
         new = OrderState(
-            s.order_id, s.customer_id, event.occurred_at, s.completed_at, s.cancelled_at,
-            body.items, body.currency_code, body.total_minor, s.paid_minor, s.payment_ids,
-            s.points_earned, s.cancel_reason,
-        )  # fmt: skip
+            s.order_id,
+            s.customer_id,
+            event.occurred_at,
+            s.completed_at,
+            s.cancelled_at,
+            body.items,
+            body.currency_code,
+            body.total_minor,
+            s.paid_minor,
+            s.payment_ids,
+            s.points_earned,
+            s.cancel_reason,
+        )
         return new, Change(event, placed=True)
     if isinstance(body, Completed):
         if s.completed_at is not None:
@@ -150,29 +168,54 @@ def apply_event(state: OrderState, event: OrderEvent) -> tuple[OrderState, Chang
         # placement's is the order of record.
         early = s.placed_at is None
         new = OrderState(
-            s.order_id, s.customer_id, s.placed_at, event.occurred_at, s.cancelled_at,
+            s.order_id,
+            s.customer_id,
+            s.placed_at,
+            event.occurred_at,
+            s.cancelled_at,
             (body.items or s.items) if early else s.items,
             (body.currency_code or s.currency_code) if early else s.currency_code,
             body.total_minor if early else s.total_minor,
-            s.paid_minor, s.payment_ids, s.points_earned, s.cancel_reason,
-        )  # fmt: skip
+            s.paid_minor,
+            s.payment_ids,
+            s.points_earned,
+            s.cancel_reason,
+        )
         return new, Change(event, completed=True)
     if isinstance(body, Cancelled):
         if s.cancelled_at is not None:
             return s, Change(event)
         new = OrderState(
-            s.order_id, s.customer_id, s.placed_at, s.completed_at, event.occurred_at, s.items,
-            s.currency_code, s.total_minor, s.paid_minor, s.payment_ids, s.points_earned,
+            s.order_id,
+            s.customer_id,
+            s.placed_at,
+            s.completed_at,
+            event.occurred_at,
+            s.items,
+            s.currency_code,
+            s.total_minor,
+            s.paid_minor,
+            s.payment_ids,
+            s.points_earned,
             body.reason,
-        )  # fmt: skip
+        )
         return new, Change(event, cancelled=True)
     if body.payment_id in s.payment_ids:
         return s, Change(event)
     new = OrderState(
-        s.order_id, s.customer_id, s.placed_at, s.completed_at, s.cancelled_at, s.items,
-        s.currency_code or body.currency_code, s.total_minor, s.paid_minor + body.amount_minor,
-        s.payment_ids | {body.payment_id}, s.points_earned, s.cancel_reason,
-    )  # fmt: skip
+        s.order_id,
+        s.customer_id,
+        s.placed_at,
+        s.completed_at,
+        s.cancelled_at,
+        s.items,
+        s.currency_code or body.currency_code,
+        s.total_minor,
+        s.paid_minor + body.amount_minor,
+        s.payment_ids | {body.payment_id},
+        s.points_earned,
+        s.cancel_reason,
+    )
     return new, Change(event, paid_minor=body.amount_minor)
 
 

@@ -17,10 +17,18 @@ HOURS_PER_WEEK = 168
 
 # The activity kinds the feed carries (ActivityKind without the prefix, lower-case).
 ACTIVITY_KINDS = (
-    "order_placed", "order_completed", "order_cancelled", "points_earned", "reward_redeemed",
-    "reward_reversed", "tier_changed", "campaign_bonus", "points_adjusted", "points_expired",
+    "order_placed",
+    "order_completed",
+    "order_cancelled",
+    "points_earned",
+    "reward_redeemed",
+    "reward_reversed",
+    "tier_changed",
+    "campaign_bonus",
+    "points_adjusted",
+    "points_expired",
     "wallet_changed",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

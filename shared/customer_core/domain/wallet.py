@@ -89,9 +89,14 @@ def split_pool(
 
 
 def _transfer(
-    switch_id: int, account_id: uuid.UUID, member: uuid.UUID, points: int, reason: str,
-    family_ref: str, direction: str,
-) -> LedgerEntry:  # fmt: skip
+    switch_id: int,
+    account_id: uuid.UUID,
+    member: uuid.UUID,
+    points: int,
+    reason: str,
+    family_ref: str,
+    direction: str,
+) -> LedgerEntry:
     return LedgerEntry(
         account_id=account_id,
         member_id=member,
@@ -115,10 +120,28 @@ def pool_entries(
     for member, account_id, balance in own:
         if balance <= 0:
             continue
-        entries.append(_transfer(switch_id, account_id, member, -balance,
-                                 "moved into the family wallet", family_ref, "out"))  # fmt: skip
-        entries.append(_transfer(switch_id, wallet_id, member, balance,
-                                 "brought into the family wallet", family_ref, "in"))  # fmt: skip
+        entries.append(
+            _transfer(
+                switch_id,
+                account_id,
+                member,
+                -balance,
+                "moved into the family wallet",
+                family_ref,
+                "out",
+            )
+        )
+        entries.append(
+            _transfer(
+                switch_id,
+                wallet_id,
+                member,
+                balance,
+                "brought into the family wallet",
+                family_ref,
+                "in",
+            )
+        )
     return entries
 
 
@@ -135,10 +158,28 @@ def unpool_entries(
         points = shares[member]
         if points <= 0:
             continue
-        entries.append(_transfer(switch_id, wallet_id, member, -points,
-                                 "split out of the family wallet", family_ref, "out"))  # fmt: skip
-        entries.append(_transfer(switch_id, own_accounts[member], member, points,
-                                 "share of the family wallet", family_ref, "in"))  # fmt: skip
+        entries.append(
+            _transfer(
+                switch_id,
+                wallet_id,
+                member,
+                -points,
+                "split out of the family wallet",
+                family_ref,
+                "out",
+            )
+        )
+        entries.append(
+            _transfer(
+                switch_id,
+                own_accounts[member],
+                member,
+                points,
+                "share of the family wallet",
+                family_ref,
+                "in",
+            )
+        )
     return entries
 
 

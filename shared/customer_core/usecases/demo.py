@@ -44,21 +44,42 @@ DEMO_FAMILIES = (
         "Rivera",
         (
             DemoMember(
-                "demo-ana-rivera", "ana.rivera", "Ana Rivera", Role.OWNER,
-                Preferences(milk="oat", size="large", temperature="hot", sweetness="light",
-                            caffeine="regular", extra_shots=1),
+                "demo-ana-rivera",
+                "ana.rivera",
+                "Ana Rivera",
+                Role.OWNER,
+                Preferences(
+                    milk="oat",
+                    size="large",
+                    temperature="hot",
+                    sweetness="light",
+                    caffeine="regular",
+                    extra_shots=1,
+                ),
                 Dietary(frozenset({"dairy_free"}), ("peanuts",)),
                 "ana.rivera@example.com",
             ),
             DemoMember(
-                "demo-marco-rivera", "marco.rivera", "Marco Rivera", Role.ADULT,
-                Preferences(milk="whole", size="medium", temperature="iced", caffeine="extra",
-                            extra_shots=2),
+                "demo-marco-rivera",
+                "marco.rivera",
+                "Marco Rivera",
+                Role.ADULT,
+                Preferences(
+                    milk="whole", size="medium", temperature="iced", caffeine="extra", extra_shots=2
+                ),
             ),
             DemoMember(
-                "demo-sofia-rivera", "sofia.rivera", "Sofia Rivera", Role.CHILD,
-                Preferences(milk="almond", size="small", temperature="warm", caffeine="decaf",
-                            sweetness="regular"),
+                "demo-sofia-rivera",
+                "sofia.rivera",
+                "Sofia Rivera",
+                Role.CHILD,
+                Preferences(
+                    milk="almond",
+                    size="small",
+                    temperature="warm",
+                    caffeine="decaf",
+                    sweetness="regular",
+                ),
                 Dietary(frozenset({"nut_free", "vegetarian"}), ("tree nuts",)),
             ),
         ),
@@ -68,20 +89,31 @@ DEMO_FAMILIES = (
         "Chen",
         (
             DemoMember(
-                "demo-wei-chen", "wei.chen", "Wei Chen", Role.OWNER,
-                Preferences(milk="none", size="medium", temperature="hot", sweetness="none",
-                            caffeine="extra"),
+                "demo-wei-chen",
+                "wei.chen",
+                "Wei Chen",
+                Role.OWNER,
+                Preferences(
+                    milk="none",
+                    size="medium",
+                    temperature="hot",
+                    sweetness="none",
+                    caffeine="extra",
+                ),
                 Dietary(frozenset({"lactose_free"})),
                 "wei.chen@example.com",
             ),
             DemoMember(
-                "demo-lin-chen", "lin.chen", "Lin Chen", Role.ADULT,
+                "demo-lin-chen",
+                "lin.chen",
+                "Lin Chen",
+                Role.ADULT,
                 Preferences(milk="soy", size="large", temperature="iced", sweetness="light"),
                 Dietary(frozenset({"vegan", "gluten_free"}), ("sesame",)),
             ),
         ),
     ),
-)  # fmt: skip
+)
 
 
 async def _seed_family(conn: Conn, demo: DemoFamily) -> tuple[int, int]:
@@ -96,10 +128,16 @@ async def _seed_family(conn: Conn, demo: DemoFamily) -> tuple[int, int]:
         if await customers_db.fetch_customer_by_external_id(conn, m.external_id):
             continue
         customer = Customer(
-            id=uuid.uuid4(), family_id=family.id, username=m.username,
-            display_name=m.display_name, email=m.email, role=m.role,
-            preferences=m.preferences, dietary=m.dietary, external_id=m.external_id,
-        )  # fmt: skip
+            id=uuid.uuid4(),
+            family_id=family.id,
+            username=m.username,
+            display_name=m.display_name,
+            email=m.email,
+            role=m.role,
+            preferences=m.preferences,
+            dietary=m.dietary,
+            external_id=m.external_id,
+        )
         try:
             await customers_db.insert_customer(conn, customer)
         except AlreadyExists:

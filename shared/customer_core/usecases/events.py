@@ -102,22 +102,31 @@ class Applying:
         self.committed = BatchResult()
 
     async def apply(
-        self, ctx: Context, *, isolate_any: bool, seconds: float = 60.0,
+        self,
+        ctx: Context,
+        *,
+        isolate_any: bool,
+        seconds: float = 60.0,
         run: Transaction | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Apply what is pending. A part the database refuses (any PostgresError
         but an outage) is bisected until the event at fault is alone, and that one
         is rejected; with `isolate_any`, so is a part that fails with any other
         exception (the caller first retries those with backoff: they may pass).
         Raises Unavailable (and, without `isolate_any`, the unexpected exception)."""
         if self.pending:
-            await self._apply(run or _apply_in_transaction, ctx, list(self.pending),
-                              isolate_any, seconds)  # fmt: skip
+            await self._apply(
+                run or _apply_in_transaction, ctx, list(self.pending), isolate_any, seconds
+            )
 
     async def _apply(
-        self, run: Transaction, ctx: Context, batch: list[Incoming], isolate_any: bool,
+        self,
+        run: Transaction,
+        ctx: Context,
+        batch: list[Incoming],
+        isolate_any: bool,
         seconds: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         try:
             result = await run(ctx, batch, seconds)
         except Unavailable:
@@ -127,13 +136,18 @@ class Applying:
             if not refused and not isolate_any:
                 raise
             if len(batch) == 1:
-                reason = f"database refused it: {exc}" if refused else (
-                    f"apply failed: {type(exc).__name__}: {exc}")  # fmt: skip
+                reason = (
+                    f"database refused it: {exc}"
+                    if refused
+                    else (f"apply failed: {type(exc).__name__}: {exc}")
+                )
                 log.warning("event rejected", extra={"error": reason})
                 result = BatchResult(rejected=[Rejected(batch[0], reason)])
             else:
-                log.warning("batch failed; bisecting it to find the event at fault",
-                            extra={"events": len(batch), "error": str(exc)})  # fmt: skip
+                log.warning(
+                    "batch failed; bisecting it to find the event at fault",
+                    extra={"events": len(batch), "error": str(exc)},
+                )
                 half = len(batch) // 2
                 await self._apply(run, ctx, batch[:half], isolate_any, seconds)
                 await self._apply(run, ctx, batch[half:], isolate_any, seconds)
@@ -250,8 +264,9 @@ def _order_activities(
         ):
             if happened:
                 family = family_of.get(ev.customer_id)
-                out.append(Activity(kind, ev.customer_id, family, ev.order_id,
-                                    occurred_at=ev.occurred_at))  # fmt: skip
+                out.append(
+                    Activity(kind, ev.customer_id, family, ev.order_id, occurred_at=ev.occurred_at)
+                )
     return out
 
 

@@ -85,9 +85,13 @@ async def summary_on(
         await wallet_db.contribution(conn, account.id, customer_id) if account.pooled else 0
     )
     return summarize(
-        account, held=held, window_points=window, rules=rules,
-        expiry_days=ctx.settings.loyalty.expiry_days, member_contribution=contribution,
-    )  # fmt: skip
+        account,
+        held=held,
+        window_points=window,
+        rules=rules,
+        expiry_days=ctx.settings.loyalty.expiry_days,
+        member_contribution=contribution,
+    )
 
 
 async def get_account(ctx: Context, customer_id: uuid.UUID) -> AccountSummary:
@@ -122,15 +126,22 @@ async def list_transactions(
 
 
 async def after_change(
-    ctx: Context, members: list[uuid.UUID], customer: Customer, kind: str,
-    r: Redemption | None = None, points: int = 0,
-) -> None:  # fmt: skip
+    ctx: Context,
+    members: list[uuid.UUID],
+    customer: Customer,
+    kind: str,
+    r: Redemption | None = None,
+    points: int = 0,
+) -> None:
     await ctx.cache.invalidate(*members)
     activity = notices.Activity(
-        kind=kind, customer_id=customer.id, family_id=customer.family_id,
-        order_id=r.order_id if r else "", points=points or (r.points if r else 0),
+        kind=kind,
+        customer_id=customer.id,
+        family_id=customer.family_id,
+        order_id=r.order_id if r else "",
+        points=points or (r.points if r else 0),
         reward_id=r.reward_id if r else None,
-    )  # fmt: skip
+    )
     changed = frozenset({notices.POINTS})
     await notices.publish(
         ctx.valkey, [notices.Notice(m, customer.family_id, changed) for m in members], [activity]
@@ -192,8 +203,9 @@ async def adjust_points(
                 raise InsufficientPoints(
                     f"an adjustment of {points} would take the balance {account.balance} below zero"
                 )
-            entry = LedgerEntry(account.id, customer_id, "adjust", points, why, "operator",
-                                None, None, ledger_key)  # fmt: skip
+            entry = LedgerEntry(
+                account.id, customer_id, "adjust", points, why, "operator", None, None, ledger_key
+            )
             (posted,) = await db.post_entries(conn, [entry])
             # The reason is in it: cleared when the customer is erased.
             owner = idempotency.Owner(customer_id=customer_id)

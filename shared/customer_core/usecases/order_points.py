@@ -60,9 +60,10 @@ async def settle(
     out = PointsOutcome()
     completions = [c for c in changes if c.completed]
     reversals = sorted(
-        oid for oid, before in initial.items()
+        oid
+        for oid, before in initial.items()
         if states[oid].reversal_due and not before.reversal_due
-    )  # fmt: skip
+    )
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
     cancelled = {c.event.order_id for c in changes if c.cancelled}
@@ -93,9 +94,12 @@ async def settle(
     # Before awarding: a first-order award given back frees budget for the order
     # that really came first.
     await _reverse(
-        conn, taken_over, {e.order_id: f"order {e.order_id} was not the first order"
-                           for e in taken_over}, locked, out,
-    )  # fmt: skip
+        conn,
+        taken_over,
+        {e.order_id: f"order {e.order_id} was not the first order" for e in taken_over},
+        locked,
+        out,
+    )
     entries = _earn_entries(settings, completions, accounts)
     base = {e.source_ref or "": e.points for e in entries}
     entries += await order_campaigns.award_entries(
@@ -221,9 +225,11 @@ async def _reverse(
         short = e.points - sum(t for _, t in takes)
         if short > 0 and e.member_id is not None:
             # Held points come back later: the rest is taken then (db.owed).
-            owed.append(owed_db.Owed(
-                e.idempotency_key, e.member_id, e.order_id, e.source, e.campaign_id, short
-            ))  # fmt: skip
+            owed.append(
+                owed_db.Owed(
+                    e.idempotency_key, e.member_id, e.order_id, e.source, e.campaign_id, short
+                )
+            )
         for n, (account_id, take) in enumerate(takes):
             balances[account_id] -= take
             entries.append(

@@ -53,9 +53,11 @@ class OrderContext:
 
 
 async def _cached(
-    ctx: Context, kind: str, customer_id: uuid.UUID,
+    ctx: Context,
+    kind: str,
+    customer_id: uuid.UUID,
     load: Callable[[], Awaitable[bytes]],
-) -> bytes:  # fmt: skip
+) -> bytes:
     raw, slot = await ctx.cache.get(kind, customer_id)
     if raw is not None:
         return raw

@@ -121,9 +121,15 @@ async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
 
 
 async def _check(
-    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime,
-    *, seen_by: uuid.UUID | None = None,
-) -> Ineligible | None:  # fmt: skip
+    conn: Conn,
+    ctx: Context,
+    account: Account,
+    reward: Reward,
+    order_id: str,
+    now: datetime,
+    *,
+    seen_by: uuid.UUID | None = None,
+) -> Ineligible | None:
     """`seen_by`: judge the order only by that customer's family's redemptions."""
     rules = tier_rules(ctx)
     tier = tier_for(await db.window_points(conn, account.id, tier_window_start(now, rules)), rules)
@@ -214,14 +220,19 @@ async def redeem_reward(
             # The family wallet's controls: a weekly cap, a child's pending approval.
             pending = await wallet_approvals.spending_controls(conn, customer, account, reward, now)
             hold = Redemption(
-                id=uuid.uuid4(), account_id=account.id, customer_id=customer_id,
-                reward_id=reward_id, order_id=order_id, points=reward.points_cost,
+                id=uuid.uuid4(),
+                account_id=account.id,
+                customer_id=customer_id,
+                reward_id=reward_id,
+                order_id=order_id,
+                points=reward.points_cost,
                 state=RedemptionState.PENDING_APPROVAL if pending else RedemptionState.HELD,
                 request_hash=digest,
-                hold_expires_at=None if pending else now + timedelta(
-                    seconds=ctx.settings.loyalty.hold_seconds),
+                hold_expires_at=None
+                if pending
+                else now + timedelta(seconds=ctx.settings.loyalty.hold_seconds),
                 balance_after=account.balance - (0 if pending else reward.points_cost),
-            )  # fmt: skip
+            )
             inserted = await rewards_db.insert_redemption(conn, hold, key)
             if inserted is None:
                 # Raced by a caller outside this account's lock: same key, or same order.
@@ -317,9 +328,16 @@ async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
             await notices.publish(
                 ctx.valkey,
                 [notices.Notice(r.customer_id, None, frozenset({notices.POINTS})) for r in expired],
-                [notices.Activity(kind="reward_reversed", customer_id=r.customer_id,
-                                  order_id=r.order_id, points=r.points, reward_id=r.reward_id)
-                 for r in expired],
-            )  # fmt: skip
+                [
+                    notices.Activity(
+                        kind="reward_reversed",
+                        customer_id=r.customer_id,
+                        order_id=r.order_id,
+                        points=r.points,
+                        reward_id=r.reward_id,
+                    )
+                    for r in expired
+                ],
+            )
         if len(expired) < 1000:
             return total

@@ -108,10 +108,11 @@ async def set_wallet(
         everyone = [m.id for m in members]
         await ctx.cache.invalidate(*everyone)
         activities = [
-            notices.Activity(kind=WALLET_CHANGED, customer_id=m, family_id=family_id,
-                             points=moved.get(m, 0))
+            notices.Activity(
+                kind=WALLET_CHANGED, customer_id=m, family_id=family_id, points=moved.get(m, 0)
+            )
             for m in everyone
-        ]  # fmt: skip
+        ]
         changed = frozenset({notices.POINTS, notices.TIER})
         await notices.publish(
             ctx.valkey, [notices.Notice(m, family_id, changed) for m in everyone], activities
@@ -129,9 +130,13 @@ async def _refuse_open(conn: Conn, accounts: list[uuid.UUID], where: str) -> Non
 
 
 async def _pool(
-    conn: Conn, family_id: uuid.UUID, wallet: Account, own: dict[uuid.UUID, Account],
-    was: bool, requested_by: uuid.UUID,
-) -> dict[uuid.UUID, int]:  # fmt: skip
+    conn: Conn,
+    family_id: uuid.UUID,
+    wallet: Account,
+    own: dict[uuid.UUID, Account],
+    was: bool,
+    requested_by: uuid.UUID,
+) -> dict[uuid.UUID, int]:
     await _refuse_open(conn, [a.id for a in own.values()], "members' own points")
     moving = [(m, a.id, a.balance) for m, a in sorted(own.items()) if a.balance > 0]
     if was and not moving:
@@ -152,9 +157,14 @@ async def _pool(
 
 
 async def _unpool(
-    conn: Conn, family_id: uuid.UUID, wallet: Account, own: dict[uuid.UUID, Account],
-    members: list[Member], was: bool, requested_by: uuid.UUID,
-) -> dict[uuid.UUID, int]:  # fmt: skip
+    conn: Conn,
+    family_id: uuid.UUID,
+    wallet: Account,
+    own: dict[uuid.UUID, Account],
+    members: list[Member],
+    was: bool,
+    requested_by: uuid.UUID,
+) -> dict[uuid.UUID, int]:
     await _refuse_open(conn, [wallet.id], "the family wallet")
     if not wallet.balance:
         if was:
@@ -250,10 +260,22 @@ async def seed_demo_wallet(ctx: Context) -> str:
                 continue
             account = await loyalty_db.account_for_customer(conn, member.id)
             assert account is not None
-            await loyalty_db.post_entries(conn, [LedgerEntry(
-                account.id, member.id, "adjust", points, "demo opening balance", "operator",
-                None, None, f"demo:wallet:{external_id}:opening",
-            )])  # fmt: skip
+            await loyalty_db.post_entries(
+                conn,
+                [
+                    LedgerEntry(
+                        account.id,
+                        member.id,
+                        "adjust",
+                        points,
+                        "demo opening balance",
+                        "operator",
+                        None,
+                        None,
+                        f"demo:wallet:{external_id}:opening",
+                    )
+                ],
+            )
     if owner is None:
         return "no Rivera members to pool"
     done = await set_wallet(ctx, family.id, True, owner, "")

@@ -107,10 +107,15 @@ def _refused(decision: str, r: Redemption) -> FailedPrecondition:
 def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
     # The same entry (and key) RedeemReward posts when no approval is needed.
     return LedgerEntry(
-        account_id=r.account_id, member_id=r.customer_id, kind="redeem", points=-r.points,
-        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON], source="reward",
-        source_ref=names.redemption_name(r.id), idempotency_key=f"redemption:{r.id}:redeem",
-    )  # fmt: skip
+        account_id=r.account_id,
+        member_id=r.customer_id,
+        kind="redeem",
+        points=-r.points,
+        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
+        source="reward",
+        source_ref=names.redemption_name(r.id),
+        idempotency_key=f"redemption:{r.id}:redeem",
+    )
 
 
 @retried_once
@@ -231,9 +236,16 @@ async def _announce_end(ctx: Context, r: Redemption, family_id: uuid.UUID) -> No
     await notices.publish(
         ctx.valkey,
         [notices.Notice(r.customer_id, family_id, frozenset({notices.POINTS}))],
-        [notices.Activity(kind=WALLET_CHANGED, customer_id=r.customer_id, family_id=family_id,
-                          order_id=r.order_id, reward_id=r.reward_id)],
-    )  # fmt: skip
+        [
+            notices.Activity(
+                kind=WALLET_CHANGED,
+                customer_id=r.customer_id,
+                family_id=family_id,
+                order_id=r.order_id,
+                reward_id=r.reward_id,
+            )
+        ],
+    )
 
 
 @dataclass(frozen=True)

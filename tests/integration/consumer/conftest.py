@@ -74,8 +74,10 @@ async def make_customers(ctx: Context, n: int, *, pooled: bool = False) -> list[
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name) "
                 "VALUES ($1, $2, $3, 'C')",
-                cid, fid, f"u{cid.hex[:12]}",
-            )  # fmt: skip
+                cid,
+                fid,
+                f"u{cid.hex[:12]}",
+            )
     return ids
 
 
@@ -90,9 +92,10 @@ async def producer(cset: consumer_settings.ConsumerSettings) -> AsyncIterator[AI
 
 
 async def send(
-    producer: AIOKafkaProducer, cset: consumer_settings.ConsumerSettings,
+    producer: AIOKafkaProducer,
+    cset: consumer_settings.ConsumerSettings,
     events: Sequence[OrderEvent],
-) -> None:  # fmt: skip
+) -> None:
     outs = [demo_traffic.outgoing(e) for e in events]
     await demo_traffic.publish(producer, cset.topic_prefix, outs, random.Random(1))
 

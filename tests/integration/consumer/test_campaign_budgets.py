@@ -76,13 +76,19 @@ async def test_an_entry_already_in_the_ledger_consumes_no_budget(ctx: Context):
     async with ctx.pool.acquire() as conn:
         # The entry this completion would post is already there (posted once before).
         account = uuid.uuid4()
-        await conn.execute("INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)",
-                           account, cy)  # fmt: skip
+        await conn.execute(
+            "INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)", account, cy
+        )
         await conn.execute(
             "INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,"
             " source_ref, campaign_id, idempotency_key) VALUES ($1, $2, 'earn', 40, 'x',"
-            " 'campaign', $3, $4, $5)", account, cy, oid, cid, f"order:{oid}:campaign:{cid}",
-        )  # fmt: skip
+            " 'campaign', $3, $4, $5)",
+            account,
+            cy,
+            oid,
+            cid,
+            f"order:{oid}:campaign:{cid}",
+        )
         await conn.execute("UPDATE loyalty_accounts SET balance = 40 WHERE id = $1", account)
     await apply_batch(ctx, events)
     seen = await status(ctx, "capped")
@@ -104,8 +110,9 @@ async def test_the_first_order_bonus_goes_to_the_earliest_order_whatever_arrives
         async with ctx.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT source_ref, sum(points) AS net FROM loyalty_points"
-                " WHERE source = 'campaign' AND member_id = $1 GROUP BY source_ref", who,
-            )  # fmt: skip
+                " WHERE source = 'campaign' AND member_id = $1 GROUP BY source_ref",
+                who,
+            )
         net = {r["source_ref"]: r["net"] for r in rows}
         results[arrival] = (net.get(early[0].event.order_id, 0), net.get(late[0].event.order_id, 0))
     assert results == {"early-first": (40, 0), "late-first": (40, 0)}
@@ -126,21 +133,29 @@ async def test_every_arrival_order_of_two_orders_gives_the_same_first_order_awar
             for i in arrival:
                 await apply_batch(ctx, [pieces[i]])
             async with ctx.pool.acquire() as conn:
-                net = dict(await conn.fetch(
-                    "SELECT source_ref, sum(points)::bigint FROM loyalty_points"
-                    " WHERE source = 'campaign' AND member_id = $1 GROUP BY source_ref", fay,
-                ))  # fmt: skip
+                net = dict(
+                    await conn.fetch(
+                        "SELECT source_ref, sum(points)::bigint FROM loyalty_points"
+                        " WHERE source = 'campaign' AND member_id = $1 GROUP BY source_ref",
+                        fay,
+                    )
+                )
                 kept = await conn.fetchval(
                     "SELECT coalesce(sum(points), 0) FROM campaign_customer_awards"
-                    " WHERE customer_id = $1", fay,
-                )  # fmt: skip
-                history = dict(await conn.fetch(
-                    "SELECT order_id, points_earned FROM order_history WHERE customer_id = $1",
+                    " WHERE customer_id = $1",
                     fay,
-                ))  # fmt: skip
+                )
+                history = dict(
+                    await conn.fetch(
+                        "SELECT order_id, points_earned FROM order_history WHERE customer_id = $1",
+                        fay,
+                    )
+                )
             e, la = early[0].event.order_id, late[0].event.order_id
             want = 0 if cancel_first else 40
             seen = (net.get(e, 0), net.get(la, 0), kept, history[e], history[la])
             assert seen == (want, 0, want, 100 + want if not cancel_first else 0, 100), (
-                cancel_first, arrival, seen,
-            )  # fmt: skip
+                cancel_first,
+                arrival,
+                seen,
+            )

@@ -51,7 +51,9 @@ async def ledger(ctx: Context, customer: uuid.UUID) -> list[tuple]:
         rows = await conn.fetch(
             "SELECT p.kind, p.source, p.points, p.campaign_id IS NOT NULL FROM loyalty_points p "
             "JOIN loyalty_accounts a ON a.id = p.account_id WHERE a.customer_id = $1 "
-            "ORDER BY p.id", customer)  # fmt: skip
+            "ORDER BY p.id",
+            customer,
+        )
     return [tuple(r) for r in rows]
 
 
@@ -82,7 +84,11 @@ async def test_a_cancelled_order_gives_back_its_campaign_points_too(ctx: Context
     await apply_batch(ctx, events[:2])
     await apply_batch(ctx, events)  # a replay changes nothing
     rows = await ledger(ctx, bob)
-    assert sorted(rows) == sorted([
-        ("earn", "order", 100, False), ("earn", "campaign", 105, True),
-        ("reverse", "order", -100, False), ("reverse", "campaign", -105, True),
-    ])  # fmt: skip
+    assert sorted(rows) == sorted(
+        [
+            ("earn", "order", 100, False),
+            ("earn", "campaign", 105, True),
+            ("reverse", "order", -100, False),
+            ("reverse", "campaign", -105, True),
+        ]
+    )

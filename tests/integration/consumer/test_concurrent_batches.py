@@ -30,8 +30,15 @@ def order_events(customer_id: uuid.UUID, total: int, minutes: int) -> list[Order
     items = (Item("latte", "Latte", "medium", 1, total),)
 
     def ev(topic: Topic, later: int, body: object) -> OrderEvent:
-        return OrderEvent(str(uuid.uuid4()), topic, AT + timedelta(minutes=minutes + later),
-                          customer_id, oid, 1, body)  # type: ignore[arg-type]  # fmt: skip
+        return OrderEvent(
+            str(uuid.uuid4()),
+            topic,
+            AT + timedelta(minutes=minutes + later),
+            customer_id,
+            oid,
+            1,
+            body,
+        )  # type: ignore[arg-type]
 
     return [
         ev(Topic.PLACED, 0, Placed(items, "USD", total, total)),

@@ -23,8 +23,12 @@ from tests.integration.consumer.conftest import eventually, make_customers, send
 def cli(cenv: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "customer_launcher", "dlq", *args],
-        env=cenv, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=cenv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def count(ctx: Context, sql: str, *args: object) -> int:
@@ -34,9 +38,11 @@ async def count(ctx: Context, sql: str, *args: object) -> int:
 
 async def read_dlq(cset, n: int) -> list:
     consumer = AIOKafkaConsumer(
-        cset.core.kafka.dlq_topic, **client_options(cset.core.kafka),
-        auto_offset_reset="earliest", enable_auto_commit=False,
-    )  # fmt: skip
+        cset.core.kafka.dlq_topic,
+        **client_options(cset.core.kafka),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     got: list = []
     try:
@@ -124,8 +130,9 @@ async def test_dlq_replay_applies_a_fixed_event_exactly_once(
         await conn.execute("INSERT INTO families (id, display_name) VALUES ($1, 'Late')", family)
         await conn.execute(
             "INSERT INTO customers (id, family_id, username) VALUES ($1, $2, 'late')",
-            stranger, family,
-        )  # fmt: skip
+            stranger,
+            family,
+        )
     for _ in range(2):  # replaying twice must still count once
         replayed = await asyncio.to_thread(cli, cenv, "replay", "--all")
         assert replayed.returncode == 0, replayed.stderr

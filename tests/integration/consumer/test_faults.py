@@ -68,16 +68,19 @@ def workload(customers: list[uuid.UUID], orders: int, seed: int) -> list[OrderEv
     rng = random.Random(seed)
     at = datetime(2025, 2, 3, 7, tzinfo=UTC)
     return [
-        e for _ in range(orders)
+        e
+        for _ in range(orders)
         for e in demo_traffic.order_events(rng, demo_traffic.skewed(rng, customers), at)
-    ]  # fmt: skip
+    ]
 
 
 def spawn(cenv: dict[str, str], **extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "customer_launcher", "consumer"],
-        env={**cenv, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env={**cenv, **extra},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(ctx, cset, cenv, producer):
@@ -181,9 +184,10 @@ async def test_two_consumers_split_partitions_and_one_takes_over(
 
 async def _committed_total(cset) -> int:
     group = AIOKafkaConsumer(
-        **client_options(cset.core.kafka), group_id=cset.core.kafka.group_id,
+        **client_options(cset.core.kafka),
+        group_id=cset.core.kafka.group_id,
         enable_auto_commit=False,
-    )  # fmt: skip
+    )
     await group.start()
     try:
         tps = [TopicPartition(t, p) for t in cset.topics for p in range(PARTITIONS)]

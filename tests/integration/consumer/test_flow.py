@@ -20,8 +20,9 @@ def events_for(cid: uuid.UUID) -> list[OrderEvent]:
     items = (Item("flat-white", "Flat White", "large", 2, 550),)
 
     def ev(topic: Topic, seconds: int, body: object) -> OrderEvent:
-        return OrderEvent(str(uuid.uuid4()), topic, AT.replace(second=seconds), cid, "ord-1", 1,
-                          body)  # type: ignore[arg-type]  # fmt: skip
+        return OrderEvent(
+            str(uuid.uuid4()), topic, AT.replace(second=seconds), cid, "ord-1", 1, body
+        )  # type: ignore[arg-type]
 
     return [
         ev(Topic.PLACED, 0, Placed(items, "USD", 1100, 1100)),
@@ -75,9 +76,18 @@ async def test_demo_traffic_moves_statistics_and_points(ctx: Context, cenv, star
     await make_customers(ctx, 3)
     await start_consumer()
     demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "customer_launcher", "consumer", "demo-traffic",
-        "--rate", "25", "--count", "120", env=cenv, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "customer_launcher",
+        "consumer",
+        "demo-traffic",
+        "--rate",
+        "25",
+        "--count",
+        "120",
+        env=cenv,
+        stderr=subprocess.DEVNULL,
+    )
     assert await asyncio.wait_for(demo.wait(), 120) == 0
 
     async def moved() -> bool:

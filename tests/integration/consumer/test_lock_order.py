@@ -44,15 +44,20 @@ async def two_members_in_account_order(ctx: Context) -> tuple[uuid.UUID, uuid.UU
         for cid, role in zip(ids, ("owner", "adult"), strict=True):
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name, role)"
-                " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
-            )  # fmt: skip
+                " VALUES ($1, $2, $3, 'M', $4)",
+                cid,
+                fid,
+                f"u{cid.hex[:12]}",
+                role,
+            )
     for cid in ids:
         await give(ctx, cid, 300)
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT customer_id FROM loyalty_accounts WHERE customer_id = ANY($1::uuid[])"
-            " ORDER BY id", ids,
-        )  # fmt: skip
+            " ORDER BY id",
+            ids,
+        )
     first, second = (r["customer_id"] for r in rows)
     return fid, first, second
 
@@ -77,14 +82,21 @@ def waiting(ctx: Context, n: int) -> Callable[[], Awaitable[bool]]:
 
 
 async def test_the_consumer_and_set_family_wallet_never_deadlock(
-    ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
+    ctx: Context,
+    api: Stub,
+    producer: AIOKafkaProducer,
+    cset: ConsumerSettings,
     start_consumer: Callable[..., Awaitable[Running]],
-) -> None:  # fmt: skip
+) -> None:
     fid, a, b = await two_members_in_account_order(ctx)
-    held = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{b}", reward=f"rewards/{FREE_COFFEE}", order_id="o-b",
-        idempotency_key="k-b",
-    ))  # fmt: skip
+    held = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=f"customers/{b}",
+            reward=f"rewards/{FREE_COFFEE}",
+            order_id="o-b",
+            idempotency_key="k-b",
+        )
+    )
     assert await deadlocks(ctx) == 0
     now = datetime.now(UTC)
     batch = [
@@ -100,10 +112,16 @@ async def test_the_consumer_and_set_family_wallet_never_deadlock(
         await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
 
         # Unpooling a family that is not pooled changes nothing but locks every account.
-        switch = asyncio.ensure_future(api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-            family=f"families/{fid}", pooled=False, requested_by=f"customers/{a}",
-            idempotency_key="k-switch",
-        )))  # fmt: skip
+        switch = asyncio.ensure_future(
+            api.SetFamilyWallet(
+                pb.SetFamilyWalletRequest(
+                    family=f"families/{fid}",
+                    pooled=False,
+                    requested_by=f"customers/{a}",
+                    idempotency_key="k-switch",
+                )
+            )
+        )
         await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on the account")
         await start_consumer()
         await eventually(waiting(ctx, 2), what="the batch queued on the account")
@@ -130,9 +148,12 @@ async def test_the_consumer_and_set_family_wallet_never_deadlock(
 
 
 async def test_a_reversal_that_follows_transfers_takes_its_accounts_in_the_global_order(
-    ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
+    ctx: Context,
+    api: Stub,
+    producer: AIOKafkaProducer,
+    cset: ConsumerSettings,
     start_consumer: Callable[..., Awaitable[Running]],
-) -> None:  # fmt: skip
+) -> None:
     fid, a, b = await two_members_in_account_order(ctx)
     # B (the higher account) earned on an order; its cancellation may take the points
     # back from any account of the family, A's included.
@@ -148,10 +169,16 @@ async def test_a_reversal_that_follows_transfers_takes_its_accounts_in_the_globa
         tx = blocker.transaction()
         await tx.start()
         await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
-        switch = asyncio.ensure_future(api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-            family=f"families/{fid}", pooled=False, requested_by=f"customers/{a}",
-            idempotency_key="k-switch-reverse",
-        )))  # fmt: skip
+        switch = asyncio.ensure_future(
+            api.SetFamilyWallet(
+                pb.SetFamilyWalletRequest(
+                    family=f"families/{fid}",
+                    pooled=False,
+                    requested_by=f"customers/{a}",
+                    idempotency_key="k-switch-reverse",
+                )
+            )
+        )
         await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on A's account")
         await start_consumer()
         await eventually(waiting(ctx, 2), what="the batch queued on A's account")
@@ -165,8 +192,9 @@ async def test_a_reversal_that_follows_transfers_takes_its_accounts_in_the_globa
         async with ctx.pool.acquire() as conn:
             taken = await conn.fetchval(
                 "SELECT coalesce(sum(points), 0) FROM loyalty_points"
-                " WHERE source_ref = $1 AND kind = 'reverse'", oid,
-            )  # fmt: skip
+                " WHERE source_ref = $1 AND kind = 'reverse'",
+                oid,
+            )
             left = await conn.fetchval(
                 "SELECT balance FROM loyalty_accounts WHERE customer_id = $1", b
             )

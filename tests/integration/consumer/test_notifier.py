@@ -67,8 +67,10 @@ async def test_script_path_writes_what_notices_publish_writes(ctx: Context):
     batch = activities(cid, fid, other)
     extra = [Notice(cid, fid, frozenset({notices.STATS})), Notice(other, None, frozenset({"tier"}))]
     streams = [
-        notices.customer_stream(cid), notices.family_stream(fid), notices.customer_stream(other)
-    ]  # fmt: skip
+        notices.customer_stream(cid),
+        notices.family_stream(fid),
+        notices.customer_stream(other),
+    ]
 
     who = {cid, other}
     expected = await written(ctx, lambda: notices.publish(ctx.valkey, extra, batch), streams, who)
@@ -109,8 +111,10 @@ async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx:
     task = notifier.Notifier(ctx.valkey)
     task.start()
     for i in range(3):
-        await task.put([Notice(cid, None, frozenset({notices.STATS}))],
-                       [Activity("order_placed", cid, order_id=f"o{i}")])  # fmt: skip
+        await task.put(
+            [Notice(cid, None, frozenset({notices.STATS}))],
+            [Activity("order_placed", cid, order_id=f"o{i}")],
+        )
     await task.close()
     assert int(await ctx.valkey.get(gen_key) or 0) > before
     entries = await ctx.valkey.xrange(notices.customer_stream(cid))
@@ -125,8 +129,9 @@ async def test_a_streams_ttl_is_refreshed_once_per_period_and_always_when_create
     script = notifier.publisher(ctx.valkey)
 
     async def write(order_id: str) -> int:
-        await notifier.publish(script, [], [Activity("order_placed", cid, order_id=order_id)],
-                               ttls=ttls)  # fmt: skip
+        await notifier.publish(
+            script, [], [Activity("order_placed", cid, order_id=order_id)], ttls=ttls
+        )
         return int(await ctx.valkey.ttl(key))
 
     assert await write("o1") > notices.REPLAY_TTL_SECONDS - 60

@@ -31,8 +31,9 @@ def order(customer_id: uuid.UUID, *, cancel: bool) -> list[OrderEvent]:
     oid = f"ord-{uuid.uuid4().hex[:12]}"
 
     def ev(topic: Topic, minutes: int, body: object) -> OrderEvent:
-        return OrderEvent(str(uuid.uuid4()), topic, AT + timedelta(minutes=minutes), customer_id,
-                          oid, 1, body)  # type: ignore[arg-type]  # fmt: skip
+        return OrderEvent(
+            str(uuid.uuid4()), topic, AT + timedelta(minutes=minutes), customer_id, oid, 1, body
+        )  # type: ignore[arg-type]
 
     events = [
         ev(Topic.PLACED, 0, Placed(ITEMS, "USD", 1475, 1475)),
@@ -51,11 +52,14 @@ async def snapshot(ctx: Context, cid: uuid.UUID) -> dict[str, object]:
         stats = await conn.fetchrow(
             "SELECT order_count, completed_count, cancelled_count, total_spent_minor, "
             "payment_count, currency_code, first_order_at, last_order_at "
-            "FROM order_stats WHERE customer_id = $1", cid)  # fmt: skip
+            "FROM order_stats WHERE customer_id = $1",
+            cid,
+        )
         history = await conn.fetchrow(
             "SELECT placed_at, completed_at, cancelled_at, items, currency_code, total_minor, "
             "paid_minor, points_earned, cancel_reason FROM order_history WHERE customer_id = $1",
-            cid)  # fmt: skip
+            cid,
+        )
         drinks = await conn.fetch(
             "SELECT drink_id, count FROM order_stats_drinks WHERE customer_id = $1 ORDER BY 1", cid
         )
@@ -64,11 +68,14 @@ async def snapshot(ctx: Context, cid: uuid.UUID) -> dict[str, object]:
         )
         account = await conn.fetchrow(
             "SELECT balance, lifetime_points, tier FROM loyalty_accounts WHERE customer_id = $1",
-            cid)  # fmt: skip
+            cid,
+        )
         ledger = await conn.fetch(
             "SELECT p.kind, p.points, p.source FROM loyalty_points p "
             "JOIN loyalty_accounts a ON a.id = p.account_id WHERE a.customer_id = $1 "
-            "ORDER BY 1, 2", cid)  # fmt: skip
+            "ORDER BY 1, 2",
+            cid,
+        )
     return {
         "stats": dict(stats) if stats else None,
         "history": dict(history) if history else None,

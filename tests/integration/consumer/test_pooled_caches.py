@@ -35,16 +35,26 @@ async def balance_seen(api: Stub, cid: uuid.UUID) -> int:
 
 
 async def test_an_earning_through_the_consumer_is_fresh_for_every_member(
-    ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
+    ctx: Context,
+    api: Stub,
+    producer: AIOKafkaProducer,
+    cset: ConsumerSettings,
     start_consumer: Callable[..., Awaitable[Running]],
-) -> None:  # fmt: skip
+) -> None:
     members = await make_customers(ctx, 3, pooled=True)
     await give(ctx, members[0], 40)
     for m in members:  # cached now
         assert await balance_seen(api, m) == 40
     await start_consumer()
-    event = OrderEvent(str(uuid.uuid4()), Topic.COMPLETED, datetime.now(UTC), members[0],
-                       f"ord-{uuid.uuid4().hex[:10]}", 1, Completed(1000, "USD"))  # fmt: skip
+    event = OrderEvent(
+        str(uuid.uuid4()),
+        Topic.COMPLETED,
+        datetime.now(UTC),
+        members[0],
+        f"ord-{uuid.uuid4().hex[:10]}",
+        1,
+        Completed(1000, "USD"),
+    )
     await send(producer, cset, [event])
 
     async def earned() -> bool:
@@ -58,10 +68,14 @@ async def test_an_earning_through_the_consumer_is_fresh_for_every_member(
 async def test_an_expired_hold_is_fresh_for_every_member(ctx: Context, api: Stub) -> None:
     members = await make_customers(ctx, 3, pooled=True)
     await give(ctx, members[0], 300)
-    await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{members[0]}", reward=f"rewards/{FREE_COFFEE}", order_id="o-1",
-        idempotency_key="k-hold",
-    ))  # fmt: skip
+    await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=f"customers/{members[0]}",
+            reward=f"rewards/{FREE_COFFEE}",
+            order_id="o-1",
+            idempotency_key="k-hold",
+        )
+    )
     for m in members:
         assert await balance_seen(api, m) == 200
 
@@ -87,15 +101,22 @@ async def owner_and_adult(ctx: Context) -> Family:
         for cid, role in ((fam.owner, "owner"), (fam.adult, "adult")):
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name, role)"
-                " VALUES ($1, $2, $3, 'M', $4)", cid, fam.id, f"u{cid.hex[:12]}", role,
-            )  # fmt: skip
+                " VALUES ($1, $2, $3, 'M', $4)",
+                cid,
+                fam.id,
+                f"u{cid.hex[:12]}",
+                role,
+            )
     return fam
 
 
 async def test_a_reversal_from_another_members_account_is_fresh_for_that_member(
-    ctx: Context, api: Stub, producer: AIOKafkaProducer, cset: ConsumerSettings,
+    ctx: Context,
+    api: Stub,
+    producer: AIOKafkaProducer,
+    cset: ConsumerSettings,
     start_consumer: Callable[..., Awaitable[Running]],
-) -> None:  # fmt: skip
+) -> None:
     fam = await owner_and_adult(ctx)
     await give(ctx, fam.owner, 400)
     await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
@@ -105,8 +126,15 @@ async def test_a_reversal_from_another_members_account_is_fresh_for_that_member(
     seen = [await balance_seen(api, m) for m in (fam.owner, fam.adult)]  # cached now
     assert seen == [400, 200]
     await start_consumer()
-    cancel = OrderEvent(str(uuid.uuid4()), Topic.CANCELLED, datetime.now(UTC), fam.adult, oid,
-                        1, Cancelled("refund"))  # fmt: skip
+    cancel = OrderEvent(
+        str(uuid.uuid4()),
+        Topic.CANCELLED,
+        datetime.now(UTC),
+        fam.adult,
+        oid,
+        1,
+        Cancelled("refund"),
+    )
     await send(producer, cset, [cancel])
 
     async def reversed_() -> bool:

@@ -40,9 +40,13 @@ KEPT = {
 # (docs/security.md): the redemption, its approval (a decision's reason is not in it) and
 # a spending cap. DeleteCustomer stores an empty response (after the walk: it runs last).
 HOLDS_NO_PERSONAL_DATA = {
-    "RemoveFavorite", "RedeemReward", "ApproveRedemption", "DeclineRedemption",
-    "ReverseRedemption", "SetMemberSpendingCap",
-}  # fmt: skip
+    "RemoveFavorite",
+    "RedeemReward",
+    "ApproveRedemption",
+    "DeclineRedemption",
+    "ReverseRedemption",
+    "SetMemberSpendingCap",
+}
 
 
 def keyed_rpcs() -> set[str]:
@@ -66,75 +70,123 @@ async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
         customer=profile(family.name, "owner", pb.FAMILY_ROLE_OWNER), idempotency_key=k()
     )
     owner = await api.CreateCustomer(create)
-    child = await api.CreateCustomer(pb.CreateCustomerRequest(
-        customer=profile(family.name, "child", pb.FAMILY_ROLE_CHILD), idempotency_key=k()
-    ))  # fmt: skip
-    await api.UpdateCustomer(pb.UpdateCustomerRequest(
-        customer=pb.Customer(
-            name=owner.name, display_name=v("newname"), email=f"{v('newmail')}@example.org",
-            dietary=pb.Dietary(allergies=[v("newallergy")]),
-        ),
-        update_mask=FieldMask(paths=["display_name", "email", "dietary.allergies"]),
-        idempotency_key=k(),
-    ))  # fmt: skip
+    child = await api.CreateCustomer(
+        pb.CreateCustomerRequest(
+            customer=profile(family.name, "child", pb.FAMILY_ROLE_CHILD), idempotency_key=k()
+        )
+    )
+    await api.UpdateCustomer(
+        pb.UpdateCustomerRequest(
+            customer=pb.Customer(
+                name=owner.name,
+                display_name=v("newname"),
+                email=f"{v('newmail')}@example.org",
+                dietary=pb.Dietary(allergies=[v("newallergy")]),
+            ),
+            update_mask=FieldMask(paths=["display_name", "email", "dietary.allergies"]),
+            idempotency_key=k(),
+        )
+    )
 
-    favorite = await api.AddFavorite(pb.AddFavoriteRequest(
-        parent=owner.name,
-        favorite=pb.Favorite(drink_id="latte", drink_name=v("drink"),
-                             customization=pb.Customization(syrups=[v("syrup")], notes=v("notes"))),
-        idempotency_key=k(),
-    ))  # fmt: skip
-    await api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=favorite.name, customization=pb.Customization(
-            notes=v("newnotes"))),
-        update_mask=FieldMask(paths=["customization"]), idempotency_key=k(),
-    ))  # fmt: skip
+    favorite = await api.AddFavorite(
+        pb.AddFavoriteRequest(
+            parent=owner.name,
+            favorite=pb.Favorite(
+                drink_id="latte",
+                drink_name=v("drink"),
+                customization=pb.Customization(syrups=[v("syrup")], notes=v("notes")),
+            ),
+            idempotency_key=k(),
+        )
+    )
+    await api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(
+                name=favorite.name, customization=pb.Customization(notes=v("newnotes"))
+            ),
+            update_mask=FieldMask(paths=["customization"]),
+            idempotency_key=k(),
+        )
+    )
     await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=favorite.name, idempotency_key=k()))
-    gone = await api.AddFavorite(pb.AddFavoriteRequest(
-        parent=child.name, favorite=pb.Favorite(drink_id="mocha", drink_name=v("gonedrink")),
-        idempotency_key=k(),
-    ))  # fmt: skip
+    gone = await api.AddFavorite(
+        pb.AddFavoriteRequest(
+            parent=child.name,
+            favorite=pb.Favorite(drink_id="mocha", drink_name=v("gonedrink")),
+            idempotency_key=k(),
+        )
+    )
     await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=gone.name, idempotency_key=k()))
 
-    await api.AdjustPoints(pb.AdjustPointsRequest(
-        customer=owner.name, points=500, reason=v("adjust"), idempotency_key=k()
-    ))  # fmt: skip
-    await api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-        family=family.name, pooled=True, requested_by=owner.name, idempotency_key=k()
-    ))  # fmt: skip
-    asked = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=k()
-    ))  # fmt: skip
+    await api.AdjustPoints(
+        pb.AdjustPointsRequest(
+            customer=owner.name, points=500, reason=v("adjust"), idempotency_key=k()
+        )
+    )
+    await api.SetFamilyWallet(
+        pb.SetFamilyWalletRequest(
+            family=family.name, pooled=True, requested_by=owner.name, idempotency_key=k()
+        )
+    )
+    asked = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=k()
+        )
+    )
     assert asked.redemption.state == pb.REDEMPTION_STATE_PENDING_APPROVAL
-    await api.DeclineRedemption(pb.DeclineRedemptionRequest(
-        redemption=asked.redemption.name, approver=owner.name, reason=v("decline"),
-        idempotency_key=k(),
-    ))  # fmt: skip
-    held = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=k()
-    ))  # fmt: skip
-    await api.ReverseRedemption(pb.ReverseRedemptionRequest(
-        redemption=held.redemption.name, reason=v("reverse"), idempotency_key=k()
-    ))  # fmt: skip
-    approved = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=child.name, reward=COFFEE, order_id="o-3", idempotency_key=k()
-    ))  # fmt: skip
-    await api.ApproveRedemption(pb.ApproveRedemptionRequest(
-        redemption=approved.redemption.name, approver=owner.name, idempotency_key=k()
-    ))  # fmt: skip
-    await api.SetMemberSpendingCap(pb.SetMemberSpendingCapRequest(
-        customer=child.name, weekly_points=300, set_by=owner.name, idempotency_key=k()
-    ))  # fmt: skip
+    await api.DeclineRedemption(
+        pb.DeclineRedemptionRequest(
+            redemption=asked.redemption.name,
+            approver=owner.name,
+            reason=v("decline"),
+            idempotency_key=k(),
+        )
+    )
+    held = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=k()
+        )
+    )
+    await api.ReverseRedemption(
+        pb.ReverseRedemptionRequest(
+            redemption=held.redemption.name, reason=v("reverse"), idempotency_key=k()
+        )
+    )
+    approved = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=child.name, reward=COFFEE, order_id="o-3", idempotency_key=k()
+        )
+    )
+    await api.ApproveRedemption(
+        pb.ApproveRedemptionRequest(
+            redemption=approved.redemption.name, approver=owner.name, idempotency_key=k()
+        )
+    )
+    await api.SetMemberSpendingCap(
+        pb.SetMemberSpendingCapRequest(
+            customer=child.name, weekly_points=300, set_by=owner.name, idempotency_key=k()
+        )
+    )
     await order_cancelled(ctx, uuid.UUID(owner.name.split("/")[1]))
 
     imported = pb.ImportRecord(
-        external_id=v("ext"), family_external_id=v("famext"), family_display_name=v("impfamily"),
-        username=v("impuser"), display_name=v("impname"), email=f"{v('impmail')}@example.org",
-        role=pb.FAMILY_ROLE_OWNER, dietary=pb.Dietary(allergies=[v("impallergy")]),
-        favorites=[pb.ImportFavorite(drink_id="mocha", drink_name=v("impdrink"),
-                                     customization=pb.Customization(notes=v("impnotes")))],
+        external_id=v("ext"),
+        family_external_id=v("famext"),
+        family_display_name=v("impfamily"),
+        username=v("impuser"),
+        display_name=v("impname"),
+        email=f"{v('impmail')}@example.org",
+        role=pb.FAMILY_ROLE_OWNER,
+        dietary=pb.Dietary(allergies=[v("impallergy")]),
+        favorites=[
+            pb.ImportFavorite(
+                drink_id="mocha",
+                drink_name=v("impdrink"),
+                customization=pb.Customization(notes=v("impnotes")),
+            )
+        ],
         opening_points=40,
-    )  # fmt: skip
+    )
     summary = await api.ImportCustomers(iter([pb.ImportCustomersRequest(record=imported)]))
     assert summary.created == 1, summary
     imported_name = (await api.GetCustomer(pb.GetCustomerRequest(username=v("impuser")))).name
@@ -155,11 +207,26 @@ async def test_erasure_leaves_no_personal_value_in_any_table_or_valkey_key(
     ] + [
         v(label)
         for label in (
-            "family", "newname", "newmail", "newallergy", "drink", "syrup", "notes", "newnotes",
-            "adjust", "gonedrink", "decline", "reverse", "cancel", "ext", "famext", "impfamily",
-            "impdrink", "impnotes",
+            "family",
+            "newname",
+            "newmail",
+            "newallergy",
+            "drink",
+            "syrup",
+            "notes",
+            "newnotes",
+            "adjust",
+            "gonedrink",
+            "decline",
+            "reverse",
+            "cancel",
+            "ext",
+            "famext",
+            "impfamily",
+            "impdrink",
+            "impnotes",
         )
-    ]  # fmt: skip
+    ]
     # Every RPC that stores a response under a key was called above, and each either names
     # whose personal data its response holds or is one that holds none (the search below
     # proves both). A new keyed RPC fails here until it is called with personal values.

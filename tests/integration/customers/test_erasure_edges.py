@@ -32,13 +32,14 @@ async def test_a_replayed_response_about_an_erased_customer_is_what_a_fresh_call
     api: Stub, ctx: Context
 ) -> None:
     family = await api.CreateFamily(pb.CreateFamilyRequest(family=pb.Family(display_name="Ro")))
-    ana = await api.CreateCustomer(pb.CreateCustomerRequest(
-        customer=profile(family.name, "ana", pb.FAMILY_ROLE_OWNER)
-    ))  # fmt: skip
+    ana = await api.CreateCustomer(
+        pb.CreateCustomerRequest(customer=profile(family.name, "ana", pb.FAMILY_ROLE_OWNER))
+    )
     add = pb.AddFavoriteRequest(
-        parent=ana.name, favorite=pb.Favorite(drink_id="latte", drink_name=v("fav")),
+        parent=ana.name,
+        favorite=pb.Favorite(drink_id="latte", drink_name=v("fav")),
         idempotency_key=key(),
-    )  # fmt: skip
+    )
     await api.AddFavorite(add)
     delete = pb.DeleteCustomerRequest(name=ana.name, idempotency_key=key())
     await api.DeleteCustomer(delete)
@@ -114,19 +115,28 @@ async def test_the_ledger_allows_erasing_a_reason_and_nothing_else(ctx: Context)
         )
         await conn.execute(
             "INSERT INTO customers (id, family_id, username, display_name)"
-            " VALUES ($1, $2, $3, 'M')", cid := uuid.uuid4(), fid, v("led"),
-        )  # fmt: skip
+            " VALUES ($1, $2, $3, 'M')",
+            cid := uuid.uuid4(),
+            fid,
+            v("led"),
+        )
         account = await conn.fetchval(
             "INSERT INTO loyalty_accounts (id, customer_id, balance)"
-            " VALUES ($1, $2, 5) RETURNING id", uuid.uuid4(), cid,
-        )  # fmt: skip
+            " VALUES ($1, $2, 5) RETURNING id",
+            uuid.uuid4(),
+            cid,
+        )
         await conn.execute(
             "INSERT INTO loyalty_points (account_id, member_id, kind, points, reason, source,"
             " idempotency_key) VALUES ($1, $2, 'adjust', 5, 'words', 'operator', 'k')",
-            account, cid,
-        )  # fmt: skip
-        for change, erasing in (("reason = 'x'", False), ("points = 6", True),
-                                ("reason = 'x', points = 6", True)):  # fmt: skip
+            account,
+            cid,
+        )
+        for change, erasing in (
+            ("reason = 'x'", False),
+            ("points = 6", True),
+            ("reason = 'x', points = 6", True),
+        ):
             async with conn.transaction():
                 await conn.execute(
                     "SELECT set_config('customer.erasure', $1, true)", "on" if erasing else "off"
@@ -163,8 +173,10 @@ async def test_responses_stored_before_the_migration_are_found_by_erasure(
         for method, response in stored.items():
             await conn.execute(
                 "INSERT INTO idempotency_keys (key, method, request_hash, response)"
-                " VALUES ($1, $1, 'h', $2)", method, json.dumps(response).encode(),
-            )  # fmt: skip
+                " VALUES ($1, $1, 'h', $2)",
+                method,
+                json.dumps(response).encode(),
+            )
         await conn.execute(
             "INSERT INTO idempotency_keys (key, method, request_hash, response)"
             " VALUES ('d', 'DeleteCustomer', 'h', '')"
@@ -172,9 +184,11 @@ async def test_responses_stored_before_the_migration_are_found_by_erasure(
         await conn.execute(migrations[11].sql)
         rows = await conn.fetch("SELECT key, customer_id, family_id FROM idempotency_keys")
         assert {r["key"]: (r["customer_id"], r["family_id"]) for r in rows} == {
-            "CreateCustomer": (cid, None), "AddFavorite": (cid, None),
-            "CreateFamily": (None, fid), "d": (None, None),
-        }  # fmt: skip
+            "CreateCustomer": (cid, None),
+            "AddFavorite": (cid, None),
+            "CreateFamily": (None, fid),
+            "d": (None, None),
+        }
     finally:
         await conn.close()
         stack.postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -188,40 +202,50 @@ async def test_what_arrives_about_a_customer_after_the_erasure_keeps_none_of_its
         await api.CreateCustomer(pb.CreateCustomerRequest(customer=profile(family.name, who, role)))
         for who, role in (("late", pb.FAMILY_ROLE_OWNER), ("latechild", pb.FAMILY_ROLE_CHILD))
     ]
-    await api.AdjustPoints(pb.AdjustPointsRequest(
-        customer=owner.name, points=300, reason="start", idempotency_key=key()
-    ))  # fmt: skip
-    await api.SetFamilyWallet(pb.SetFamilyWalletRequest(
-        family=family.name, pooled=True, requested_by=owner.name
-    ))  # fmt: skip
+    await api.AdjustPoints(
+        pb.AdjustPointsRequest(
+            customer=owner.name, points=300, reason="start", idempotency_key=key()
+        )
+    )
+    await api.SetFamilyWallet(
+        pb.SetFamilyWalletRequest(family=family.name, pooled=True, requested_by=owner.name)
+    )
     # A second adult decides once the child is gone, and reverses the owner's hold.
-    adult = await api.CreateCustomer(pb.CreateCustomerRequest(
-        customer=profile(family.name, "adult", pb.FAMILY_ROLE_ADULT)
-    ))  # fmt: skip
-    asked = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=key()
-    ))  # fmt: skip
-    held = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=key()
-    ))  # fmt: skip
+    adult = await api.CreateCustomer(
+        pb.CreateCustomerRequest(customer=profile(family.name, "adult", pb.FAMILY_ROLE_ADULT))
+    )
+    asked = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=child.name, reward=COFFEE, order_id="o-1", idempotency_key=key()
+        )
+    )
+    held = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=owner.name, reward=COFFEE, order_id="o-2", idempotency_key=key()
+        )
+    )
     for gone in (owner, child):
         await api.DeleteCustomer(pb.DeleteCustomerRequest(name=gone.name))
 
-    await api.DeclineRedemption(pb.DeclineRedemptionRequest(
-        redemption=asked.redemption.name, approver=adult.name, reason=v("latedecline")
-    ))  # fmt: skip
-    await api.ReverseRedemption(pb.ReverseRedemptionRequest(
-        redemption=held.redemption.name, reason=v("latereverse")
-    ))  # fmt: skip
+    await api.DeclineRedemption(
+        pb.DeclineRedemptionRequest(
+            redemption=asked.redemption.name, approver=adult.name, reason=v("latedecline")
+        )
+    )
+    await api.ReverseRedemption(
+        pb.ReverseRedemptionRequest(redemption=held.redemption.name, reason=v("latereverse"))
+    )
     await order_cancelled(ctx, uuid.UUID(owner.name.split("/")[1]))  # reason v("cancel")
 
     values = [v("latedecline"), v("latereverse"), v("cancel")]
     assert await find_in_database(ctx, values) == set()
     assert await find_in_valkey(ctx, values) == set()
     # A live member's words stay.
-    await api.AdjustPoints(pb.AdjustPointsRequest(
-        customer=adult.name, points=5, reason=v("kept"), idempotency_key=key()
-    ))  # fmt: skip
+    await api.AdjustPoints(
+        pb.AdjustPointsRequest(
+            customer=adult.name, points=5, reason=v("kept"), idempotency_key=key()
+        )
+    )
     assert {x for _, _, x in await find_in_database(ctx, [v("kept")])} == {v("kept")}
 
 

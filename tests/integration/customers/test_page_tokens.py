@@ -47,19 +47,34 @@ async def lists(api: Stub) -> dict[str, tuple[str, Callable[[str], Awaitable[obj
     cid = member.name.split("/")[1]
     fid = family.name.split("/")[1]
     return {
-        "ListCustomers": ("customers?family=", lambda t: api.ListCustomers(
-            pb.ListCustomersRequest(page_token=t))),
-        "ListFamilyMembers": (f"customers?family={fid}", lambda t: api.ListFamilyMembers(
-            pb.ListFamilyMembersRequest(family=family.name, page_token=t))),
-        "ListLoyaltyTransactions": (f"ledger:{cid}", lambda t: api.ListLoyaltyTransactions(
-            pb.ListLoyaltyTransactionsRequest(customer=member.name, page_token=t))),
-        "ListFavorites": (f"favorites:{cid}", lambda t: api.ListFavorites(
-            pb.ListFavoritesRequest(parent=member.name, page_token=t))),
-        "ListRewards": ("rewards:", lambda t: api.ListRewards(
-            pb.ListRewardsRequest(page_token=t))),
-        "ListPendingApprovals": (f"approvals:{fid}", lambda t: api.ListPendingApprovals(
-            pb.ListPendingApprovalsRequest(family=family.name, page_token=t))),
-    }  # fmt: skip
+        "ListCustomers": (
+            "customers?family=",
+            lambda t: api.ListCustomers(pb.ListCustomersRequest(page_token=t)),
+        ),
+        "ListFamilyMembers": (
+            f"customers?family={fid}",
+            lambda t: api.ListFamilyMembers(
+                pb.ListFamilyMembersRequest(family=family.name, page_token=t)
+            ),
+        ),
+        "ListLoyaltyTransactions": (
+            f"ledger:{cid}",
+            lambda t: api.ListLoyaltyTransactions(
+                pb.ListLoyaltyTransactionsRequest(customer=member.name, page_token=t)
+            ),
+        ),
+        "ListFavorites": (
+            f"favorites:{cid}",
+            lambda t: api.ListFavorites(pb.ListFavoritesRequest(parent=member.name, page_token=t)),
+        ),
+        "ListRewards": ("rewards:", lambda t: api.ListRewards(pb.ListRewardsRequest(page_token=t))),
+        "ListPendingApprovals": (
+            f"approvals:{fid}",
+            lambda t: api.ListPendingApprovals(
+                pb.ListPendingApprovalsRequest(family=family.name, page_token=t)
+            ),
+        ),
+    }
 
 
 async def refused(call: Awaitable[object]) -> str:
@@ -93,7 +108,9 @@ async def test_a_tampered_token_is_refused_and_an_issued_one_still_pages(api: St
     assert second.members[0].name != first.members[0].name
     for i in range(len(token)):
         flipped = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
-        details = await refused(api.ListFamilyMembers(
-            pb.ListFamilyMembersRequest(family=family.name, page_size=1, page_token=flipped)
-        ))  # fmt: skip
+        details = await refused(
+            api.ListFamilyMembers(
+                pb.ListFamilyMembersRequest(family=family.name, page_size=1, page_token=flipped)
+            )
+        )
         assert details.startswith("page_token:"), (i, flipped)

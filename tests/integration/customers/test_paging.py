@@ -49,8 +49,11 @@ async def test_a_member_added_between_pages_is_not_skipped_or_repeated(
         )
     )
     assert [m.username for m in first.members] + [m.username for m in rest.members] == [
-        "a_1", "a_2", "a_3", "a_4",
-    ]  # fmt: skip
+        "a_1",
+        "a_2",
+        "a_3",
+        "a_4",
+    ]
 
 
 async def test_list_customers_filters_by_family_and_hides_deleted(

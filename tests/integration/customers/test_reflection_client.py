@@ -49,23 +49,35 @@ def drive(port: int) -> None:
         c = ReflectingClient(channel)
         family = c.call("CreateFamily", {"family": {"displayName": "Rivera"}})
         members = [
-            c.call("CreateCustomer", {"customer": {
-                "family": family["name"], "username": username, "displayName": display,
-                "role": role,
-                "preferences": {"milk": "MILK_TYPE_WHOLE", "size": "DRINK_SIZE_MEDIUM"},
-            }, "idempotencyKey": f"create-{username}"})
+            c.call(
+                "CreateCustomer",
+                {
+                    "customer": {
+                        "family": family["name"],
+                        "username": username,
+                        "displayName": display,
+                        "role": role,
+                        "preferences": {"milk": "MILK_TYPE_WHOLE", "size": "DRINK_SIZE_MEDIUM"},
+                    },
+                    "idempotencyKey": f"create-{username}",
+                },
+            )
             for username, display, role in [
-                ("ana", "Ana", "FAMILY_ROLE_OWNER"), ("sofia", "Sofia", "FAMILY_ROLE_CHILD")
+                ("ana", "Ana", "FAMILY_ROLE_OWNER"),
+                ("sofia", "Sofia", "FAMILY_ROLE_CHILD"),
             ]
-        ]  # fmt: skip
+        ]
         ana, sofia = members
         assert c.call("GetCustomer", {"name": ana["name"]}) == ana
         assert c.call("GetCustomer", {"username": "SOFIA"})["name"] == sofia["name"]
 
-        updated = c.call("UpdateCustomer", {
-            "customer": {"name": sofia["name"], "preferences": {"milk": "MILK_TYPE_OAT"}},
-            "updateMask": "preferences.milk",
-        })  # fmt: skip
+        updated = c.call(
+            "UpdateCustomer",
+            {
+                "customer": {"name": sofia["name"], "preferences": {"milk": "MILK_TYPE_OAT"}},
+                "updateMask": "preferences.milk",
+            },
+        )
         assert updated["preferences"] == {"milk": "MILK_TYPE_OAT", "size": "DRINK_SIZE_MEDIUM"}
 
         first = c.call("ListFamilyMembers", {"family": family["name"], "pageSize": 1})
@@ -81,9 +93,16 @@ def drive(port: int) -> None:
         assert [m["username"] for m in left["members"]] == ["sofia"]
 
         with pytest.raises(grpc.RpcError) as caught:
-            c.call("CreateCustomer", {"customer": {
-                "family": family["name"], "username": "x", "displayName": "X",
-            }})  # fmt: skip
+            c.call(
+                "CreateCustomer",
+                {
+                    "customer": {
+                        "family": family["name"],
+                        "username": "x",
+                        "displayName": "X",
+                    }
+                },
+            )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
         assert caught.value.details().startswith("customer.username:")  # type: ignore[attr-defined]
 

@@ -45,12 +45,20 @@ def bad_creates(family: str) -> list[tuple[pb.Customer, str]]:
         (c(dietary=pb.Dietary(restrictions=[42])), "customer.dietary.restrictions"),
         (c(dietary=pb.Dietary(allergies=[""])), "customer.dietary.allergies[0]"),
         (c(dietary=pb.Dietary(allergies=["ok", "y" * 65])), "customer.dietary.allergies[1]"),
-        (c(dietary=pb.Dietary(allergies=[f"a{i}" for i in range(21)])),
-         "customer.dietary.allergies"),
+        (
+            c(dietary=pb.Dietary(allergies=[f"a{i}" for i in range(21)])),
+            "customer.dietary.allergies",
+        ),
         (pb.Customer(username="fine", display_name="Fine"), "customer.family"),
-        (pb.Customer(family="customers/00000000-0000-4000-8000-000000000000",
-                     username="fine", display_name="Fine"), "customer.family"),
-    ]  # fmt: skip
+        (
+            pb.Customer(
+                family="customers/00000000-0000-4000-8000-000000000000",
+                username="fine",
+                display_name="Fine",
+            ),
+            "customer.family",
+        ),
+    ]
 
 
 async def test_bad_creates_name_the_field(api: Stub, family: pb.Family) -> None:
@@ -110,12 +118,27 @@ USERNAMES = st.one_of(TEXT, st.text(string.ascii_letters + string.digits + "_.-"
 ENUMS = st.integers(-3, 15)
 PATHS = st.lists(
     st.sampled_from(
-        ["username", "display_name", "email", "role", "preferences", "preferences.milk",
-         "preferences.extra_shots", "dietary", "dietary.allergies", "dietary.restrictions",
-         "family", "name", "state", "preferences.nope", "", "dietary."]
+        [
+            "username",
+            "display_name",
+            "email",
+            "role",
+            "preferences",
+            "preferences.milk",
+            "preferences.extra_shots",
+            "dietary",
+            "dietary.allergies",
+            "dietary.restrictions",
+            "family",
+            "name",
+            "state",
+            "preferences.nope",
+            "",
+            "dietary.",
+        ]
     ),
     max_size=4,
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -127,19 +150,26 @@ def customers(draw: st.DrawFn, family: str) -> pb.Customer:
         email=draw(st.one_of(TEXT, st.emails())),
         role=draw(ENUMS),
         preferences=pb.Preferences(
-            milk=draw(ENUMS), size=draw(ENUMS), temperature=draw(ENUMS),
-            sweetness=draw(ENUMS), caffeine=draw(ENUMS),
+            milk=draw(ENUMS),
+            size=draw(ENUMS),
+            temperature=draw(ENUMS),
+            sweetness=draw(ENUMS),
+            caffeine=draw(ENUMS),
             extra_shots=draw(st.integers(-(2**31), 2**31 - 1)),
         ),
         dietary=pb.Dietary(
             restrictions=draw(st.lists(ENUMS, max_size=5)),
             allergies=draw(st.lists(TEXT, max_size=22)),
         ),
-    )  # fmt: skip
+    )
 
 
-ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
-           grpc.StatusCode.NOT_FOUND}  # fmt: skip
+ALLOWED = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.NOT_FOUND,
+}
 
 
 def outcome(

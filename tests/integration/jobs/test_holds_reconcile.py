@@ -31,19 +31,28 @@ async def hold(
             conn,
             [
                 LedgerEntry(
-                    account_id=account, member_id=customer, kind="redeem", points=-100,
-                    reason="hold", source="reward",
+                    account_id=account,
+                    member_id=customer,
+                    kind="redeem",
+                    points=-100,
+                    reason="hold",
+                    source="reward",
                     idempotency_key=f"redemption:{redemption}:redeem",
                 )
             ],
-        )  # fmt: skip
+        )
         await conn.execute(
             """INSERT INTO redemptions (id, account_id, customer_id, reward_id, order_id, points,
                    state, idempotency_key, request_hash, hold_expires_at)
                VALUES ($1, $2, $3, $4, $5, 100, 'held', $6, 'h', $7)""",
-            redemption, account, customer, REWARD, f"order-{redemption}", f"k-{redemption}",
+            redemption,
+            account,
+            customer,
+            REWARD,
+            f"order-{redemption}",
+            f"k-{redemption}",
             NOW + days(expires_after),
-        )  # fmt: skip
+        )
     return redemption
 
 
@@ -82,12 +91,17 @@ async def test_reconcile_reports_differences_with_ids_and_repairs_nothing(
             conn,
             [
                 LedgerEntry(
-                    account_id=account, member_id=customer, kind="earn", points=20,
-                    reason="order", source="order", source_ref=earned,
+                    account_id=account,
+                    member_id=customer,
+                    kind="earn",
+                    points=20,
+                    reason="order",
+                    source="order",
+                    source_ref=earned,
                     idempotency_key=f"order:{earned}:earn",
                 )
             ],
-        )  # fmt: skip
+        )
     clean = await reconcile(ctx, policy, NOW)
     assert clean.rows == 0, clean.detail
 

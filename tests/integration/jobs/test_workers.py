@@ -130,9 +130,10 @@ async def test_scheduled_job_runs_in_a_worker(
     tick = schedule.kwargs["tick"]
 
     await wait_for(
-        ctx, "SELECT 1 FROM job_runs WHERE job = 'expiry' AND tick = $1 AND outcome = 'succeeded'",
+        ctx,
+        "SELECT 1 FROM job_runs WHERE job = 'expiry' AND tick = $1 AND outcome = 'succeeded'",
         tick,
-    )  # fmt: skip
+    )
     await assert_expired_exactly_once(ctx, 5)
 
 
@@ -300,8 +301,11 @@ def test_jobs_cli_runs_a_job_and_lists_schedules(ctx: Context, worker_env: dict[
     broken = subprocess.run(
         [sys.executable, "-m", "customer_launcher", "jobs", "list"],
         env={**worker_env, "JOBS_SCHEDULE_EXPIRY": "61 * * * *"},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert broken.returncode == 2
     assert "JOBS_SCHEDULE_EXPIRY: minute: 61 is outside 0-59" in broken.stderr
 

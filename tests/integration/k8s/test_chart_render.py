@@ -290,10 +290,13 @@ def test_kafka_tls_secret_is_mounted_where_the_kafka_ssl_files_point() -> None:
     mount = "/etc/customer-service/kafka-tls"
     values = {
         "kafkaTls": {"secretName": "kafka-client"},
-        "config": {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "svc",
-                   "KAFKA_SSL_CA_FILE": f"{mount}/ca.crt"},
+        "config": {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SSL_CA_FILE": f"{mount}/ca.crt",
+        },
         "secrets": {"KAFKA_SASL_PASSWORD": "pw"},
-    }  # fmt: skip
+    }
     manifests = render(values)
     deployments = find(manifests, "Deployment")
     assert {d.name.rsplit("-", 1)[1] for d in deployments} >= {"consumer", "scheduler", "worker"}

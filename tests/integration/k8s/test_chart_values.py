@@ -74,7 +74,7 @@ def test_an_install_with_a_bad_value_fails_before_rendering() -> None:
             r"consumer\.keda\.maxReplicas \(7\) must not exceed consumer\.partitions \(6\)",
         ),
     ],
-)  # fmt: skip
+)
 def test_consumers_never_outnumber_partitions(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmError, match=message):
         render(values)

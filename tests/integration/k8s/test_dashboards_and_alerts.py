@@ -135,15 +135,25 @@ def test_every_variable_reads_a_label_the_code_declares(exports: dict[str, set[s
 def test_each_area_has_its_panels(exports: dict[str, set[str]]) -> None:
     """The dashboards cover what the issue asks for, by metric."""
     wanted = {
-        "api": {"customer_grpc_requests_total", "customer_grpc_request_duration_seconds_bucket",
-                "customer_cache_requests_total"},
-        "consumer": {"customer_consumer_lag", "customer_consumer_events_total",
-                     "customer_consumer_dead_letters_total",
-                     "customer_consumer_batch_duration_seconds_bucket"},
-        "jobs": {"customer_job_runs_total", "customer_job_duration_seconds_bucket",
-                 "customer_job_rows", "customer_job_last_success_timestamp_seconds"},
+        "api": {
+            "customer_grpc_requests_total",
+            "customer_grpc_request_duration_seconds_bucket",
+            "customer_cache_requests_total",
+        },
+        "consumer": {
+            "customer_consumer_lag",
+            "customer_consumer_events_total",
+            "customer_consumer_dead_letters_total",
+            "customer_consumer_batch_duration_seconds_bucket",
+        },
+        "jobs": {
+            "customer_job_runs_total",
+            "customer_job_duration_seconds_bucket",
+            "customer_job_rows",
+            "customer_job_last_success_timestamp_seconds",
+        },
         "loyalty": {"customer_points_earned_total", "customer_points_redeemed_total"},
-    }  # fmt: skip
+    }
     for path in DASHBOARDS:
         metrics = {u.metric for q in dashboard_queries(path) for u in uses(q.expr)}
         assert wanted[path.stem] <= metrics, path.stem

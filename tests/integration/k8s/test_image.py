@@ -133,14 +133,32 @@ def test_the_image_install_step_builds_a_complete_package(tmp_path: Path) -> Non
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, target)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path / "dist"), str(context)],
-        check=True, capture_output=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(context),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     (wheel,) = (tmp_path / "dist").glob("customer_service-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for package in ("customer_core", "customer_api", "customer_consumer",
-                    "customer_scheduler", "customer_operator", "customer_launcher"):  # fmt: skip
+    for package in (
+        "customer_core",
+        "customer_api",
+        "customer_consumer",
+        "customer_scheduler",
+        "customer_operator",
+        "customer_launcher",
+    ):
         assert f"{package}/__init__.py" in names, package
     migrations = ROOT / "shared" / "customer_core" / "db" / "migrations"
     for sql in migrations.glob("*.sql"):

@@ -66,12 +66,16 @@ async def test_add_list_and_duplicates(api: Stub, new_customer: NewCustomer) -> 
         (latte(syrups=("a", "b", "c", "d", "e", "f")), "favorite.customization.syrups"),
         (latte(syrups=("x" * 33,)), "favorite.customization.syrups[0]"),
         (latte(notes="n" * 201), "favorite.customization.notes"),
-        (pb.Favorite(drink_id="l", drink_name="L", customization=pb.Customization(shots=7)),
-         "favorite.customization.shots"),
-        (pb.Favorite(drink_id="l", drink_name="L", customization=pb.Customization(milk=99)),
-         "favorite.customization.milk"),
+        (
+            pb.Favorite(drink_id="l", drink_name="L", customization=pb.Customization(shots=7)),
+            "favorite.customization.shots",
+        ),
+        (
+            pb.Favorite(drink_id="l", drink_name="L", customization=pb.Customization(milk=99)),
+            "favorite.customization.milk",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_bad_favorites_name_the_field(
     api: Stub, new_customer: NewCustomer, favorite: pb.Favorite, field: str
 ) -> None:
@@ -108,24 +112,33 @@ async def test_update_move_and_remove_keep_positions_dense(
 ) -> None:
     cid = await new_customer()
     a, b, _c, d = [await add(api, cid, latte(x)) for x in "abcd"]
-    moved = await api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=d.name, position=0), update_mask=FieldMask(paths=["position"])
-    ))  # fmt: skip
+    moved = await api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=d.name, position=0), update_mask=FieldMask(paths=["position"])
+        )
+    )
     assert moved.position == 0
-    renamed = await api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=a.name, drink_name="Almond latte"),
-        update_mask=FieldMask(paths=["drink_name"]),
-    ))  # fmt: skip
+    renamed = await api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=a.name, drink_name="Almond latte"),
+            update_mask=FieldMask(paths=["drink_name"]),
+        )
+    )
     assert renamed.drink_name == "Almond latte" and renamed.drink_id == "a"
     assert renamed.customization == a.customization
     # Making b the same drink as c is a duplicate.
-    clash = api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=b.name, drink_id="c"), update_mask=FieldMask(paths=["drink_id"])
-    ))  # fmt: skip
+    clash = api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=b.name, drink_id="c"),
+            update_mask=FieldMask(paths=["drink_id"]),
+        )
+    )
     assert await status_of(clash) == grpc.StatusCode.ALREADY_EXISTS
-    bad_path = api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=b.name), update_mask=FieldMask(paths=["is_usual"])
-    ))  # fmt: skip
+    bad_path = api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=b.name), update_mask=FieldMask(paths=["is_usual"])
+        )
+    )
     assert await status_of(bad_path) == grpc.StatusCode.INVALID_ARGUMENT
     await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=a.name))
     again = api.RemoveFavorite(pb.RemoveFavoriteRequest(name=a.name))

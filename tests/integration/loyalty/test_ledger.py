@@ -27,9 +27,11 @@ def entry(
 
 
 async def ledger_sum(conn: asyncpg.Connection, account: uuid.UUID) -> int:
-    return int(await conn.fetchval(
-        "SELECT coalesce(sum(points), 0) FROM loyalty_points WHERE account_id = $1", account
-    ))  # fmt: skip
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(points), 0) FROM loyalty_points WHERE account_id = $1", account
+        )
+    )
 
 
 async def test_post_entries_moves_balance_and_skips_known_keys(
@@ -40,9 +42,13 @@ async def test_post_entries_moves_balance_and_skips_known_keys(
         account = await db.account_for_customer(conn, cid)
         assert account is not None and account.balance == 0
         first = await db.post_entries(
-            conn, [entry(account.id, cid, 120, "k1"), entry(account.id, cid, 30, "k2"),
-                   entry(account.id, cid, 999, "k1")],  # same key later in the batch
-        )  # fmt: skip
+            conn,
+            [
+                entry(account.id, cid, 120, "k1"),
+                entry(account.id, cid, 30, "k2"),
+                entry(account.id, cid, 999, "k1"),
+            ],  # same key later in the batch
+        )
         assert [(e.idempotency_key, e.points) for e in first] == [("k1", 120), ("k2", 30)]
         assert first[0].id < first[1].id and first[0].create_time is not None
         again = await db.post_entries(conn, [entry(account.id, cid, 120, "k1")])
@@ -107,14 +113,28 @@ async def _hold(
     rid = uuid.uuid4()
     r = await rdb.insert_redemption(
         conn,
-        Redemption(rid, account.id, cid, FREE_COFFEE, order, 100, RedemptionState.HELD, "h",
-                   hold_expires_at=expires),
+        Redemption(
+            rid,
+            account.id,
+            cid,
+            FREE_COFFEE,
+            order,
+            100,
+            RedemptionState.HELD,
+            "h",
+            hold_expires_at=expires,
+        ),
         f"key-{rid}",
-    )  # fmt: skip
+    )
     assert r is not None
-    await db.post_entries(conn, [LedgerEntry(
-        account.id, cid, "redeem", -100, "redeemed", "reward", None, None, f"r:{rid}"
-    )])  # fmt: skip
+    await db.post_entries(
+        conn,
+        [
+            LedgerEntry(
+                account.id, cid, "redeem", -100, "redeemed", "reward", None, None, f"r:{rid}"
+            )
+        ],
+    )
     return r
 
 

@@ -53,18 +53,33 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
                 await conn.execute("INSERT INTO families (id, display_name) VALUES ($1, 'F')", fid)
                 await conn.execute(
                     "INSERT INTO customers (id, family_id, username, display_name)"
-                    " VALUES ($1, $2, $3, 'C')", cid, fid, f"u{cid.hex[:16]}",
-                )  # fmt: skip
+                    " VALUES ($1, $2, $3, 'C')",
+                    cid,
+                    fid,
+                    f"u{cid.hex[:16]}",
+                )
             return cid
 
         async def _post(self, kind: str, points: int) -> None:
             async with ctx.pool.acquire() as conn, conn.transaction():
                 account = await db.account_for_customer(conn, self.customer)
                 assert account is not None
-                await db.post_entries(conn, [LedgerEntry(
-                    account.id, self.customer, kind, points, kind, "order" if kind == "earn"
-                    else "system", None, None, f"{kind}:{uuid.uuid4()}",
-                )])  # fmt: skip
+                await db.post_entries(
+                    conn,
+                    [
+                        LedgerEntry(
+                            account.id,
+                            self.customer,
+                            kind,
+                            points,
+                            kind,
+                            "order" if kind == "earn" else "system",
+                            None,
+                            None,
+                            f"{kind}:{uuid.uuid4()}",
+                        )
+                    ],
+                )
 
         @rule(points=st.integers(1, 300))
         def earn(self, points: int) -> None:
@@ -158,9 +173,11 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
             assert lifetime == self.lifetime
 
     Ledger.TestCase.settings = hypothesis_settings(
-        max_examples=12, stateful_step_count=12, deadline=None,
+        max_examples=12,
+        stateful_step_count=12,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
-    )  # fmt: skip
+    )
     try:
         Ledger.TestCase().runTest()
     finally:

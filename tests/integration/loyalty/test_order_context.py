@@ -27,9 +27,14 @@ async def validate(api: Stub, cid: uuid.UUID) -> pb.ValidateCustomerResponse:
 
 
 async def adjust(api: Stub, cid: uuid.UUID, points: int) -> None:
-    await api.AdjustPoints(pb.AdjustPointsRequest(
-        customer=f"customers/{cid}", points=points, reason="test", idempotency_key=str(uuid.uuid4())
-    ))  # fmt: skip
+    await api.AdjustPoints(
+        pb.AdjustPointsRequest(
+            customer=f"customers/{cid}",
+            points=points,
+            reason="test",
+            idempotency_key=str(uuid.uuid4()),
+        )
+    )
 
 
 async def test_validate_customer_answers_without_errors(
@@ -40,17 +45,20 @@ async def test_validate_customer_answers_without_errors(
     assert ok.valid and ok.display_name == "Ada" and ok.role == pb.FAMILY_ROLE_CHILD
     assert ok.family.startswith("families/")
     assert set(ok.dietary.restrictions) == {
-        pb.DIETARY_RESTRICTION_VEGAN, pb.DIETARY_RESTRICTION_NUT_FREE,
-    }  # fmt: skip
+        pb.DIETARY_RESTRICTION_VEGAN,
+        pb.DIETARY_RESTRICTION_NUT_FREE,
+    }
     unknown = await validate(api, uuid.uuid4())
     assert (unknown.valid, unknown.invalid_reason) == (
-        False, pb.ValidateCustomerResponse.INVALID_REASON_NOT_FOUND,
-    )  # fmt: skip
+        False,
+        pb.ValidateCustomerResponse.INVALID_REASON_NOT_FOUND,
+    )
     await api.DeleteCustomer(pb.DeleteCustomerRequest(name=f"customers/{cid}"))
     gone = await validate(api, cid)
     assert (gone.valid, gone.invalid_reason) == (
-        False, pb.ValidateCustomerResponse.INVALID_REASON_DELETED,
-    )  # fmt: skip
+        False,
+        pb.ValidateCustomerResponse.INVALID_REASON_DELETED,
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await api.ValidateCustomer(pb.ValidateCustomerRequest(customer="customers/42"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -61,11 +69,15 @@ async def test_order_context_in_one_round_trip(api: Stub, new_customer: NewCusto
     empty = await context_of(api, cid)
     assert empty.customer.name == f"customers/{cid}" and not empty.HasField("usual_order")
     assert (empty.points_balance, empty.tier, list(empty.redeemable_rewards)) == (
-        0, pb.TIER_GREEN, [],
-    )  # fmt: skip
-    fav = await api.AddFavorite(pb.AddFavoriteRequest(
-        parent=f"customers/{cid}", favorite=pb.Favorite(drink_id="latte", drink_name="Latte")
-    ))  # fmt: skip
+        0,
+        pb.TIER_GREEN,
+        [],
+    )
+    fav = await api.AddFavorite(
+        pb.AddFavoriteRequest(
+            parent=f"customers/{cid}", favorite=pb.Favorite(drink_id="latte", drink_name="Latte")
+        )
+    )
     await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=fav.name))
     await adjust(api, cid, 120)
     full = await context_of(api, cid)
@@ -112,35 +124,45 @@ async def test_no_stale_read_after_favorite_profile_or_balance_change(
 ) -> None:
     cid = await new_customer()
     name = f"customers/{cid}"
-    fav = await api.AddFavorite(pb.AddFavoriteRequest(
-        parent=name, favorite=pb.Favorite(drink_id="mocha", drink_name="Mocha")
-    ))  # fmt: skip
+    fav = await api.AddFavorite(
+        pb.AddFavoriteRequest(
+            parent=name, favorite=pb.Favorite(drink_id="mocha", drink_name="Mocha")
+        )
+    )
     await context_of(api, cid)
     await validate(api, cid)  # both warm
 
     await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=fav.name))
     assert (await context_of(api, cid)).usual_order.drink_id == "mocha"
-    await api.UpdateFavorite(pb.UpdateFavoriteRequest(
-        favorite=pb.Favorite(name=fav.name, drink_name="Dark mocha"),
-        update_mask=FieldMask(paths=["drink_name"]),
-    ))  # fmt: skip
+    await api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=fav.name, drink_name="Dark mocha"),
+            update_mask=FieldMask(paths=["drink_name"]),
+        )
+    )
     assert (await context_of(api, cid)).usual_order.drink_name == "Dark mocha"
     await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=fav.name))
     assert not (await context_of(api, cid)).HasField("usual_order")
 
-    await api.UpdateCustomer(pb.UpdateCustomerRequest(
-        customer=pb.Customer(name=name, display_name="Grace"),
-        update_mask=FieldMask(paths=["display_name"]),
-    ))  # fmt: skip
+    await api.UpdateCustomer(
+        pb.UpdateCustomerRequest(
+            customer=pb.Customer(name=name, display_name="Grace"),
+            update_mask=FieldMask(paths=["display_name"]),
+        )
+    )
     assert (await context_of(api, cid)).customer.display_name == "Grace"
     assert (await validate(api, cid)).display_name == "Grace"
 
     await adjust(api, cid, 100)
     assert (await context_of(api, cid)).points_balance == 100
-    done = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=name, reward="rewards/5eed0000-0000-4000-8000-000000000002",
-        order_id="o-1", idempotency_key="k-1",
-    ))  # fmt: skip
+    done = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=name,
+            reward="rewards/5eed0000-0000-4000-8000-000000000002",
+            order_id="o-1",
+            idempotency_key="k-1",
+        )
+    )
     assert (await context_of(api, cid)).points_balance == 0
     await api.ReverseRedemption(pb.ReverseRedemptionRequest(redemption=done.redemption.name))
     assert (await context_of(api, cid)).points_balance == 100

@@ -28,9 +28,22 @@ async def earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
         account = await db.account_for_customer(conn, cid)
         assert account is not None
-        await db.post_entries(conn, [LedgerEntry(
-            account.id, cid, "earn", points, "order", "order", "o", None, f"earn-{uuid.uuid4()}"
-        )])  # fmt: skip
+        await db.post_entries(
+            conn,
+            [
+                LedgerEntry(
+                    account.id,
+                    cid,
+                    "earn",
+                    points,
+                    "order",
+                    "order",
+                    "o",
+                    None,
+                    f"earn-{uuid.uuid4()}",
+                )
+            ],
+        )
 
 
 async def code_of(call: object) -> tuple[grpc.StatusCode, str]:
@@ -57,15 +70,20 @@ async def test_account_shows_tier_progress_and_expiry(
     cid = await new_customer()
     fresh = await account(api, cid)
     assert (fresh.balance, fresh.tier, fresh.next_tier, fresh.points_to_next_tier) == (
-        0, pb.TIER_GREEN, pb.TIER_GOLD, 1500,
-    )  # fmt: skip
+        0,
+        pb.TIER_GREEN,
+        pb.TIER_GOLD,
+        1500,
+    )
     assert fresh.name == f"customers/{cid}/loyaltyAccount" and not fresh.HasField("expire_time")
     await earn(ctx, cid, 1600)
     gold = await account(api, cid)
     assert (gold.balance, gold.lifetime_points, gold.tier_points) == (1600, 1600, 1600)
     assert (gold.tier, gold.next_tier, gold.points_to_next_tier) == (
-        pb.TIER_GOLD, pb.TIER_RESERVE, 3400,
-    )  # fmt: skip
+        pb.TIER_GOLD,
+        pb.TIER_RESERVE,
+        3400,
+    )
     assert gold.expiring_points == 1600
     expires = gold.expire_time.ToDatetime(tzinfo=UTC)
     expected = datetime.now(UTC) + timedelta(days=180)
@@ -86,15 +104,19 @@ async def test_adjust_points_rules(api: Stub, new_customer: NewCustomer) -> None
         )
 
     assert await code_of(adjust(10, reason="  ")) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "reason: required, 1..200 characters",
-    )  # fmt: skip
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reason: required, 1..200 characters",
+    )
     assert (await code_of(adjust(0)))[1].startswith("points:")
     assert (await code_of(adjust(5, reason="nul\x00")))[1].startswith("reason:")
     assert (await code_of(adjust(5, key="")))[1].startswith("idempotency_key:")
     first = await adjust(70)  # type: ignore[misc]
     assert (first.kind, first.points, first.source, first.member) == (
-        pb.TRANSACTION_KIND_ADJUST, 70, pb.TRANSACTION_SOURCE_OPERATOR, name,
-    )  # fmt: skip
+        pb.TRANSACTION_KIND_ADJUST,
+        70,
+        pb.TRANSACTION_SOURCE_OPERATOR,
+        name,
+    )
     assert await adjust(70) == first  # type: ignore[misc]
     assert (await code_of(adjust(71)))[0] == grpc.StatusCode.FAILED_PRECONDITION
     code, details = await code_of(adjust(-71, key="adj-2"))
@@ -106,14 +128,18 @@ async def test_adjust_points_rules(api: Stub, new_customer: NewCustomer) -> None
 async def test_transactions_page_newest_first(api: Stub, new_customer: NewCustomer) -> None:
     cid = await new_customer()
     for i in range(5):
-        await api.AdjustPoints(pb.AdjustPointsRequest(
-            customer=f"customers/{cid}", points=i + 1, reason=f"r{i}", idempotency_key=f"k{i}"
-        ))  # fmt: skip
+        await api.AdjustPoints(
+            pb.AdjustPointsRequest(
+                customer=f"customers/{cid}", points=i + 1, reason=f"r{i}", idempotency_key=f"k{i}"
+            )
+        )
     seen, token = [], ""
     while True:
-        page = await api.ListLoyaltyTransactions(pb.ListLoyaltyTransactionsRequest(
-            customer=f"customers/{cid}", page_size=2, page_token=token
-        ))  # fmt: skip
+        page = await api.ListLoyaltyTransactions(
+            pb.ListLoyaltyTransactionsRequest(
+                customer=f"customers/{cid}", page_size=2, page_token=token
+            )
+        )
         seen += [t.points for t in page.transactions]
         token = page.next_page_token
         if not token:
@@ -152,9 +178,9 @@ async def test_quote_says_why_not(api: Stub, ctx: Context, new_customer: NewCust
     cid = await new_customer()
 
     async def quote(reward: str, order: str = "o-1") -> pb.QuoteRedemptionResponse:
-        return await api.QuoteRedemption(pb.QuoteRedemptionRequest(
-            customer=f"customers/{cid}", reward=reward, order_id=order
-        ))  # fmt: skip
+        return await api.QuoteRedemption(
+            pb.QuoteRedemptionRequest(customer=f"customers/{cid}", reward=reward, order_id=order)
+        )
 
     poor = await quote(FREE_COFFEE)
     assert (poor.redeemable, poor.reason) == (False, pb.INELIGIBLE_REASON_INSUFFICIENT_POINTS)
@@ -179,8 +205,11 @@ async def test_redeem_holds_replays_and_reverses(
     done = await api.RedeemReward(redeem(cid, "order-9", "key-9"))
     r = done.redemption
     assert (r.state, r.points, r.order_id, done.balance_after) == (
-        pb.REDEMPTION_STATE_HELD, 100, "order-9", 50,
-    )  # fmt: skip
+        pb.REDEMPTION_STATE_HELD,
+        100,
+        "order-9",
+        50,
+    )
     assert done.reward.free_drink_id == "brewed-coffee"
     held = r.hold_expire_time.ToDatetime(tzinfo=UTC) - r.create_time.ToDatetime(tzinfo=UTC)
     assert abs(held.total_seconds() - 1800) < 5
@@ -204,9 +233,10 @@ async def test_redeem_holds_replays_and_reverses(
         pb.ListLoyaltyTransactionsRequest(customer=f"customers/{cid}")
     )
     assert [(t.kind, t.points) for t in ledger.transactions] == [
-        (pb.TRANSACTION_KIND_REVERSE, 100), (pb.TRANSACTION_KIND_REDEEM, -100),
+        (pb.TRANSACTION_KIND_REVERSE, 100),
+        (pb.TRANSACTION_KIND_REDEEM, -100),
         (pb.TRANSACTION_KIND_EARN, 150),
-    ]  # fmt: skip
+    ]
     assert ledger.transactions[0].source_ref == r.name
     missing = api.ReverseRedemption(
         pb.ReverseRedemptionRequest(redemption=f"redemptions/{uuid.uuid4()}")

@@ -235,10 +235,16 @@ async def test_an_invalid_spec_is_reported_not_retried(
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError, match=r"spec\.window\.end"):
         await handlers.reconcile(
-            body=kopf.Body(body), spec=body["spec"], meta=body["metadata"], status={},
-            name="backwards", namespace="coffee", uid=body["metadata"]["uid"], patch=patch,
+            body=kopf.Body(body),
+            spec=body["spec"],
+            meta=body["metadata"],
+            status={},
+            name="backwards",
+            namespace="coffee",
+            uid=body["metadata"]["uid"],
+            patch=patch,
             memo=memo(ctx),
-        )  # fmt: skip
+        )
     status = patch["status"]
     assert status["phase"] == "Invalid"
     assert "spec.window.end" in status["message"]
@@ -258,11 +264,16 @@ async def test_an_invalid_update_keeps_the_last_valid_rules_until_fixed(
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
         await handlers.reconcile(
-            body=kopf.Body(broken), spec=broken["spec"], meta=broken["metadata"],
-            status=broken["status"], name="double-mornings", namespace="coffee",
+            body=kopf.Body(broken),
+            spec=broken["spec"],
+            meta=broken["metadata"],
+            status=broken["status"],
+            name="double-mornings",
+            namespace="coffee",
             uid=broken["metadata"]["uid"],
-            patch=patch, memo=memo(ctx),
-        )  # fmt: skip
+            patch=patch,
+            memo=memo(ctx),
+        )
     assert patch["status"]["phase"] == "Invalid"
     assert "generation 1 stays in force" in patch["status"]["message"]
     assert patch["status"]["observedGeneration"] == 2
@@ -284,9 +295,7 @@ async def test_delete_ends_at_once_and_keeps_history(ctx: Context, posted: list[
     await call(handlers.reconcile, body, ctx)
     before = datetime.now(UTC)
     await call(handlers.end, body, ctx)
-    assert said(posted, body)[-1] == (
-        "Normal", "Ended", "campaign ended with 0 points awarded"
-    )  # fmt: skip
+    assert said(posted, body)[-1] == ("Normal", "Ended", "campaign ended with 0 points awarded")
     async with ctx.pool.acquire() as conn:
         assert await db.fetch_live(conn, "coffee", "double-mornings") is None
         assert await db.load_active(conn, datetime.now(UTC) + timedelta(seconds=1)) == []
@@ -333,11 +342,16 @@ async def test_database_down_is_a_temporary_error(
             patch = kopf.Patch()
             with pytest.raises(kopf.TemporaryError) as caught:
                 await handler(
-                    body=kopf.Body(body), spec=body["spec"], meta=body["metadata"],
-                    status=body["status"], name="double-mornings", namespace="coffee",
+                    body=kopf.Body(body),
+                    spec=body["spec"],
+                    meta=body["metadata"],
+                    status=body["status"],
+                    name="double-mornings",
+                    namespace="coffee",
                     uid=body["metadata"]["uid"],
-                    patch=patch, memo=memo(down),
-                )  # fmt: skip
+                    patch=patch,
+                    memo=memo(down),
+                )
             assert caught.value.delay == 7.0
         patch = await call(handlers.refresh, body, down)
         # Once the status says so, retries and refreshes post no Event each time.
@@ -368,10 +382,16 @@ async def test_a_new_resource_while_the_database_is_down_is_pending(
     try:
         with pytest.raises(kopf.TemporaryError):
             await handlers.reconcile(
-                body=kopf.Body(body), spec=body["spec"], meta=body["metadata"], status={},
+                body=kopf.Body(body),
+                spec=body["spec"],
+                meta=body["metadata"],
+                status={},
                 name="double-mornings",
-                namespace="coffee", uid=body["metadata"]["uid"], patch=patch, memo=memo(down),
-            )  # fmt: skip
+                namespace="coffee",
+                uid=body["metadata"]["uid"],
+                patch=patch,
+                memo=memo(down),
+            )
     finally:
         await pool.close()
     assert patch["status"]["phase"] == "Pending"

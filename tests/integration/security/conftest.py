@@ -177,8 +177,12 @@ async def make_family(
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name, role)"
                 " VALUES ($1, $2, $3, $4, $5)",
-                cid, family_id, f"{label.lower()}{i}_{cid.hex[:6]}", f"{label} {i}", roles[i],
-            )  # fmt: skip
+                cid,
+                family_id,
+                f"{label.lower()}{i}_{cid.hex[:6]}",
+                f"{label} {i}",
+                roles[i],
+            )
             await conn.execute(
                 "INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)", uuid.uuid4(), cid
             )

@@ -212,9 +212,12 @@ async def test_the_api_answers_unauthenticated_and_keeps_serving_when_the_url_br
 
 
 async def test_a_key_file_that_breaks_keeps_the_last_good_keys(
-    serve: Serve, signer: Signer, jwt_security: SecuritySettings, tmp_path: Any,
+    serve: Serve,
+    signer: Signer,
+    jwt_security: SecuritySettings,
+    tmp_path: Any,
     families: tuple[Family, Family],
-) -> None:  # fmt: skip
+) -> None:
     assert jwt_security.jwt is not None
     path = tmp_path / "jwks.json"
     path.write_bytes(signer.jwks_file.read_bytes())

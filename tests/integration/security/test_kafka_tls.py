@@ -54,12 +54,18 @@ def _server_context(ca: Authority, *, require_client: bool) -> ssl.SSLContext:
 async def test_mutual_tls_with_the_configured_ca_and_client_certificate(tmp_path: Path) -> None:
     ca = Authority(tmp_path)
     client = ca.issue("client", "customer-service", server=False)
-    settings = load_settings({
-        "KAFKA_BROKERS": "localhost:9093", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "svc",
-        "KAFKA_SASL_PASSWORD": "pw", "KAFKA_SSL_CA_FILE": str(ca.issued.cert),
-        "KAFKA_SSL_CERT_FILE": str(client.cert), "KAFKA_SSL_KEY_FILE": str(client.key),
-    })  # fmt: skip
+    settings = load_settings(
+        {
+            "KAFKA_BROKERS": "localhost:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": "pw",
+            "KAFKA_SSL_CA_FILE": str(ca.issued.cert),
+            "KAFKA_SSL_CERT_FILE": str(client.cert),
+            "KAFKA_SSL_KEY_FILE": str(client.key),
+        }
+    )
     options = client_options(settings.kafka)
     assert options["security_protocol"] == "SASL_SSL"
     assert (options["sasl_mechanism"], options["sasl_plain_username"]) == ("SCRAM-SHA-256", "svc")
@@ -72,8 +78,13 @@ async def test_mutual_tls_with_the_configured_ca_and_client_certificate(tmp_path
 
 async def test_a_broker_signed_by_another_ca_is_refused(tmp_path: Path) -> None:
     ours, theirs = Authority(tmp_path, "Our CA"), Authority(tmp_path, "Other CA")
-    settings = load_settings({"KAFKA_BROKERS": "localhost:9093", "KAFKA_SECURITY_PROTOCOL": "SSL",
-                              "KAFKA_SSL_CA_FILE": str(ours.issued.cert)})  # fmt: skip
+    settings = load_settings(
+        {
+            "KAFKA_BROKERS": "localhost:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SSL_CA_FILE": str(ours.issued.cert),
+        }
+    )
     client_ctx = client_options(settings.kafka)["ssl_context"]
     assert isinstance(client_ctx, ssl.SSLContext)
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -90,8 +101,13 @@ def test_an_unusable_ca_file_is_named(tmp_path: Path, content: bytes | None) -> 
     path = tmp_path / "ca.pem"
     if content is not None:
         path.write_bytes(content)
-    settings = load_settings({"KAFKA_BROKERS": "k:9093", "KAFKA_SECURITY_PROTOCOL": "SSL",
-                              "KAFKA_SSL_CA_FILE": str(path)})  # fmt: skip
+    settings = load_settings(
+        {
+            "KAFKA_BROKERS": "k:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SSL_CA_FILE": str(path),
+        }
+    )
     with pytest.raises(ConfigError) as caught:
         client_options(settings.kafka)
     assert caught.value.variable == "KAFKA_SSL_CA_FILE"
@@ -101,9 +117,14 @@ def test_an_unusable_ca_file_is_named(tmp_path: Path, content: bytes | None) -> 
 def test_a_key_that_does_not_match_the_certificate_is_named(tmp_path: Path) -> None:
     ca = Authority(tmp_path)
     one, two = ca.issue("one", "one", server=False), ca.issue("two", "two", server=False)
-    settings = load_settings({"KAFKA_BROKERS": "k:9093", "KAFKA_SECURITY_PROTOCOL": "SSL",
-                              "KAFKA_SSL_CERT_FILE": str(one.cert),
-                              "KAFKA_SSL_KEY_FILE": str(two.key)})  # fmt: skip
+    settings = load_settings(
+        {
+            "KAFKA_BROKERS": "k:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SSL_CERT_FILE": str(one.cert),
+            "KAFKA_SSL_KEY_FILE": str(two.key),
+        }
+    )
     with pytest.raises(ConfigError) as caught:
         client_options(settings.kafka)
     assert caught.value.variable == "KAFKA_SSL_CERT_FILE"

@@ -23,9 +23,22 @@ async def _earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
         account = await db.account_for_customer(conn, cid)
         assert account is not None
-        await db.post_entries(conn, [LedgerEntry(
-            account.id, cid, "earn", points, "order", "order", "o", None, f"earn-{uuid.uuid4()}"
-        )])  # fmt: skip
+        await db.post_entries(
+            conn,
+            [
+                LedgerEntry(
+                    account.id,
+                    cid,
+                    "earn",
+                    points,
+                    "order",
+                    "order",
+                    "o",
+                    None,
+                    f"earn-{uuid.uuid4()}",
+                )
+            ],
+        )
 
 
 async def test_a_quote_says_nothing_about_another_familys_orders(
@@ -38,10 +51,14 @@ async def test_a_quote_says_nothing_about_another_familys_orders(
     orders = running.stub(signer.token(ORDER_SERVICE, "orders-1"))
     theirs, mine = f"order-{uuid.uuid4()}", f"order-{uuid.uuid4()}"
     for family, order in ((other, theirs), (own, mine)):
-        await orders.RedeemReward(pb.RedeemRewardRequest(
-            customer=family.member(0), reward=FREE_COFFEE, order_id=order,
-            idempotency_key=f"k-{uuid.uuid4()}",
-        ))  # fmt: skip
+        await orders.RedeemReward(
+            pb.RedeemRewardRequest(
+                customer=family.member(0),
+                reward=FREE_COFFEE,
+                order_id=order,
+                idempotency_key=f"k-{uuid.uuid4()}",
+            )
+        )
     app = running.stub(signer.token(APP, "family-app", own.id))
 
     def quote(order: str) -> object:

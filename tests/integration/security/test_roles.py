@@ -181,19 +181,25 @@ async def test_only_the_owner_changes_roles_and_the_wallet(
     wallet = pb.SetFamilyWalletRequest(family=household.name, pooled=True)
     add_owner = pb.CreateCustomerRequest(
         customer=pb.Customer(
-            family=household.name, username=f"o_{uuid.uuid4().hex[:8]}",
-            display_name="Another owner", role=pb.FAMILY_ROLE_OWNER,
+            family=household.name,
+            username=f"o_{uuid.uuid4().hex[:8]}",
+            display_name="Another owner",
+            role=pb.FAMILY_ROLE_OWNER,
         )
-    )  # fmt: skip
-    for call in (adult.UpdateCustomer(promote), adult.SetFamilyWallet(wallet),
-                 adult.CreateCustomer(add_owner)):  # fmt: skip
+    )
+    for call in (
+        adult.UpdateCustomer(promote),
+        adult.SetFamilyWallet(wallet),
+        adult.CreateCustomer(add_owner),
+    ):
         assert await _code(call) == grpc.StatusCode.PERMISSION_DENIED
     # The same role again is no change, and other fields are the adult's to edit.
     same = pb.UpdateCustomerRequest(
-        customer=pb.Customer(name=household.member(CHILD_I), role=pb.FAMILY_ROLE_CHILD,
-                             display_name="Renamed"),
+        customer=pb.Customer(
+            name=household.member(CHILD_I), role=pb.FAMILY_ROLE_CHILD, display_name="Renamed"
+        ),
         update_mask=field_mask_pb2.FieldMask(paths=["role", "display_name"]),
-    )  # fmt: skip
+    )
     assert (await adult.UpdateCustomer(same)).display_name == "Renamed"
     assert (await owner.UpdateCustomer(promote)).role == pb.FAMILY_ROLE_ADULT
     assert (await owner.SetFamilyWallet(wallet)).wallet_pooled

@@ -91,8 +91,13 @@ def test_a_key_set_that_cannot_be_loaded_at_start_exits_2_naming_it(
 
 def test_auth_mode_none_must_be_explicit_and_is_announced(env: dict[str, str]) -> None:
     metrics = _free_port()
-    child = {**_without_auth(env), "AUTH_MODE": "none", "GRPC_PORT": str(_free_port()),
-             "METRICS_PORT": str(metrics), "LOG_FORMAT": "text"}  # fmt: skip
+    child = {
+        **_without_auth(env),
+        "AUTH_MODE": "none",
+        "GRPC_PORT": str(_free_port()),
+        "METRICS_PORT": str(metrics),
+        "LOG_FORMAT": "text",
+    }
     proc = subprocess.Popen(
         API, env=child, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

@@ -50,8 +50,10 @@ async def add_family(ctx: Context, members: int = 1) -> list[Member]:
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name) "
                 "VALUES ($1, $2, $3, 'Someone')",
-                cid, fid, f"u{cid.hex[:12]}",
-            )  # fmt: skip
+                cid,
+                fid,
+                f"u{cid.hex[:12]}",
+            )
             await conn.execute(
                 "INSERT INTO loyalty_accounts (id, customer_id) VALUES ($1, $2)", uuid.uuid4(), cid
             )
@@ -65,8 +67,9 @@ async def set_orders(ctx: Context, m: Member, count: int, *, publish: bool = Tru
         await conn.execute(
             "INSERT INTO order_stats (customer_id, order_count) VALUES ($1, $2) "
             "ON CONFLICT (customer_id) DO UPDATE SET order_count = $2, update_time = now()",
-            m.id, count,
-        )  # fmt: skip
+            m.id,
+            count,
+        )
     if publish:
         await notices.publish(
             ctx.valkey, [notices.Notice(m.id, m.family_id, frozenset({notices.STATS}))]
@@ -108,8 +111,13 @@ async def stub(server: ApiServer) -> AsyncIterator[Stub]:
 
 
 def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    child_env = {**env, "GRPC_PORT": str(port), "METRICS_PORT": "0", "LOG_LEVEL": "WARNING",
-                 "AUTH_MODE": "none"}  # fmt: skip
+    child_env = {
+        **env,
+        "GRPC_PORT": str(port),
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        "AUTH_MODE": "none",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "customer_launcher", "api"],
         env=child_env,

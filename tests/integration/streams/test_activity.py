@@ -64,8 +64,9 @@ async def test_live_events_carry_increasing_cursors_per_subscription(
     await feed.write(sub("fam", alice, family=True))
     acks = [(await next_of(feed, "ack")).ack for _ in range(2)]
     assert {(a.subscription_id, a.subscribed, a.replay_truncated) for a in acks} == {
-        ("me", True, False), ("fam", True, False),
-    }  # fmt: skip
+        ("me", True, False),
+        ("fam", True, False),
+    }
     await add_activity(ctx, alice, 2, kind="order_placed")
     await add_activity(ctx, bob, 1, kind="reward_redeemed")
     got = await events(feed, 5)
@@ -73,8 +74,9 @@ async def test_live_events_carry_increasing_cursors_per_subscription(
     family = [e for e in got if e.subscription_id == "fam"]
     placed = pb.ACTIVITY_KIND_ORDER_PLACED
     assert [(e.customer, e.points, e.kind) for e in mine] == [
-        (alice.name, 1, placed), (alice.name, 2, placed),
-    ]  # fmt: skip
+        (alice.name, 1, placed),
+        (alice.name, 2, placed),
+    ]
     assert [e.customer for e in family] == [alice.name, alice.name, bob.name]
     assert family[2].kind == pb.ACTIVITY_KIND_REWARD_REDEEMED and family[2].family == alice.family
     for stream in (mine, family):
@@ -101,32 +103,62 @@ async def test_unsubscribe_stops_events_and_ping_is_answered(ctx: Context, stub:
 @pytest.mark.parametrize(
     ("build", "code", "field"),
     [
-        (lambda m: pb.Subscribe(subscription_id="", customer=m.name), "INVALID_ARGUMENT",
-         "subscribe.subscription_id"),
+        (
+            lambda m: pb.Subscribe(subscription_id="", customer=m.name),
+            "INVALID_ARGUMENT",
+            "subscribe.subscription_id",
+        ),
         (lambda m: pb.Subscribe(subscription_id="x"), "INVALID_ARGUMENT", "subscribe.target"),
-        (lambda m: pb.Subscribe(subscription_id="x", customer="customers/nope"),
-         "INVALID_ARGUMENT", "subscribe.customer"),
-        (lambda m: pb.Subscribe(subscription_id="x", family=m.name), "INVALID_ARGUMENT",
-         "subscribe.family"),
-        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name, resume_cursor="yesterday"),
-         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
+        (
+            lambda m: pb.Subscribe(subscription_id="x", customer="customers/nope"),
+            "INVALID_ARGUMENT",
+            "subscribe.customer",
+        ),
+        (
+            lambda m: pb.Subscribe(subscription_id="x", family=m.name),
+            "INVALID_ARGUMENT",
+            "subscribe.family",
+        ),
+        (
+            lambda m: pb.Subscribe(subscription_id="x", customer=m.name, resume_cursor="yesterday"),
+            "INVALID_ARGUMENT",
+            "subscribe.resume_cursor",
+        ),
         # Digits Valkey refuses (past 64 bits, other scripts' digits that int() reads)
         # are the client's error too, not UNAVAILABLE.
-        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
-                                resume_cursor="99999999999999999999-0"),
-         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
-        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
-                                resume_cursor="1-18446744073709551616"),
-         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
-        (lambda m: pb.Subscribe(subscription_id="x", customer=m.name,
-                                resume_cursor="\u0661\u0662\u0663-\u0660"),
-         "INVALID_ARGUMENT", "subscribe.resume_cursor"),
-        (lambda m: pb.Subscribe(subscription_id="x", customer=f"customers/{uuid.uuid4()}"),
-         "NOT_FOUND", ""),
-        (lambda m: pb.Subscribe(subscription_id="x", family=f"families/{uuid.uuid4()}"),
-         "NOT_FOUND", ""),
+        (
+            lambda m: pb.Subscribe(
+                subscription_id="x", customer=m.name, resume_cursor="99999999999999999999-0"
+            ),
+            "INVALID_ARGUMENT",
+            "subscribe.resume_cursor",
+        ),
+        (
+            lambda m: pb.Subscribe(
+                subscription_id="x", customer=m.name, resume_cursor="1-18446744073709551616"
+            ),
+            "INVALID_ARGUMENT",
+            "subscribe.resume_cursor",
+        ),
+        (
+            lambda m: pb.Subscribe(
+                subscription_id="x", customer=m.name, resume_cursor="\u0661\u0662\u0663-\u0660"
+            ),
+            "INVALID_ARGUMENT",
+            "subscribe.resume_cursor",
+        ),
+        (
+            lambda m: pb.Subscribe(subscription_id="x", customer=f"customers/{uuid.uuid4()}"),
+            "NOT_FOUND",
+            "",
+        ),
+        (
+            lambda m: pb.Subscribe(subscription_id="x", family=f"families/{uuid.uuid4()}"),
+            "NOT_FOUND",
+            "",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_a_bad_subscribe_ends_the_stream_naming_the_field(
     ctx: Context, stub: Stub, build: object, code: str, field: str
 ) -> None:

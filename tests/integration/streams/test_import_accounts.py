@@ -48,10 +48,15 @@ async def test_new_accounts_open_with_their_opening_entry_and_nothing_else(
             " ORDER BY c.external_id"
         )
     assert [tuple(r) for r in rows] == [
-        ("a-1", 120, 120, True,
-         ["import:a-1:opening/adjust/120/system/a-1/opening balance (import)"]),
+        (
+            "a-1",
+            120,
+            120,
+            True,
+            ["import:a-1:opening/adjust/120/system/a-1/opening balance (import)"],
+        ),
         ("a-2", 0, 0, False, None),  # no opening balance: an empty account, no entry
-    ]  # fmt: skip
+    ]
     assert await ledger_matches_balances(ctx)
 
 

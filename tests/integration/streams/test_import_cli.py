@@ -20,10 +20,16 @@ p-4,f-2,Others,cy,Cy,,adult,goat,,,,,0
 
 async def run_cli(server: ApiServer, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "customer_launcher", "import", *args,
-        "--target", f"127.0.0.1:{server.port}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "customer_launcher",
+        "import",
+        *args,
+        "--target",
+        f"127.0.0.1:{server.port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -58,11 +64,18 @@ async def test_a_csv_file_is_imported_with_its_bad_lines_reported(
 
 async def test_a_json_lines_file_is_imported(server: ApiServer, tmp_path: Path) -> None:
     lines = [
-        {"externalId": f"j-{i}", "familyExternalId": "jf", "familyDisplayName": "J",
-         "username": f"json_{i}", "displayName": f"J {i}", "role": "FAMILY_ROLE_ADULT",
-         "preferences": {"milk": "MILK_TYPE_SOY"}, "openingPoints": "5"}
+        {
+            "externalId": f"j-{i}",
+            "familyExternalId": "jf",
+            "familyDisplayName": "J",
+            "username": f"json_{i}",
+            "displayName": f"J {i}",
+            "role": "FAMILY_ROLE_ADULT",
+            "preferences": {"milk": "MILK_TYPE_SOY"},
+            "openingPoints": "5",
+        }
         for i in range(450)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "people.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{not json}\n")
     code, out, _ = await run_cli(server, str(path), "--per-message", "100")
@@ -75,9 +88,16 @@ async def test_an_unreachable_server_is_one_line_and_exit_status_4(tmp_path: Pat
     path = tmp_path / "one.jsonl"
     path.write_text('{"externalId": "x"}\n')
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "customer_launcher", "import", str(path), "--target", "127.0.0.1:1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "customer_launcher",
+        "import",
+        str(path),
+        "--target",
+        "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 4
     assert "unavailable" in err.decode().splitlines()[-1]

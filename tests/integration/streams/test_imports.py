@@ -150,8 +150,11 @@ async def test_conflicts_are_rejected_per_record_and_repeats_update(
     ]
     reply = await stub.ImportCustomers(in_messages(records))
     assert {(r.position, r.field) for r in reply.rejections} == {
-        (0, "username"), (1, "family_external_id"), (2, "family_display_name"), (6, "username"),
-    }  # fmt: skip
+        (0, "username"),
+        (1, "family_external_id"),
+        (2, "family_display_name"),
+        (6, "username"),
+    }
     assert (reply.created, reply.updated, reply.unchanged, reply.rejected) == (2, 1, 0, 4)
     async with ctx.pool.acquire() as conn:
         name = await conn.fetchval(

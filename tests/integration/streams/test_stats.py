@@ -49,14 +49,24 @@ async def test_get_customer_stats_reads_counts_top_drinks_peak_hours_and_balance
     s = await stub.GetCustomerStats(pb.GetCustomerStatsRequest(customer=m.name))
     assert (s.order_count, s.completed_count, s.cancelled_count) == (9, 7, 1)
     assert (s.total_spent.currency_code, s.total_spent.amount_minor, s.payment_count) == (
-        "USD", 4550, 7,
-    )  # fmt: skip
+        "USD",
+        4550,
+        7,
+    )
     assert [(d.drink_id, d.count) for d in s.top_drinks] == [
-        ("d1", 9), ("d6", 8), ("d3", 4), ("d4", 4), ("d0", 3),
-    ]  # fmt: skip
+        ("d1", 9),
+        ("d6", 8),
+        ("d3", 4),
+        ("d4", 4),
+        ("d0", 3),
+    ]
     assert [(h.day_of_week, h.hour, h.count) for h in s.peak_hours] == [
-        (7, 23, 7), (1, 8, 5), (2, 6, 5), (5, 5, 3), (5, 4, 2),
-    ]  # fmt: skip
+        (7, 23, 7),
+        (1, 8, 5),
+        (2, 6, 5),
+        (5, 5, 3),
+        (5, 4, 2),
+    ]
     assert s.first_order_time.seconds < s.last_order_time.seconds
     watch = stub.WatchCustomerStats(pb.WatchCustomerStatsRequest(customer=m.name))
     first = await watch.read()

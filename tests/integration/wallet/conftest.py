@@ -43,14 +43,19 @@ async def create_family(ctx: Context, *, pooled: bool = False) -> Family:
     async with ctx.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO families (id, display_name, wallet_pooled) VALUES ($1, 'Rivera', $2)",
-            fid, pooled,
-        )  # fmt: skip
+            fid,
+            pooled,
+        )
         for cid, role in zip(ids, ("owner", "adult", "child"), strict=True):
             # Distinct join times: the owner is the longest-standing member.
             await conn.execute(
                 "INSERT INTO customers (id, family_id, username, display_name, role)"
-                " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:12]}", role,
-            )  # fmt: skip
+                " VALUES ($1, $2, $3, 'M', $4)",
+                cid,
+                fid,
+                f"u{cid.hex[:12]}",
+                role,
+            )
     return Family(fid, *ids)
 
 
@@ -69,17 +74,36 @@ async def give(ctx: Context, cid: uuid.UUID, points: int) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
         account = await db.account_for_customer(conn, cid)
         assert account is not None
-        await db.post_entries(conn, [LedgerEntry(
-            account.id, cid, "adjust", points, "test", "operator", None, None,
-            f"test:{uuid.uuid4()}",
-        )])  # fmt: skip
+        await db.post_entries(
+            conn,
+            [
+                LedgerEntry(
+                    account.id,
+                    cid,
+                    "adjust",
+                    points,
+                    "test",
+                    "operator",
+                    None,
+                    None,
+                    f"test:{uuid.uuid4()}",
+                )
+            ],
+        )
 
 
 async def complete_order(ctx: Context, cid: uuid.UUID, total_minor: int) -> str:
     """An order completion through the consumer's batch path (10 points per dollar)."""
     oid = f"ord-{uuid.uuid4().hex[:12]}"
-    event = OrderEvent(str(uuid.uuid4()), Topic.COMPLETED, datetime.now(UTC), cid, oid, 1,
-                       Completed(total_minor, "USD"))  # fmt: skip
+    event = OrderEvent(
+        str(uuid.uuid4()),
+        Topic.COMPLETED,
+        datetime.now(UTC),
+        cid,
+        oid,
+        1,
+        Completed(total_minor, "USD"),
+    )
     result = await apply_batch(ctx, [Incoming(event, event.topic.value, 0, 0)])
     assert not result.rejected, result.rejected
     return oid
@@ -90,9 +114,10 @@ async def balances(ctx: Context, family: Family) -> dict[str, int]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT coalesce(customer_id::text, 'wallet') AS who, balance FROM loyalty_accounts"
-            " WHERE family_id = $1 OR customer_id = ANY($2::uuid[])", family.id,
+            " WHERE family_id = $1 OR customer_id = ANY($2::uuid[])",
+            family.id,
             list(family.members),
-        )  # fmt: skip
+        )
     return {r["who"]: r["balance"] for r in rows}
 
 

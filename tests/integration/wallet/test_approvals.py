@@ -35,10 +35,14 @@ async def pooled_family(ctx: Context, new_family: NewFamily, points: int = 300) 
 
 
 async def child_redeems(api: Stub, fam: Family, order: str = "o-1") -> pb.RedeemRewardResponse:
-    return await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{fam.child}", reward=COFFEE, order_id=order,
-        idempotency_key=f"k-{order}",
-    ))  # fmt: skip
+    return await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=f"customers/{fam.child}",
+            reward=COFFEE,
+            order_id=order,
+            idempotency_key=f"k-{order}",
+        )
+    )
 
 
 def approve(r: pb.Redemption, by: uuid.UUID) -> pb.ApproveRedemptionRequest:
@@ -53,8 +57,9 @@ async def test_a_childs_redemption_waits_then_an_adult_approves_it(
     api: Stub, ctx: Context, new_family: NewFamily
 ) -> None:
     fam = await pooled_family(ctx, new_family)
-    quote = await api.QuoteRedemption(pb.QuoteRedemptionRequest(
-        customer=f"customers/{fam.child}", reward=COFFEE, order_id="o-1"))  # fmt: skip
+    quote = await api.QuoteRedemption(
+        pb.QuoteRedemptionRequest(customer=f"customers/{fam.child}", reward=COFFEE, order_id="o-1")
+    )
     assert not quote.redeemable and quote.reason == pb.INELIGIBLE_REASON_NEEDS_APPROVAL
     asked = await child_redeems(api, fam)
     r = asked.redemption
@@ -69,9 +74,16 @@ async def test_a_childs_redemption_waits_then_an_adult_approves_it(
     expected = datetime.now(UTC) + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
     assert abs((deadline - expected).total_seconds()) < 300
     # The same order cannot take a second reward while one waits.
-    code, _ = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{fam.adult}", reward=COFFEE, order_id="o-1",
-        idempotency_key="other")))  # fmt: skip
+    code, _ = await code_of(
+        api.RedeemReward(
+            pb.RedeemRewardRequest(
+                customer=f"customers/{fam.adult}",
+                reward=COFFEE,
+                order_id="o-1",
+                idempotency_key="other",
+            )
+        )
+    )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     done = await api.ApproveRedemption(approve(r, fam.adult))
     assert done.redemption.state == pb.REDEMPTION_STATE_HELD
@@ -86,8 +98,9 @@ async def test_a_childs_redemption_waits_then_an_adult_approves_it(
     )
     redeems = [t for t in ledger.transactions if t.kind == pb.TRANSACTION_KIND_REDEEM]
     assert [(t.member, t.points) for t in redeems] == [(f"customers/{fam.child}", -100)]
-    assert not (await api.ListPendingApprovals(
-        pb.ListPendingApprovalsRequest(family=f"families/{fam.id}"))).redemptions  # fmt: skip
+    assert not (
+        await api.ListPendingApprovals(pb.ListPendingApprovalsRequest(family=f"families/{fam.id}"))
+    ).redemptions
     code, _ = await code_of(api.DeclineRedemption(decline(r, fam.owner)))
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     await ledger_consistent(ctx)
@@ -111,7 +124,7 @@ async def test_a_declined_redemption_moves_nothing_and_frees_the_order(
             customer=f"customers/{fam.adult}", reward=COFFEE, order_id="o-1", idempotency_key="k2"
         )
     )
-    assert held.redemption.state == pb.REDEMPTION_STATE_HELD  # fmt: skip
+    assert held.redemption.state == pb.REDEMPTION_STATE_HELD
 
 
 async def test_unapproved_requests_expire_with_the_holds_job(
@@ -157,8 +170,11 @@ async def test_approval_needs_an_adult_of_the_family_and_enough_points(
     for who in (fam.child, other.owner):
         code, _ = await code_of(api.ApproveRedemption(approve(r, who)))
         assert code == grpc.StatusCode.PERMISSION_DENIED
-    code, details = await code_of(api.ApproveRedemption(pb.ApproveRedemptionRequest(
-        redemption=r.name, approver="customers/nope")))  # fmt: skip
+    code, details = await code_of(
+        api.ApproveRedemption(
+            pb.ApproveRedemptionRequest(redemption=r.name, approver="customers/nope")
+        )
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("approver:")
     code, _ = await code_of(
         api.ApproveRedemption(
@@ -167,14 +183,14 @@ async def test_approval_needs_an_adult_of_the_family_and_enough_points(
             )
         )
     )
-    assert code == grpc.StatusCode.NOT_FOUND  # fmt: skip
+    assert code == grpc.StatusCode.NOT_FOUND
     # The adult spends from the pool meanwhile: the approval no longer fits.
     await api.RedeemReward(
         pb.RedeemRewardRequest(
             customer=f"customers/{fam.adult}", reward=COFFEE, order_id="o-2", idempotency_key="a"
         )
     )
-    code, details = await code_of(api.ApproveRedemption(approve(r, fam.owner)))  # fmt: skip
+    code, details = await code_of(api.ApproveRedemption(approve(r, fam.owner)))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "50" in details
     assert (await balances(ctx, fam))["wallet"] == 50
     # An ordinary hold needs no approval.

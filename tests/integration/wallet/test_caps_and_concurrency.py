@@ -33,8 +33,12 @@ def cap(cid: uuid.UUID, points: int, by: uuid.UUID) -> pb.SetMemberSpendingCapRe
 
 
 def redeem(cid: uuid.UUID, order: str, reward: uuid.UUID = FREE_COFFEE) -> pb.RedeemRewardRequest:
-    return pb.RedeemRewardRequest(customer=f"customers/{cid}", reward=f"rewards/{reward}",
-                                  order_id=order, idempotency_key=f"k-{order}")  # fmt: skip
+    return pb.RedeemRewardRequest(
+        customer=f"customers/{cid}",
+        reward=f"rewards/{reward}",
+        order_id=order,
+        idempotency_key=f"k-{order}",
+    )
 
 
 async def test_a_weekly_cap_limits_what_a_member_redeems(
@@ -76,8 +80,11 @@ async def test_a_cap_is_set_by_an_adult_of_the_family_within_bounds(
     for points in (-1, 10_000_001):
         code, details = await code_of(api.SetMemberSpendingCap(cap(fam.child, points, fam.owner)))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("weekly_points:")
-    code, details = await code_of(api.SetMemberSpendingCap(pb.SetMemberSpendingCapRequest(
-        customer=f"customers/{fam.child}", weekly_points=5)))  # fmt: skip
+    code, details = await code_of(
+        api.SetMemberSpendingCap(
+            pb.SetMemberSpendingCapRequest(customer=f"customers/{fam.child}", weekly_points=5)
+        )
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("set_by:")
     code, _ = await code_of(api.SetMemberSpendingCap(cap(uuid.uuid4(), 5, fam.owner)))
     assert code == grpc.StatusCode.NOT_FOUND
@@ -103,23 +110,29 @@ async def test_concurrent_redemptions_and_approvals_never_overspend_the_pool(
     await give(ctx, fam.adult, 400)
     await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
     # Six of the child's requests wait; then adults redeem and approve all at once.
-    asks = [await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, f"c-{i}", f"kc-{i}")
-            for i in range(6)]  # fmt: skip
+    asks = [
+        await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, f"c-{i}", f"kc-{i}")
+        for i in range(6)
+    ]
     calls = [
         rewards.redeem_reward(ctx, who, FREE_COFFEE, f"a-{i}", f"ka-{i}")
-        for i in range(8) for who in (fam.owner, fam.adult)
-    ]  # fmt: skip
+        for i in range(8)
+        for who in (fam.owner, fam.adult)
+    ]
     calls += [
         wallet_approvals.approve(ctx, a.redemption.id, by, "")
-        for a in asks for by in (fam.owner, fam.adult)  # each approved twice, concurrently
-    ]  # fmt: skip
+        for a in asks
+        for by in (fam.owner, fam.adult)  # each approved twice, concurrently
+    ]
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert all(isinstance(o, InsufficientPoints | FailedPrecondition) for o in refused), refused
     async with ctx.pool.acquire() as conn:
-        states = dict(await conn.fetch(
-            "SELECT state, count(*) FROM redemptions WHERE order_id LIKE 'c-%' GROUP BY state"
-        ))  # fmt: skip
+        states = dict(
+            await conn.fetch(
+                "SELECT state, count(*) FROM redemptions WHERE order_id LIKE 'c-%' GROUP BY state"
+            )
+        )
         held = await conn.fetchval("SELECT count(*) FROM redemptions WHERE state = 'held'")
         redeems = await conn.fetchval("SELECT count(*) FROM loyalty_points WHERE kind = 'redeem'")
     # 1,000 points pay for exactly ten 100-point holds, however the race went,

@@ -28,22 +28,33 @@ async def test_a_campaigns_per_customer_cap_counts_each_member_of_a_pool(
     }
     async with ctx.pool.acquire() as conn:
         await campaigns_db.insert_campaign(
-            conn, "default", "double-july", campaign_from_spec("default/double-july", spec,
-                                                               id=uuid.uuid4()), spec,
-        )  # fmt: skip
+            conn,
+            "default",
+            "double-july",
+            campaign_from_spec("default/double-july", spec, id=uuid.uuid4()),
+            spec,
+        )
     fam = await new_family()
     await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
     for day, member in enumerate((fam.owner, fam.owner, fam.child, fam.child)):
         oid = f"ord-{uuid.uuid4().hex[:10]}"
-        event = OrderEvent(str(uuid.uuid4()), Topic.COMPLETED, START + timedelta(days=day + 1),
-                           member, oid, 1, Completed(1000, "USD"))  # fmt: skip
+        event = OrderEvent(
+            str(uuid.uuid4()),
+            Topic.COMPLETED,
+            START + timedelta(days=day + 1),
+            member,
+            oid,
+            1,
+            Completed(1000, "USD"),
+        )
         await apply_batch(ctx, [Incoming(event, event.topic.value, 0, 0)])
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT p.member_id, sum(p.points) AS points FROM loyalty_points p"
             " JOIN loyalty_accounts a ON a.id = p.account_id"
-            " WHERE a.family_id = $1 AND p.source = 'campaign' GROUP BY p.member_id", fam.id,
-        )  # fmt: skip
+            " WHERE a.family_id = $1 AND p.source = 'campaign' GROUP BY p.member_id",
+            fam.id,
+        )
     # Each member of the pooled wallet has a cap of their own: 100 + 50 each.
     assert {r["member_id"]: r["points"] for r in rows} == {fam.owner: 150, fam.child: 150}
 
@@ -61,6 +72,7 @@ async def test_wallet_events_reach_the_familys_activity_feed(
     )
     kinds = [(e.activity.kind, e.activity.customer_id, e.activity.points) for e in entries]
     # The switch (one per member, with what moved), the child's request, the decline.
-    assert kinds[:3] == [("wallet_changed", m, p) for m, p in
-                         zip(fam.members, (0, 300, 0), strict=True)]  # fmt: skip
+    assert kinds[:3] == [
+        ("wallet_changed", m, p) for m, p in zip(fam.members, (0, 300, 0), strict=True)
+    ]
     assert [k[:2] for k in kinds[3:]] == [("wallet_changed", fam.child)] * 2

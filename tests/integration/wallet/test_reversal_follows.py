@@ -49,10 +49,12 @@ async def add_bonus_campaign(ctx: Context, bonus: int) -> None:
     now = datetime.now(UTC)
     spec = {
         "displayName": "Bonus",
-        "window": {"start": (now - timedelta(days=1)).isoformat(),
-                   "end": (now + timedelta(days=1)).isoformat()},
+        "window": {
+            "start": (now - timedelta(days=1)).isoformat(),
+            "end": (now + timedelta(days=1)).isoformat(),
+        },
         "effect": {"bonusPoints": bonus},
-    }  # fmt: skip
+    }
     campaign = campaign_from_spec("default/bonus", spec, id=uuid.uuid4())
     async with ctx.pool.acquire() as conn:
         await campaigns_db.insert_campaign(conn, "default", "bonus", campaign, spec)
@@ -125,10 +127,16 @@ async def test_no_reward_is_held_against_a_finished_order(
     await order_event(
         ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED
     )
-    code, details = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{fam.owner}", reward=f"rewards/{FREE_COFFEE}", order_id=oid,
-        idempotency_key=f"k-{oid}",
-    )))  # fmt: skip
+    code, details = await code_of(
+        api.RedeemReward(
+            pb.RedeemRewardRequest(
+                customer=f"customers/{fam.owner}",
+                reward=f"rewards/{FREE_COFFEE}",
+                order_id=oid,
+                idempotency_key=f"k-{oid}",
+            )
+        )
+    )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert oid in details and state in details, details
     assert (await balances(ctx, fam))[str(fam.owner)] == 300 + 500 * (state == "completed")
@@ -147,9 +155,14 @@ async def test_an_approval_after_the_order_finished_places_no_hold(
     await order_event(ctx, fam.child, oid, Topic.CANCELLED)
     with pytest.raises(FailedPrecondition, match="cancelled"):
         await wallet_approvals.approve(ctx, asked.redemption.id, fam.owner, "")
-    code, details = await code_of(api.ApproveRedemption(pb.ApproveRedemptionRequest(
-        redemption=f"redemptions/{asked.redemption.id}", approver=f"customers/{fam.owner}",
-    )))  # fmt: skip
+    code, details = await code_of(
+        api.ApproveRedemption(
+            pb.ApproveRedemptionRequest(
+                redemption=f"redemptions/{asked.redemption.id}",
+                approver=f"customers/{fam.owner}",
+            )
+        )
+    )
     assert code == grpc.StatusCode.FAILED_PRECONDITION and oid in details, details
     assert (await balances(ctx, fam))["wallet"] == 300
     await ledger_consistent(ctx)
@@ -259,17 +272,24 @@ async def test_a_retry_after_the_order_finished_answers_the_first_call(
     await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
     adult_order, child_order = (f"ord-{uuid.uuid4().hex[:12]}" for _ in range(2))
     redeem = pb.RedeemRewardRequest(
-        customer=f"customers/{fam.adult}", reward=f"rewards/{FREE_COFFEE}",
-        order_id=adult_order, idempotency_key=f"k-{adult_order}",
-    )  # fmt: skip
-    asked = await api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{fam.child}", reward=f"rewards/{FREE_COFFEE}",
-        order_id=child_order, idempotency_key=f"k-{child_order}",
-    ))  # fmt: skip
+        customer=f"customers/{fam.adult}",
+        reward=f"rewards/{FREE_COFFEE}",
+        order_id=adult_order,
+        idempotency_key=f"k-{adult_order}",
+    )
+    asked = await api.RedeemReward(
+        pb.RedeemRewardRequest(
+            customer=f"customers/{fam.child}",
+            reward=f"rewards/{FREE_COFFEE}",
+            order_id=child_order,
+            idempotency_key=f"k-{child_order}",
+        )
+    )
     approve = pb.ApproveRedemptionRequest(
-        redemption=asked.redemption.name, approver=f"customers/{fam.owner}",
+        redemption=asked.redemption.name,
+        approver=f"customers/{fam.owner}",
         idempotency_key=f"k-approve-{child_order}",
-    )  # fmt: skip
+    )
     held, approved = await api.RedeemReward(redeem), await api.ApproveRedemption(approve)
     assert held.redemption.state == approved.redemption.state == pb.REDEMPTION_STATE_HELD
     for oid, who in ((adult_order, fam.adult), (child_order, fam.child)):
@@ -280,9 +300,15 @@ async def test_a_retry_after_the_order_finished_answers_the_first_call(
     assert await api.ApproveRedemption(approve) == approved
     assert await balances(ctx, fam) == before
     # A new key for the finished order is refused, naming its state.
-    code, details = await code_of(api.RedeemReward(pb.RedeemRewardRequest(
-        customer=f"customers/{fam.adult}", reward=f"rewards/{FREE_COFFEE}",
-        order_id=adult_order, idempotency_key=f"k2-{adult_order}",
-    )))  # fmt: skip
+    code, details = await code_of(
+        api.RedeemReward(
+            pb.RedeemRewardRequest(
+                customer=f"customers/{fam.adult}",
+                reward=f"rewards/{FREE_COFFEE}",
+                order_id=adult_order,
+                idempotency_key=f"k2-{adult_order}",
+            )
+        )
+    )
     finished = "completed" if topic is Topic.COMPLETED else "cancelled"
     assert code == grpc.StatusCode.FAILED_PRECONDITION and f"already {finished}" in details

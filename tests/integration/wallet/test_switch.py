@@ -126,8 +126,11 @@ async def test_with_no_live_contributor_the_owner_takes_the_pool(
         await conn.execute("UPDATE customers SET deleted_at = now() WHERE id = $1", fam.child)
     await api.SetFamilyWallet(switch(fam.id, False, fam.owner))
     assert await balances(ctx, fam) == {
-        "wallet": 0, str(fam.owner): 30, str(fam.adult): 0, str(fam.child): 0,
-    }  # fmt: skip
+        "wallet": 0,
+        str(fam.owner): 30,
+        str(fam.adult): 0,
+        str(fam.child): 0,
+    }
 
 
 async def test_a_switch_is_refused_while_a_hold_is_open(

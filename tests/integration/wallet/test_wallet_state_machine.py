@@ -28,9 +28,11 @@ from customer_core.usecases.events import Incoming, apply_batch
 from tests.integration.wallet.test_reversal_follows import add_bonus_campaign
 
 T = TypeVar("T")
-COSTS = {uuid.UUID("5eed0000-0000-4000-8000-000000000001"): 25,
-         uuid.UUID("5eed0000-0000-4000-8000-000000000002"): 100,
-         uuid.UUID("5eed0000-0000-4000-8000-000000000003"): 200}  # fmt: skip
+COSTS = {
+    uuid.UUID("5eed0000-0000-4000-8000-000000000001"): 25,
+    uuid.UUID("5eed0000-0000-4000-8000-000000000002"): 100,
+    uuid.UUID("5eed0000-0000-4000-8000-000000000003"): 200,
+}
 ROLES = ("owner", "adult", "child")
 WALLET = "wallet"
 BONUS = 5
@@ -73,8 +75,12 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
                 for cid, role in zip(ids, ROLES, strict=True):
                     await conn.execute(
                         "INSERT INTO customers (id, family_id, username, display_name, role)"
-                        " VALUES ($1, $2, $3, 'M', $4)", cid, fid, f"u{cid.hex[:16]}", role,
-                    )  # fmt: skip
+                        " VALUES ($1, $2, $3, 'M', $4)",
+                        cid,
+                        fid,
+                        f"u{cid.hex[:16]}",
+                        role,
+                    )
             return fid, ids
 
         def _where(self, member: uuid.UUID) -> uuid.UUID | str:
@@ -93,10 +99,22 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
                 async with ctx.pool.acquire() as conn, conn.transaction():
                     account = await db.account_for_customer(conn, member)
                     assert account is not None
-                    await db.post_entries(conn, [LedgerEntry(
-                        account.id, member, "earn", points, "order", "order", None, None,
-                        f"earn:{uuid.uuid4()}",
-                    )])  # fmt: skip
+                    await db.post_entries(
+                        conn,
+                        [
+                            LedgerEntry(
+                                account.id,
+                                member,
+                                "earn",
+                                points,
+                                "order",
+                                "order",
+                                None,
+                                None,
+                                f"earn:{uuid.uuid4()}",
+                            )
+                        ],
+                    )
 
             run(go())
             self._move(member, points)
@@ -231,8 +249,9 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
                         "  WHERE p.account_id = a.id) AS total"
                         " FROM loyalty_accounts a"
                         " WHERE a.family_id = $1 OR a.customer_id = ANY($2::uuid[])",
-                        self.family, self.members,
-                    )  # fmt: skip
+                        self.family,
+                        self.members,
+                    )
                 found: dict[uuid.UUID | str, int] = {}
                 for r in rows:
                     key = WALLET if r["who"] == WALLET else uuid.UUID(r["who"])
@@ -246,9 +265,11 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
                 assert found.get(key, 0) == expected, (key, found, self.balance)
 
     Wallet.TestCase.settings = hypothesis_settings(
-        max_examples=15, stateful_step_count=20, deadline=None,
+        max_examples=15,
+        stateful_step_count=20,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
-    )  # fmt: skip
+    )
     try:
         Wallet.TestCase().runTest()
     finally:

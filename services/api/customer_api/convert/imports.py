@@ -77,9 +77,13 @@ def record_from_pb(m: pb.ImportRecord, position: int) -> ImportRecord:
     first unknown one is the one named.
     """
     profile = Profile(
-        m.username, m.display_name, m.email, _role(m.role), _preferences(m.preferences),
+        m.username,
+        m.display_name,
+        m.email,
+        _role(m.role),
+        _preferences(m.preferences),
         _dietary(m.dietary),
-    )  # fmt: skip
+    )
     return ImportRecord(
         position,
         m.external_id,

@@ -132,9 +132,14 @@ class CallGuard:
         outcome = _outcome(context)
         if force or self.rule.effects or outcome == "PERMISSION_DENIED":
             await self.owner.auditor.record(
-                self.principal, self.method, outcome, request, response, self.request_id,
+                self.principal,
+                self.method,
+                outcome,
+                request,
+                response,
+                self.request_id,
                 self.rule.actor,
-            )  # fmt: skip
+            )
 
     async def _caller(self) -> Caller:
         """The app caller by role, looked up once per call (roles can change)."""
