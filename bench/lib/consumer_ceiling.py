@@ -14,10 +14,10 @@ import time
 import uuid
 from collections import defaultdict
 
+from customer_core.db import inbox as db
 from customer_core.db import order_writes
-from customer_core.db import orders as db
 from customer_core.domain.loyalty import EarningRules, points_for_amount
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     Completed,
     OrderEvent,
     OrderState,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from customer_core.domain.orders import Cancelled, OrderEvent, Topic
+from customer_core.domain.order_events import Cancelled, OrderEvent, Topic
 from customer_core.errors import Unavailable
 from customer_core.usecases.events import Applying, BatchResult, Incoming
 

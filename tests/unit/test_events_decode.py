@@ -12,10 +12,10 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_core.domain.orders import Cancelled, Completed, Payment, Placed, Topic
+from customer_core.domain.order_events import Cancelled, Completed, Payment, Placed, Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events import decode_event
-from customer_core.events_encode import encode_event
+from customer_core.events.decode import decode_event
+from customer_core.events.encode import encode_event
 from customer_core.pb.customer.v1 import events_pb2
 
 CUSTOMER = "3f2b6c1e-7a55-4c1e-9d7b-2f1f0c7a9e11"

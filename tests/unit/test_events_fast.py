@@ -11,11 +11,11 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_core.domain.orders import Topic
+from customer_core.domain.order_events import Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events import _canonical, decode_event
-from customer_core.events_encode import encode_event
-from customer_core.events_walk import walk
+from customer_core.events.decode import _canonical, decode_event
+from customer_core.events.encode import encode_event
+from customer_core.events.walk import walk
 from tests.unit.test_events_decode import BASE, pb_events
 
 ODD_VALUES = [

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from customer_core.domain.orders import Placed, Topic
+from customer_core.domain.order_events import Placed, Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events import decode_event
+from customer_core.events.decode import decode_event
 from tests.unit.test_events_decode import BASE
 
 

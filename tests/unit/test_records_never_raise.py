@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_consumer.records import decode_records
-from customer_core.domain.orders import Topic
+from customer_core.domain.order_events import Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events import decode_event
+from customer_core.events.decode import decode_event
 from tests.unit.test_events_decode import BASE
 
 TOPIC = "t.order.placed"

@@ -8,9 +8,9 @@ from customer_api.servicers.customers import CustomerRPCs
 from customer_api.servicers.families import FamilyRPCs
 from customer_api.servicers.favorites import FavoriteRPCs
 from customer_api.servicers.health import HealthRPCs
+from customer_api.servicers.hot_path import OrderServiceRPCs
 from customer_api.servicers.imports import ImportRPCs
 from customer_api.servicers.loyalty import LoyaltyRPCs
-from customer_api.servicers.orders import OrderServiceRPCs
 from customer_api.servicers.stats import StatsRPCs
 from customer_api.servicers.wallet import WalletRPCs
 from customer_core.context import Context

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     Cancelled,
     Completed,
     Item,
@@ -29,7 +29,7 @@ from customer_core.domain.orders import (
     Placed,
     Topic,
 )
-from customer_core.events_encode import encode_event
+from customer_core.events.encode import encode_event
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from customer_core.domain.orders import Topic
+from customer_core.domain.order_events import Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events import decode_event
+from customer_core.events.decode import decode_event
 from customer_core.usecases.events import Incoming, Rejected
 
 log = logging.getLogger(__name__)

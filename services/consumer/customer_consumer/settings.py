@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from customer_core.config import EnvReader, Settings, Variable, load_settings, register
-from customer_core.domain.orders import Topic
+from customer_core.domain.order_events import Topic
 
 register(
     Variable(

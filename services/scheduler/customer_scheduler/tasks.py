@@ -20,7 +20,17 @@ from prometheus_client import Counter, Gauge, Histogram
 from taskiq import AsyncBroker
 
 from customer_core.context import Context
-from customer_core.domain import jobs as names
+from customer_core.domain.jobs import (
+    CLEANUP,
+    EXPIRY,
+    HOLDS,
+    JOB_NAMES,
+    NOTIFICATIONS,
+    RECONCILE,
+    ROLLUPS,
+    JobOutcome,
+    JobPolicy,
+)
 from customer_core.usecases.jobs import cleanup, expiry, holds, notifications, reconcile, rollups
 from customer_core.usecases.jobs.runner import (
     DUPLICATE,
@@ -75,12 +85,12 @@ class Jobs:
         self.publisher = NotificationPublisher(ctx.settings, settings.notifications_topic)
         notify: JobFn = functools.partial(_notify, publish=self.publisher.publish)
         self.functions: dict[str, JobFn] = {
-            names.ROLLUPS: rollups.roll_up,
-            names.NOTIFICATIONS: notify,
-            names.EXPIRY: expiry.expire_points,
-            names.CLEANUP: cleanup.clean_up,
-            names.HOLDS: holds.release_holds,
-            names.RECONCILE: reconcile.reconcile,
+            ROLLUPS: rollups.roll_up,
+            NOTIFICATIONS: notify,
+            EXPIRY: expiry.expire_points,
+            CLEANUP: cleanup.clean_up,
+            HOLDS: holds.release_holds,
+            RECONCILE: reconcile.reconcile,
         }
         # Every job's outcomes start at 0: "failed" reads 0 (not "No data") until one
         # fails, and rate() sees the first failure.
@@ -151,17 +161,17 @@ class Jobs:
 
 async def _notify(
     ctx: Context,
-    policy: names.JobPolicy,
+    policy: JobPolicy,
     now: datetime,
     *,
     publish: notifications.Publish,
-) -> names.JobOutcome:
+) -> JobOutcome:
     return await notifications.notify(ctx, policy, now, publish)
 
 
 def register_tasks(broker: AsyncBroker, jobs: Jobs | None) -> None:
     """Declare one task per job (a scheduler only sends them, so `jobs` may be None)."""
-    for job in names.JOB_NAMES:
+    for job in JOB_NAMES:
         broker.register_task(_task(jobs, job), task_name=task_name(job))
 
 

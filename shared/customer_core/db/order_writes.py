@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from customer_core.db import Conn
-from customer_core.domain.orders import Item, OrderState, StatsDelta
+from customer_core.domain.order_events import Item, OrderState, StatsDelta
 
 # Items NULL: unchanged since read (the row exists and is locked), keep them; a
 # proposed row cannot carry SQL NULL into a NOT NULL column, so JSON null stands in.

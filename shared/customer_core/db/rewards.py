@@ -63,7 +63,7 @@ SELECT EXISTS (
 )
 """
 
-# Read under the customer's event lock (customer_core.db.orders.lock_member).
+# Read under the customer's event lock (customer_core.db.inbox.lock_member).
 ORDER_PROGRESS = """
 SELECT completed_at IS NOT NULL AS completed, cancelled_at IS NOT NULL AS cancelled
 FROM order_history WHERE order_id = $1

@@ -3,7 +3,7 @@
 The inbox (`processed_events`) is claimed in the same transaction as the
 effects, so an event replayed after a crash, a rebalance or a dead-letter
 replay finds its id taken and changes nothing. Effects come from the
-transitions of each order's state (domain.orders), aggregated per customer and
+transitions of each order's state (domain.order_events), aggregated per customer and
 written with one set-based statement per table.
 
 After the commit the customers' caches are invalidated and change notices go
@@ -25,8 +25,14 @@ import asyncpg
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn, order_writes, outage
-from customer_core.db import orders as db
-from customer_core.domain.orders import Change, OrderEvent, OrderState, apply_event, stats_deltas
+from customer_core.db import inbox as db
+from customer_core.domain.order_events import (
+    Change,
+    OrderEvent,
+    OrderState,
+    apply_event,
+    stats_deltas,
+)
 from customer_core.errors import Unavailable
 from customer_core.notices import Activity, Notice
 from customer_core.usecases import order_points

@@ -152,7 +152,7 @@ async def check_order_open(conn: Conn, order_id: str) -> None:
     """A reward is held against an order until its completion captures it: an order
     already completed or cancelled would keep the hold forever, so it is refused.
 
-    The caller holds the customer's event lock (`orders_db.lock_member`, taken
+    The caller holds the customer's event lock (`inbox_db.lock_member`, taken
     before the account's, as the consumer takes them), so no batch completing
     the order commits between this check and the hold."""
     finished = await rewards_db.order_finished(conn, order_id)

@@ -24,7 +24,7 @@ from customer_core.db import campaigns as campaigns_db
 from customer_core.db import order_points as db
 from customer_core.domain.campaigns import Campaign, OrderFacts, campaign_awards
 from customer_core.domain.loyalty import LedgerEntry
-from customer_core.domain.orders import Change, Completed, OrderState
+from customer_core.domain.order_events import Change, Completed, OrderState
 
 
 def _when(change: Change) -> tuple[datetime, str]:

@@ -33,7 +33,7 @@ from customer_core.domain.loyalty import (
     tier_for,
     tier_window_start,
 )
-from customer_core.domain.orders import Change, Completed, OrderState
+from customer_core.domain.order_events import Change, Completed, OrderState
 from customer_core.domain.wallet import take_back
 from customer_core.notices import Activity
 from customer_core.usecases import order_campaigns

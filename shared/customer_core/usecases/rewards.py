@@ -17,8 +17,8 @@ from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
+from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as db
-from customer_core.db import orders as orders_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names, paging
 from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
@@ -208,7 +208,7 @@ async def redeem_reward(
             customer = await live_customer(conn, customer_id)
             reward = await _reward(conn, reward_id)
             # Before the account, as the consumer's batch takes them.
-            await orders_db.lock_member(conn, customer_id)
+            await inbox_db.lock_member(conn, customer_id)
             account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
             first = await _replay(conn, key, digest)
             if first is not None:

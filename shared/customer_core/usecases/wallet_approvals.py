@@ -20,8 +20,8 @@ from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
 from customer_core.db import families as families_db
+from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as loyalty_db
-from customer_core.db import orders as orders_db
 from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as db
 from customer_core.domain import names, paging
@@ -136,7 +136,7 @@ async def approve(
             if peek is None:
                 raise NotFound(names.redemption_name(redemption_id))
             # The child's event lock before the account, as the consumer takes them.
-            await orders_db.lock_member(conn, peek.customer_id)
+            await inbox_db.lock_member(conn, peek.customer_id)
             account = await loyalty_db.lock_account(conn, peek.account_id)
             r, approval = await _pending(conn, redemption_id)
             await decider(conn, approver_id, approval.family_id)

@@ -21,7 +21,7 @@ from customer_consumer import settings as consumer_settings
 from customer_consumer.health import Health
 from customer_consumer.runner import Runner
 from customer_core.context import Context
-from customer_core.domain.orders import OrderEvent
+from customer_core.domain.order_events import OrderEvent
 
 PARTITIONS = 4
 

@@ -14,8 +14,8 @@ from customer_consumer import demo_traffic
 from customer_core import notices
 from customer_core.cache import generation_key
 from customer_core.context import Context
-from customer_core.domain.orders import OrderEvent, Placed
-from customer_core.events_encode import event_json
+from customer_core.domain.order_events import OrderEvent, Placed
+from customer_core.events.encode import event_json
 from tests.integration.consumer.conftest import eventually, make_customers, send_raw
 from tests.integration.consumer.test_dead_letters import count, read_dlq
 

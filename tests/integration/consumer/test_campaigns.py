@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
 from customer_core.domain.campaign_spec import campaign_from_spec
-from customer_core.domain.orders import Cancelled, Completed, Item, OrderEvent, Placed, Topic
+from customer_core.domain.order_events import Cancelled, Completed, Item, OrderEvent, Placed, Topic
 from customer_core.usecases.events import Incoming, apply_batch
 from tests.integration.consumer.conftest import make_customers
 

@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from customer_core.context import Context
-from customer_core.domain.orders import Completed, Item, OrderEvent, Payment, Placed, Topic
+from customer_core.domain.order_events import Completed, Item, OrderEvent, Payment, Placed, Topic
 from customer_core.errors import Unavailable
 from customer_core.usecases.events import Incoming, apply_batch
 from tests.integration.consumer.conftest import make_customers

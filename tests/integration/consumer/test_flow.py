@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from customer_core.context import Context
-from customer_core.domain.orders import Completed, Item, OrderEvent, Payment, Placed, Topic
+from customer_core.domain.order_events import Completed, Item, OrderEvent, Payment, Placed, Topic
 from customer_core.notices import Activity, customer_stream
 from tests.integration.consumer.conftest import eventually, make_customers, send
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from customer_core.context import Context
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     Cancelled,
     Completed,
     Item,

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from customer_consumer.settings import ConsumerSettings
 from customer_core.context import Context
 from customer_core.domain.jobs import JobPolicy
-from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Topic
+from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Topic
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases import wallet

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from customer_core.context import Context
-from customer_core.domain.orders import Cancelled, Item, OrderEvent, Placed, Topic
+from customer_core.domain.order_events import Cancelled, Item, OrderEvent, Placed, Topic
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases.events import Incoming, apply_batch

@@ -14,7 +14,7 @@ import pytest
 from customer_core.context import Context
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
-from customer_core.domain.orders import Completed, OrderEvent, Topic
+from customer_core.domain.order_events import Completed, OrderEvent, Topic
 from customer_core.usecases.events import Incoming, apply_batch
 
 FREE_COFFEE = uuid.UUID("5eed0000-0000-4000-8000-000000000002")  # 100 points

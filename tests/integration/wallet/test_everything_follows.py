@@ -9,7 +9,7 @@ from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
 from customer_core.domain.campaign_spec import campaign_from_spec
-from customer_core.domain.orders import Completed, OrderEvent, Topic
+from customer_core.domain.order_events import Completed, OrderEvent, Topic
 from customer_core.usecases import rewards, wallet, wallet_approvals
 from customer_core.usecases.events import Incoming, apply_batch
 from tests.integration.wallet.conftest import FREE_COFFEE, NewFamily, give

@@ -12,10 +12,10 @@ import pytest
 
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
+from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as loyalty_db
-from customer_core.db import orders as orders_db
 from customer_core.domain.campaign_spec import campaign_from_spec
-from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Placed, Topic
+from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Placed, Topic
 from customer_core.errors import FailedPrecondition
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
@@ -219,7 +219,7 @@ async def test_a_redemption_waits_for_the_batch_completing_its_order(
     async with ctx.pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        await orders_db.lock_members(conn, [fam.owner])
+        await inbox_db.lock_members(conn, [fam.owner])
         await loyalty_db.capture_holds_for_order(conn, [oid])
         await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
         redeem = asyncio.create_task(

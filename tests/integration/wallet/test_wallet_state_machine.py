@@ -20,7 +20,7 @@ from customer_core.config import Settings
 from customer_core.context import Context
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
-from customer_core.domain.orders import Cancelled, Completed, OrderEvent, Topic
+from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Topic
 from customer_core.domain.wallet import split_pool
 from customer_core.errors import FailedPrecondition, InsufficientPoints
 from customer_core.usecases import rewards, wallet, wallet_approvals

@@ -11,7 +11,7 @@ from customer_core.domain import names
 from customer_core.domain.loyalty import KINDS, SOURCES, AccountSummary, PostedEntry, Tier
 from customer_core.domain.rewards import Ineligible, Redemption, RedemptionState, Reward
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases.orders import OrderContext, Validation
+from customer_core.usecases.hot_path import OrderContext, Validation
 from customer_core.usecases.rewards import Quote
 
 TIER = EnumMap[pb.Tier.ValueType](pb.Tier.DESCRIPTOR, "TIER", [t.value for t in Tier])

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     Cancelled,
     Completed,
     Item,

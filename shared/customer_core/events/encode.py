@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     BODY_FOR_TOPIC,
     Body,
     Cancelled,
@@ -17,7 +17,7 @@ from customer_core.domain.orders import (
     OrderEvent,
     Placed,
 )
-from customer_core.events_walk import PAYMENT_METHODS
+from customer_core.events.walk import PAYMENT_METHODS
 
 _METHOD_NAMES = {v: k for k, v in PAYMENT_METHODS.items()}
 

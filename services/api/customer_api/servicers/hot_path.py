@@ -10,8 +10,8 @@ from customer_api.convert.loyalty import order_context_to_pb, validation_to_pb
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases import orders
-from customer_core.usecases.orders import OrderContext, Validation
+from customer_core.usecases import hot_path
+from customer_core.usecases.hot_path import OrderContext, Validation
 
 
 def _encode_validation(v: Validation) -> bytes:
@@ -27,12 +27,12 @@ class OrderServiceRPCs(RpcBase):
         self, request: pb.ValidateCustomerRequest, context: RpcContext
     ) -> pb.ValidateCustomerResponse:
         customer_id = names.customer_id(request.customer)
-        raw = await orders.validate_customer(self.ctx, customer_id, _encode_validation)
+        raw = await hot_path.validate_customer(self.ctx, customer_id, _encode_validation)
         return pb.ValidateCustomerResponse.FromString(raw)
 
     async def GetOrderContext(
         self, request: pb.GetOrderContextRequest, context: RpcContext
     ) -> pb.OrderContext:
         customer_id = names.customer_id(request.customer)
-        raw = await orders.order_context(self.ctx, customer_id, _encode_context)
+        raw = await hot_path.order_context(self.ctx, customer_id, _encode_context)
         return pb.OrderContext.FromString(raw)

@@ -6,8 +6,8 @@ walk rather than `google.protobuf.json_format`, which costs several times more
 per event on the consumer's hot path; a property test checks that both agree
 on everything `json_format` produces. The canonical form (what producers send
 nearly always) is read here with direct look-ups; anything else goes through
-the general walk (customer_core.events_walk), which accepts every spelling
-the mapping allows. Encoding is in customer_core.events_encode.
+the general walk (customer_core.events.walk), which accepts every spelling
+the mapping allows. Encoding is in customer_core.events.encode.
 
 Every problem raises `InvalidArgument` naming the field (dotted path): the
 consumer dead-letters the event with that as the reason.
@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from asyncpg.pgproto.pgproto import UUID as PgUUID
 
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     SCHEMA_VERSIONS,
     Body,
     Cancelled,
@@ -35,7 +35,7 @@ from customer_core.domain.orders import (
     Topic,
 )
 from customer_core.errors import InvalidArgument
-from customer_core.events_walk import (
+from customer_core.events.walk import (
     BODY_KEYS,
     KEY_FOR_TOPIC,
     MAX_ID_LENGTH,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from customer_core.db import Conn
-from customer_core.domain.orders import Item, OrderState
+from customer_core.domain.order_events import Item, OrderState
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Like any protobuf JSON parser it accepts lowerCamelCase and original field
 names, 64-bit integers as strings or numbers, enum names or numbers, and
 ignores unknown fields. Every problem raises `InvalidArgument` naming the
-field (dotted path). customer_core.events tries a faster reader of the
+field (dotted path). customer_core.events.decode tries a faster reader of the
 canonical form first and comes here for everything else.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from customer_core.domain.orders import (
+from customer_core.domain.order_events import (
     SCHEMA_VERSIONS,
     Body,
     Cancelled,
