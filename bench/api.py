@@ -1,6 +1,7 @@
 """API benchmark: the hot path under k6 against a bare grpc.aio server, same run.
 
     .venv/bin/python bench/api.py [--quick] [--seconds S] [--vus N] [--rounds R] [--python-view]
+                                  [--profile RPC]
 
 Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
 temporary folder, migrates, seeds customers with favorites, a usual order and
@@ -15,7 +16,9 @@ ratio to the bare server, p50 and p99, the CPU time per call of the server and o
 Valkey, and the load average. RedeemReward makes a new redemption every call (a
 fresh order id and idempotency key); the run fails if more than 0.1% of any RPC's
 calls are not OK, or if the redemptions in the database are not the calls k6
-counted as OK. `--python-view` adds the older Python load generator's figures.
+counted as OK. `--python-view` adds the older Python load generator's figures;
+`--profile RPC` runs only that RPC with the api started under py-spy
+(bench/lib/profiling.py) and prints where the api's CPU went instead of figures.
 The last line is one JSON object for bench/run_all.py.
 """
 
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +41,7 @@ from typing import Any
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+import profiling
 from children import stop_children
 from cpu import cpu_seconds
 from k6load import K6Run, k6_binary, run_k6
@@ -201,14 +206,19 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         ids = await seed(env)
         (root / "ids.json").write_text(json.dumps([str(i) for i in ids]))
         api_port, bare_port = free_port(), free_port()
-        cli = Path(sys.executable).with_name("customer-service")
-        children.append(
-            spawn([str(cli), "api"], {**env, "GRPC_PORT": str(api_port)}, root / "api.log")
-        )
+        cli = [str(Path(sys.executable).with_name("customer-service")), "api"]
+        spy_out = root / "py-spy.txt"
+        if opts.profile:
+            cli = profiling.command(cli, spy_out)
+        children.append(spawn(cli, {**env, "GRPC_PORT": str(api_port)}, root / "api.log"))
+        api_pid = profiling.profiled_pid(children[0].pid) if opts.profile else children[0].pid
         await wait_serving(api_port)
         api = callers(api_port, ids, 4)
+        warm = ("GetCustomer", "GetOrderContext", "ValidateCustomer", "GetUsualOrder")
+        if opts.profile:  # only what is profiled, so the warm-up is of the same path
+            warm = tuple(m for m in warm if m == opts.profile)
         for i in range(len(ids)):  # warm the cache for every customer
-            for method in ("GetCustomer", "GetOrderContext", "ValidateCustomer", "GetUsualOrder"):
+            for method in warm:
                 await api[method](i)
         payloads = root / "payloads.json"
         payloads.write_text(json.dumps(await record(api_port, ids)))
@@ -223,10 +233,10 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         assert stack.valkey is not None
         assert stack.valkey.proc is not None
         valkey_pid = stack.valkey.proc.pid
-        servers = {"bare": (bare_port, children[1].pid), "api": (api_port, children[0].pid)}
+        servers = {"bare": (bare_port, children[1].pid), "api": (api_port, api_pid)}
         load_start = os.getloadavg()
         results: dict[str, dict[str, list[tuple[K6Run, float, float]]]] = {}
-        for rpc in RPCS:
+        for rpc in (opts.profile,) if opts.profile else RPCS:
             results[rpc] = {"bare": [], "api": []}
             for n in range(opts.rounds):
                 for side, (port, pid) in servers.items():
@@ -251,6 +261,14 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                             "database, as many as OK calls"
                         )
         load_end = os.getloadavg()
+        if opts.profile:
+            profiling.finish(children[0], spy_out)
+            kept = Path(tempfile.gettempdir()) / f"api-profile-{opts.profile}.txt"
+            shutil.copyfile(spy_out, kept)
+            print(profiling.report(opts.profile, profiling.summarise(spy_out)), flush=True)
+            print(f"collapsed stacks (flamegraph.pl, speedscope): {kept}", flush=True)
+            # Sampling takes CPU from the same two cores: these are not figures.
+            return {"bench": "api-profile", "figures": []}
         figures = summarise(results, opts, load_start, load_end)
         if opts.python_view:
             bare = callers(bare_port, ids, 4)
@@ -358,6 +376,12 @@ def main() -> int:
         "--python-view",
         action="store_true",
         help="also the older Python load generator (GetCustomer, GetOrderContext)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=RPCS,
+        metavar="RPC",
+        help="run only RPC, the api under py-spy, and print where its CPU went (no figures)",
     )
     opts = parser.parse_args()
     opts.seconds = opts.seconds or (3.0 if opts.quick else 10.0)
