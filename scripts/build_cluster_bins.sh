@@ -68,7 +68,8 @@ ensure_kube_apiserver() {
         # The one generated file the tarball lacks; the upstream Makefile makes it
         # (as Debian's build does), sharing our Go build cache.
         log "generating the OpenAPI definitions (make gen_openapi)"
-        mkdir -p "$tree/_output/local/go"
+        # The cache must exist first: a dangling link makes Go's mkdir fail with "file exists".
+        mkdir -p "$tree/_output/local/go" "$CACHE/gocache"
         [[ -e "$tree/_output/local/go/cache" ]] || ln -s "$CACHE/gocache" "$tree/_output/local/go/cache"
         (cd "$tree" && make gen_openapi)
     fi
