@@ -59,7 +59,7 @@ bench: install
 
 ## Build the documentation site into site/ (git-ignored), offline; a warning fails it.
 docs: install
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) .dev-data .mypy_cache .ruff_cache .pytest_cache site
