@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-cluster cluster-bins lint unit integration proto bench clean image test-image
+.PHONY: install run test test-cluster cluster-bins lint unit integration proto bench docs clean image test-image
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,9 +52,14 @@ image:
 test-image: install image
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
+## Run every benchmark (quick sizes) and write docs/performance.md.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run_all.py
 
+## Build the documentation site into site/ (git-ignored), offline; a warning fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .dev-data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .dev-data .mypy_cache .ruff_cache .pytest_cache site

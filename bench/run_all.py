@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark in bench/ and write bench/SUMMARY.md.
+"""`make bench`: run every benchmark in bench/ and write docs/performance.md.
 
 Each benchmark script prints, as its last line, one JSON object:
 
@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The one page with current figures; how they came about is in docs/design/.
+OUT = HERE.parent / "docs" / "performance.md"
 SKIP = {"run_all.py", "soak.py"}  # soak runs for as long as it is told; not part of make bench
 
 
@@ -61,7 +63,12 @@ def summary(
     load: tuple[float, float],
 ) -> str:
     lines = [
-        "# Benchmark summary",
+        "# Performance",
+        "",
+        "The current figures, the whole page written by `make bench` (`bench/run_all.py`); "
+        "edit the script, not this page. How each benchmark runs is in "
+        "[development.md](development.md#benchmarks); earlier figures and what was tried are "
+        "in the [design notes](design/index.md).",
         "",
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -90,11 +97,22 @@ def summary(
     return "\n".join(lines) + "\n"
 
 
+def write(
+    out: Path,
+    results: list[tuple[str, dict[str, object] | None, str]],
+    quick: bool,
+    load: tuple[float, float],
+) -> str:
+    text = summary(results, quick, load)
+    out.write_text(text)
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="full sizes instead of --quick")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
-    parser.add_argument("--out", type=Path, default=HERE / "SUMMARY.md")
+    parser.add_argument("--out", type=Path, default=OUT)
     opts = parser.parse_args()
     scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP)
     results = []
@@ -104,8 +122,7 @@ def main() -> int:
         result, note = run_one(script, quick=not opts.full, timeout=opts.timeout)
         print(f"  {script.stem}: {note}", flush=True)
         results.append((script.stem, result, note))
-    text = summary(results, quick=not opts.full, load=(load_start, os.getloadavg()[0]))
-    opts.out.write_text(text)
+    text = write(opts.out, results, quick=not opts.full, load=(load_start, os.getloadavg()[0]))
     print(text)
     return 0 if all(r is not None for _, r, _ in results) else 1
 

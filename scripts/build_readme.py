@@ -1,14 +1,15 @@
-"""Assemble README.md from its sources, so each part has one home.
+"""Generate README.md: a page a newcomer reads in five minutes, kept true by the code.
 
-- docs/_head.md: the two commands, processes, configuration (table generated
-  from the variables the code registers: scripts/config_table.py);
-- an API overview generated from proto/customer/v1/customer.proto;
-- the area sections, docs/<area>.md, each written beside its code;
-- the latest benchmark summary, bench/SUMMARY.md (written by `make bench`);
-- docs/_tail.md: development notes.
+The prose is docs/_readme.md. Three parts of it are generated, so they cannot drift:
+- {config_table}: every variable the code registers (scripts/config_table.py);
+- {api_overview}: one line per RPC of proto/customer/v1/customer.proto, with the first
+  sentence of the comment the proto gives it;
+- {docs_index}: the pages of docs/ (PAGES below; tests/unit/test_readme.py checks that
+  it names every page and that mkdocs.yml's nav has the same ones).
 
-`python scripts/build_readme.py` rewrites README.md; `--check` fails when it is
-stale (tests/unit/test_readme.py runs the check).
+The area docs (docs/*.md) stay in docs/ and are not copied in. `python
+scripts/build_readme.py` rewrites README.md; `--check` fails when it is stale
+(tests/unit/test_readme.py runs the same comparison).
 """
 
 from __future__ import annotations
@@ -21,31 +22,55 @@ from config_table import table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SECTIONS = (
-    "profiles",
-    "loyalty",
-    "wallet",
-    "consumer",
-    "streams",
-    "jobs",
-    "campaigns",
-    "security",
-    "kubernetes",
-    "e2e",
+# The user and operator docs, in reading order, with what each is for.
+PAGES = (
+    (
+        "profiles.md",
+        "Families and customer profiles: validation, update masks, idempotency, caching",
+    ),
+    (
+        "loyalty.md",
+        "Favorites, the points ledger, rewards and redemptions, the Order Service's hot path",
+    ),
+    ("wallet.md", "The family wallet: pooling, a child's approvals, weekly caps, the lock order"),
+    (
+        "consumer.md",
+        "Order events: the contract with examples, how the consumer applies them, operations",
+    ),
+    ("streams.md", "Live statistics, the activity feed, flow control, batch import"),
+    ("jobs.md", "Background jobs: schedules, what each guarantees, running twice safely"),
+    ("campaigns.md", "RewardCampaign resources and the operator, with and without Kubernetes"),
+    ("security.md", "TLS, authentication, roles and scopes, limits, audit, erasure"),
+    (
+        "kubernetes.md",
+        "The image, the Helm chart, upgrades, scaling, dashboards and alerts, every value",
+    ),
+    ("e2e.md", "The end-to-end suite under faults, and the soak"),
+    (
+        "development.md",
+        "Repository layout, make targets, layering rules, how tests and benchmarks run",
+    ),
+    ("performance.md", "The current benchmark figures, written by `make bench`"),
 )
 RPC = re.compile(r"^\s*rpc (\w+)\((stream )?[\w.]+\) returns \((stream )?[\w.]+\)")
 GROUP = re.compile(r"^\s*// ---- (.+?) -+$")
+SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<=[A-Za-z0-9)`])\.(\s|$)")
+
+
+def first_sentence(text: str) -> str:
+    match = SENTENCE_END.search(text)
+    return text[: match.start() + 1] if match else text
 
 
 def api_overview() -> str:
-    """One row per RPC with the comment the proto gives it."""
+    """One row per RPC with the first sentence of the comment the proto gives it."""
     rows = [
         "## API overview",
         "",
         "`customer.v1.CustomerService` on `GRPC_PORT`, beside `grpc.health.v1.Health` and "
         "server reflection. The full contract, with every field's rules, is "
-        "[proto/customer/v1/customer.proto](proto/customer/v1/customer.proto); order event "
-        "payloads are in [events.proto](proto/customer/v1/events.proto).",
+        "`proto/customer/v1/customer.proto`; each area's page in `docs/` says what the calls "
+        "guarantee.",
         "",
         "| Area | RPC | Kind | What it does |",
         "|---|---|---|---|",
@@ -64,7 +89,7 @@ def api_overview() -> str:
                 (True, False): "client stream",
                 (True, True): "bidi stream",
             }[(bool(m[2]), bool(m[3]))]
-            text = " ".join(comment).replace("|", "\\|")
+            text = first_sentence(" ".join(comment)).replace("|", "\\|")
             rows.append(f"| {group} | `{m[1]}` | {kind} | {text} |")
             comment = []
         elif not line.strip():
@@ -72,24 +97,24 @@ def api_overview() -> str:
     return "\n".join(rows)
 
 
+def docs_index() -> str:
+    rows = [f"- [{name}](docs/{name}): {what}" for name, what in PAGES]
+    rows.append(
+        "- [design/](docs/design/index.md): dated notes on how the code came to be as it is: "
+        "measurements of the time, what was tried and dropped"
+    )
+    return "\n".join(rows)
+
+
 def build() -> str:
-    head = (DOCS / "_head.md").read_text().replace("{config_table}", table())
-    parts = [head.rstrip(), api_overview()]
-    for name in SECTIONS:
-        path = DOCS / f"{name}.md"
-        if path.exists():
-            parts.append(path.read_text().rstrip())
-    summary = ROOT / "bench" / "SUMMARY.md"
-    if summary.exists():
-        body = summary.read_text().replace("# Benchmark summary", "## Benchmarks", 1)
-        parts.append(
-            body.rstrip() + "\n\nRe-run with `make bench` (quick sizes; "
-            "`python bench/run_all.py --full` for full sizes)."
-        )
-    tail = DOCS / "_tail.md"
-    if tail.exists():
-        parts.append(tail.read_text().rstrip())
-    return "\n\n".join(parts) + "\n"
+    text = (DOCS / "_readme.md").read_text()
+    for key, part in (
+        ("{config_table}", table()),
+        ("{api_overview}", api_overview()),
+        ("{docs_index}", docs_index()),
+    ):
+        text = text.replace(key, part)
+    return text.rstrip() + "\n"
 
 
 def main() -> int:
