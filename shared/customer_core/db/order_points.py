@@ -156,17 +156,6 @@ UNION ALL
 SELECT id, NULL, NULL FROM moved
 """
 
-# The same rule as customer_core.db.loyalty.WINDOW_POINTS, for many accounts at once.
-WINDOW_POINTS = """
-SELECT a.id, a.tier,
-       greatest(coalesce((
-           SELECT sum(p.points) FROM loyalty_points p
-           WHERE p.account_id = a.id AND p.create_time >= $2
-             AND (p.kind IN ('earn', 'adjust') OR (p.kind = 'reverse' AND p.source <> 'reward'))
-       ), 0), 0) AS points
-FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
-"""
-
 # Orders outside the batch whose points changed (a first-order award taken over).
 ADD_ORDER_POINTS = """
 UPDATE order_history o SET points_earned = o.points_earned + t.delta
@@ -330,14 +319,6 @@ async def first_completions(
     """Per customer, (time, order id) of their earliest completion already recorded."""
     rows = await conn.fetch(SELECT_FIRST_COMPLETIONS, sorted(set(customer_ids)))
     return {r["customer_id"]: (r["completed_at"], r["order_id"]) for r in rows}
-
-
-async def window_points(
-    conn: Conn, account_ids: Iterable[uuid.UUID], since: datetime
-) -> dict[uuid.UUID, tuple[str, int]]:
-    """Per account: (current tier, points in the tier window)."""
-    rows = await conn.fetch(WINDOW_POINTS, sorted(set(account_ids)), since)
-    return {r["id"]: (r["tier"], r["points"]) for r in rows}
 
 
 async def add_order_points(conn: Conn, deltas: Mapping[str, int]) -> None:

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from customer_core import notices
 from customer_core.config import Settings
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
 from customer_core.db import owed as owed_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -172,10 +174,10 @@ async def _settle_holds(
         }
     )
     cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
-    for r in await loyalty_db.capture_holds_for_order(conn, capture):
+    for r in await redemptions_db.capture_holds_for_order(conn, capture):
         out.changed[r.customer_id].add(notices.POINTS)
     if cancelled:
-        for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
+        for r in await redemptions_db.release_holds_for_order(conn, cancelled, "order cancelled"):
             out.changed[r.customer_id].add(notices.POINTS)
 
 
@@ -270,7 +272,7 @@ async def _evaluate_tiers(
     rules = TierRules(loyalty.gold_points, loyalty.reserve_points, loyalty.tier_window_days)
     now = datetime.now(UTC)
     since = tier_window_start(now, rules)
-    current = await db.window_points(conn, account_ids, since)
+    current = await accounts_db.batch_window_points(conn, account_ids, since)
     new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
     changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
     await db.set_tiers(conn, changed)

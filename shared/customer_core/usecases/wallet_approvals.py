@@ -18,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import families as families_db
 from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as loyalty_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as db
 from customer_core.domain import names, paging
@@ -137,7 +139,7 @@ async def approve(
                 raise NotFound(names.redemption_name(redemption_id))
             # The child's event lock before the account, as the consumer takes them.
             await inbox_db.lock_member(conn, peek.customer_id)
-            account = await loyalty_db.lock_account(conn, peek.account_id)
+            account = await accounts_db.lock_account(conn, peek.account_id)
             r, approval = await _pending(conn, redemption_id)
             await decider(conn, approver_id, approval.family_id)
             reward = await rewards_db.fetch_reward(conn, r.reward_id)
@@ -152,14 +154,16 @@ async def approve(
                 raise _refused(approval.decision, r)
             if now >= approval.expires_at:
                 # Too late: recorded as expired (committed), then refused below.
-                r = await db.end_pending(conn, r.id, "expired")
+                r = await redemptions_db.end_pending(conn, r.id, "expired")
                 await db.decide(conn, r.id, "expired", None)
                 expired = Decided(r, approval, reward)
             else:
                 await check_order_open(conn, r.order_id)
                 await _check_still_redeemable(conn, ctx, account, reward, now)
                 hold_until = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
-                r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)
+                r = await redemptions_db.place_hold(
+                    conn, r.id, hold_until, account.balance - r.points
+                )
                 await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
                 await db.decide(conn, r.id, "approved", approver_id)
                 members = list(await balances.viewers(conn, [account.id]))
@@ -182,7 +186,7 @@ async def _check_still_redeemable(
 ) -> None:
     rules = tier_rules(ctx)
     tier = tier_for(
-        await loyalty_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
+        await accounts_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
     )
     why = ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=False)
     if why is Ineligible.INSUFFICIENT_POINTS:
@@ -219,7 +223,7 @@ async def decline(
                 return done
             if approval.decision is not None:
                 raise _refused(approval.decision, r)
-            r = await db.end_pending(conn, r.id, "declined")
+            r = await redemptions_db.end_pending(conn, r.id, "declined")
             await db.decide(conn, r.id, "declined", approver_id, why)
             decided = Approval(
                 **{**approval.__dict__, "decision": "declined", "decided_by": approver_id}

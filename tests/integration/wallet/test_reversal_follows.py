@@ -13,14 +13,16 @@ import pytest
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import inbox as inbox_db
-from customer_core.db import loyalty as loyalty_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.domain.campaign_spec import campaign_from_spec
+from customer_core.domain.jobs import JobPolicy
 from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Placed, Topic
 from customer_core.errors import FailedPrecondition
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases import rewards, wallet, wallet_approvals
 from customer_core.usecases.events import Incoming, apply_batch
+from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.wallet.conftest import (
     FREE_COFFEE,
     NewFamily,
@@ -220,7 +222,7 @@ async def test_a_redemption_waits_for_the_batch_completing_its_order(
         tx = conn.transaction()
         await tx.start()
         await inbox_db.lock_members(conn, [fam.owner])
-        await loyalty_db.capture_holds_for_order(conn, [oid])
+        await redemptions_db.capture_holds_for_order(conn, [oid])
         await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
         redeem = asyncio.create_task(
             rewards.redeem_reward(ctx, fam.owner, FREE_COFFEE, oid, f"k-{oid}")
@@ -250,7 +252,7 @@ async def test_points_held_at_the_cancellation_are_taken_when_they_come_back(
     elif release == "cancel":
         await order_event(ctx, fam.adult, other, Topic.CANCELLED)
     else:
-        await rewards.expire_holds(ctx, datetime.now(UTC) + timedelta(days=1))
+        await release_holds(ctx, JobPolicy(), datetime.now(UTC) + timedelta(days=1))
     assert total(await balances(ctx, fam)) == 0
     async with ctx.pool.acquire() as conn:
         row = await campaigns_db.fetch_live(conn, "default", "bonus")
