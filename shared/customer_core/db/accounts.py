@@ -58,6 +58,31 @@ FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
 """
 
 
+# FIND_ACCOUNT's rule for many customers at once (the consumer's batch), with the tier.
+BATCH_ACCOUNTS = """
+SELECT c.id AS customer_id,
+       CASE WHEN f.wallet_pooled THEN fam.id ELSE own.id END AS account_id,
+       CASE WHEN f.wallet_pooled THEN fam.tier ELSE own.tier END AS tier
+FROM customers c
+JOIN families f ON f.id = c.family_id
+LEFT JOIN loyalty_accounts own ON own.customer_id = c.id
+LEFT JOIN loyalty_accounts fam ON fam.family_id = f.id
+WHERE c.id = ANY($1::uuid[])
+"""
+
+CREATE_BATCH_ACCOUNTS = """
+INSERT INTO loyalty_accounts (id, customer_id, family_id)
+SELECT DISTINCT ON (owner) gen_random_uuid(), customer_id, family_id
+FROM (SELECT CASE WHEN f.wallet_pooled THEN NULL ELSE c.id END AS customer_id,
+             CASE WHEN f.wallet_pooled THEN f.id END AS family_id,
+             CASE WHEN f.wallet_pooled THEN f.id ELSE c.id END AS owner
+      FROM customers c JOIN families f ON f.id = c.family_id
+      WHERE c.id = ANY($1::uuid[])) AS wanted
+ORDER BY owner
+ON CONFLICT DO NOTHING
+"""
+
+
 def account_from_row(row: asyncpg.Record) -> Account:
     """An Account from a row holding ACCOUNT_COLUMNS."""
     return Account(
@@ -111,3 +136,19 @@ async def batch_window_points(
     """Per account: (current tier, points in the tier window)."""
     rows = await conn.fetch(BATCH_WINDOW_POINTS, sorted(set(account_ids)), since)
     return {r["id"]: (r["tier"], r["points"]) for r in rows}
+
+
+async def batch_accounts(
+    conn: Conn, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """Per customer: (account id, tier), creating missing accounts (the consumer's batch)."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(BATCH_ACCOUNTS, wanted)
+    if any(r["account_id"] is None for r in rows):
+        await conn.execute(
+            CREATE_BATCH_ACCOUNTS, [r["customer_id"] for r in rows if r["account_id"] is None]
+        )
+        rows = await conn.fetch(BATCH_ACCOUNTS, wanted)
+    return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}

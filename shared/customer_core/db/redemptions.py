@@ -17,7 +17,7 @@ from datetime import datetime
 import asyncpg
 
 from customer_core.db import Conn
-from customer_core.db import campaigns as campaigns_db
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import owed as owed_db
 from customer_core.db.loyalty import LOCK_ACCOUNTS, post_entries
 from customer_core.domain import names
@@ -90,6 +90,22 @@ RETURNING {REDEMPTION_COLUMNS}
 """
 
 
+# A child's redemption still waiting when its order completed or was cancelled
+# could only ever hold points nothing captures: it ends as expired.
+END_PENDING_FOR_ORDERS = """
+WITH due AS (
+    SELECT id FROM redemptions WHERE order_id = ANY($1::text[]) AND state = 'pending_approval'
+), decided AS (
+    UPDATE redemption_approvals a SET decision = 'expired', decided_at = now()
+    FROM due WHERE a.redemption_id = due.id AND a.decision IS NULL
+    RETURNING a.redemption_id, a.family_id
+)
+UPDATE redemptions r SET state = 'expired', update_time = now()
+FROM decided d WHERE r.id = d.redemption_id AND r.state = 'pending_approval'
+RETURNING r.customer_id
+"""
+
+
 def row_to_redemption(row: asyncpg.Record) -> Redemption:
     return Redemption(
         id=row["id"],
@@ -148,7 +164,9 @@ async def _refund(conn: Conn, redemptions: Sequence[Redemption], reason: str) ->
     # (it could not take them while they were held).
     await post_entries(conn, [_reverse_entry(r, reason) for r in redemptions])
     owed = await post_entries(conn, await owed_db.collect(conn, redemptions))
-    await campaigns_db.give_back(conn, campaigns_db.budget_of(owed, count_orders=False))
+    await campaign_budgets_db.give_back(
+        conn, campaign_budgets_db.budget_of(owed, count_orders=False)
+    )
 
 
 async def capture_holds_for_order(conn: Conn, order_ids: Sequence[str]) -> list[Redemption]:
@@ -203,3 +221,10 @@ async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list
     # The refund (and the debts it pays) moves only these accounts, locked above.
     await _refund(conn, changed, "hold timed out")
     return changed
+
+
+async def end_pending_for_orders(conn: Conn, order_ids: Sequence[str]) -> list[uuid.UUID]:
+    """Pending approvals of orders that finished -> expired; the customers who asked."""
+    if not order_ids:
+        return []
+    return [r["customer_id"] for r in await conn.fetch(END_PENDING_FOR_ORDERS, list(order_ids))]

@@ -21,7 +21,7 @@ from customer_core import notices
 from customer_core.config import Settings
 from customer_core.db import Conn
 from customer_core.db import accounts as accounts_db
-from customer_core.db import campaigns as campaigns_db
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
 from customer_core.db import owed as owed_db
@@ -75,7 +75,7 @@ async def settle(
     if customers:
         # Reads first (no row lock yet): where each customer earns, and which
         # first-order awards an earlier completion now takes over.
-        accounts = await db.accounts(conn, customers)
+        accounts = await accounts_db.batch_accounts(conn, customers)
         taken_over = await order_campaigns.not_first_orders(conn, completions)
     if customers or cancelled:
         # Every account the batch may move, in id order, before any approval, hold,
@@ -111,8 +111,8 @@ async def settle(
     # A campaign entry whose key was already in the ledger was budgeted before:
     # what `award_entries` reserved for it now goes back.
     kept = {e.idempotency_key for e in posted}
-    await campaigns_db.give_back(
-        conn, campaigns_db.budget_of([e for e in entries if e.idempotency_key not in kept])
+    await campaign_budgets_db.give_back(
+        conn, campaign_budgets_db.budget_of([e for e in entries if e.idempotency_key not in kept])
     )
     for e in posted:
         assert e.source_ref is not None
@@ -185,7 +185,7 @@ async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome
     # After the batch's account lock, before any redemption row is released or
     # captured: ApproveRedemption takes account, approval, redemption in that order.
     finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
-    for customer_id in await db.end_pending_for_orders(conn, finished):
+    for customer_id in await redemptions_db.end_pending_for_orders(conn, finished):
         out.changed[customer_id].add(notices.POINTS)
 
 
@@ -255,7 +255,7 @@ async def _reverse(
             if who is not None:
                 out.changed[who].add(notices.POINTS)
     await owed_db.record(conn, owed)
-    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
+    await campaign_budgets_db.give_back(conn, campaign_budgets_db.budget_of(posted))
 
 
 async def _evaluate_tiers(
