@@ -36,9 +36,7 @@ from customer_core.domain.loyalty import (
     summarize,
     tier_window_start,
 )
-from customer_core.domain.rewards import (
-    Redemption,
-)
+from customer_core.domain.rewards import Redemption, Reward
 from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
@@ -53,6 +51,22 @@ from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.replies import DataclassCodec
 
 MAX_REASON = 200
+
+
+def redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
+    """The `redeem` entry of a hold: the same entry and key whether or not a guardian approved."""
+    return LedgerEntry(
+        account_id=r.account_id,
+        member_id=r.customer_id,
+        kind="redeem",
+        points=-r.points,
+        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
+        source="reward",
+        source_ref=names.redemption_name(r.id),
+        idempotency_key=f"redemption:{r.id}:redeem",
+    )
+
+
 MAX_ADJUST = 10_000_000
 ADJUSTED = DataclassCodec(PostedEntry)
 

@@ -22,7 +22,7 @@ from customer_core.db import loyalty as db
 from customer_core.db import redemptions as redemptions_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names, paging
-from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.loyalty import Account, tier_for, tier_window_start
 from customer_core.domain.rewards import (
     RETURNED_STATES,
     Ineligible,
@@ -46,12 +46,12 @@ from customer_core.usecases import balances, idempotency, wallet_approvals
 from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
-    MAX_REASON,
     account_of,
     after_change,
     check_order_open,
     check_reason,
     live_customer,
+    redeem_entry,
     summary_on,
     tier_rules,
 )
@@ -246,7 +246,7 @@ async def redeem_reward(
             if pending:
                 await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
             else:
-                await db.post_entries(conn, [_redeem_entry(inserted, reward)])
+                await db.post_entries(conn, [redeem_entry(inserted, reward)])
             members = list(await balances.viewers(conn, [account.id]))
             done = Redeemed(inserted, reward, replayed=False)
             await idempotency.finish(conn, call, REDEEMED.encode(done))
@@ -260,19 +260,6 @@ async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
     if first is not None and first.request_hash != digest:
         raise IdempotencyConflict(key)
     return first
-
-
-def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
-    return LedgerEntry(
-        account_id=r.account_id,
-        member_id=r.customer_id,
-        kind="redeem",
-        points=-r.points,
-        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
-        source="reward",
-        source_ref=names.redemption_name(r.id),
-        idempotency_key=f"redemption:{r.id}:redeem",
-    )
 
 
 @retried_once

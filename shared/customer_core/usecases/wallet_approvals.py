@@ -28,7 +28,7 @@ from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as db
 from customer_core.domain import names, paging
 from customer_core.domain.customers import Customer
-from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.loyalty import Account, tier_for, tier_window_start
 from customer_core.domain.rewards import Ineligible, Redemption, Reward, ineligibility
 from customer_core.domain.wallet import Approval, needs_approval, over_cap, week_start
 from customer_core.errors import (
@@ -41,10 +41,10 @@ from customer_core.telemetry import timed_query
 from customer_core.usecases import balances, idempotency
 from customer_core.usecases.contention import retried_once
 from customer_core.usecases.loyalty import (
-    MAX_REASON,
     after_change,
     check_order_open,
     check_reason,
+    redeem_entry,
     tier_rules,
 )
 from customer_core.usecases.replies import DataclassCodec
@@ -106,20 +106,6 @@ def _refused(decision: str, r: Redemption) -> FailedPrecondition:
     return FailedPrecondition(f"{names.redemption_name(r.id)} was {decision}")
 
 
-def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
-    # The same entry (and key) RedeemReward posts when no approval is needed.
-    return LedgerEntry(
-        account_id=r.account_id,
-        member_id=r.customer_id,
-        kind="redeem",
-        points=-r.points,
-        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
-        source="reward",
-        source_ref=names.redemption_name(r.id),
-        idempotency_key=f"redemption:{r.id}:redeem",
-    )
-
-
 @retried_once
 async def approve(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, key: str
@@ -164,7 +150,7 @@ async def approve(
                 r = await redemptions_db.place_hold(
                     conn, r.id, hold_until, account.balance - r.points
                 )
-                await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
+                await loyalty_db.post_entries(conn, [redeem_entry(r, reward)])
                 await db.decide(conn, r.id, "approved", approver_id)
                 members = list(await balances.viewers(conn, [account.id]))
                 child = await customers_db.fetch_customer(conn, r.customer_id)
