@@ -25,6 +25,7 @@ from customer_core.usecases.events import Incoming, apply_batch
 from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.wallet.conftest import (
     FREE_COFFEE,
+    Family,
     NewFamily,
     balances,
     code_of,
@@ -45,6 +46,21 @@ async def order_event(ctx: Context, cid: uuid.UUID, oid: str, topic: Topic) -> N
     event = OrderEvent(str(uuid.uuid4()), topic, datetime.now(UTC), cid, oid, 1, body)  # type: ignore[arg-type]
     result = await apply_batch(ctx, [Incoming(event, topic.value, 0, 0)])
     assert not result.rejected, result.rejected
+
+
+async def placed_order(ctx: Context, cid: uuid.UUID) -> str:
+    """A new order the customer placed and has neither completed nor cancelled."""
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, cid, oid, Topic.PLACED)
+    return oid
+
+
+async def pooled_family(ctx: Context, new_family: NewFamily, points: int) -> Family:
+    """A new family whose wallet is pooled and holds `points` (the owner's)."""
+    fam = await new_family()
+    await give(ctx, fam.owner, points)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    return fam
 
 
 async def add_bonus_campaign(ctx: Context, bonus: int) -> None:
@@ -87,9 +103,7 @@ async def test_earned_pooled_then_unpooled_is_reversed_from_the_members_account(
     ctx: Context, new_family: NewFamily
 ) -> None:
     await add_bonus_campaign(ctx, 50)
-    fam = await new_family()
-    await give(ctx, fam.owner, 100)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 100)
     oid = await complete_order(ctx, fam.adult, 5000)
     await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
     split = await balances(ctx, fam)
@@ -105,9 +119,7 @@ async def test_what_the_member_spent_is_taken_from_the_rest_of_the_family(
 ) -> None:
     # The adult's share after unpooling is short (the pool paid for something):
     # the rest of the cancelled order comes from the family's other accounts.
-    fam = await new_family()
-    await give(ctx, fam.owner, 400)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 400)
     oid = await complete_order(ctx, fam.adult, 5000)
     await give(ctx, fam.owner, -450)  # the pool spent 450 of its 900
     await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
@@ -124,8 +136,7 @@ async def test_no_reward_is_held_against_a_finished_order(
 ) -> None:
     fam = await new_family()
     await give(ctx, fam.owner, 300)
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    oid = await placed_order(ctx, fam.owner)
     await order_event(
         ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED
     )
@@ -147,11 +158,8 @@ async def test_no_reward_is_held_against_a_finished_order(
 async def test_an_approval_after_the_order_finished_places_no_hold(
     api: Stub, ctx: Context, new_family: NewFamily
 ) -> None:
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     assert asked.redemption.state.value == "pending_approval"
     await order_event(ctx, fam.child, oid, Topic.CANCELLED)
@@ -175,11 +183,8 @@ async def test_an_approval_racing_the_orders_completion_is_refused(
 ) -> None:
     # The completion committed after the consumer's batch had looked for pending
     # approvals (or the order's row says so for any other reason): approving refuses.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     async with ctx.pool.acquire() as conn:
         await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
@@ -193,11 +198,8 @@ async def test_a_pending_approval_ends_when_its_order_finishes(
     ctx: Context, new_family: NewFamily, topic: Topic
 ) -> None:
     # Left pending it would block switching the wallet and count against the cap.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     await order_event(ctx, fam.child, oid, topic)
     async with ctx.pool.acquire() as conn:
@@ -216,8 +218,7 @@ async def test_a_redemption_waits_for_the_batch_completing_its_order(
     # capture; a redemption arriving now must not slip a hold in before it commits.
     fam = await new_family()
     await give(ctx, fam.owner, 300)
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    oid = await placed_order(ctx, fam.owner)
     async with ctx.pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
@@ -269,9 +270,7 @@ async def test_a_retry_after_the_order_finished_answers_the_first_call(
     # The finished-order refusal comes after the stored answer: a client retrying
     # RedeemReward or ApproveRedemption (say after ABORTED or a lost reply) once the
     # order finished gets what its first call did, not FAILED_PRECONDITION.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 300)
     adult_order, child_order = (f"ord-{uuid.uuid4().hex[:12]}" for _ in range(2))
     redeem = pb.RedeemRewardRequest(
         customer=f"customers/{fam.adult}",
