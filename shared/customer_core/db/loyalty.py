@@ -1,4 +1,4 @@
-"""The points ledger, loyalty accounts and redemption holds: plain SQL.
+"""The points ledger: plain SQL (accounts live in db.accounts, holds in db.redemptions).
 
 Every change of a balance goes through `post_entries`, which appends ledger
 entries and moves the balances in one statement, so a balance always equals
@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
 from customer_core.db import Conn
-from customer_core.db import campaigns as campaigns_db
-from customer_core.db import owed as owed_db
-from customer_core.db.rewards import REDEMPTION_COLUMNS, row_to_redemption, set_redemption_state
-from customer_core.domain import names
-from customer_core.domain.loyalty import Account, LedgerEntry, PostedEntry
-from customer_core.domain.rewards import Redemption, RedemptionState
+from customer_core.domain.loyalty import LedgerEntry, PostedEntry
 from customer_core.errors import InsufficientPoints
 
 # Counted here, where every process posts entries, so the loyalty dashboard
@@ -76,35 +70,6 @@ SELECT id, idempotency_key, create_time FROM posted
 
 LOCK_ACCOUNTS = "SELECT id FROM loyalty_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
-ACCOUNT_COLUMNS = "id, customer_id, family_id, balance, lifetime_points, last_activity_at"
-
-# The customer's own account, or the family's when its wallet is pooled.
-FIND_ACCOUNT = """
-SELECT c.family_id AS member_family_id, f.wallet_pooled,
-       a.id, a.customer_id, a.family_id, a.balance, a.lifetime_points, a.last_activity_at
-FROM customers c
-JOIN families f ON f.id = c.family_id
-LEFT JOIN loyalty_accounts a
-       ON (f.wallet_pooled AND a.family_id = f.id)
-       OR (NOT f.wallet_pooled AND a.customer_id = c.id)
-WHERE c.id = $1
-"""
-
-CREATE_ACCOUNT = """
-INSERT INTO loyalty_accounts (id, customer_id, family_id) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING
-"""
-
-LOCK_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM loyalty_accounts WHERE id = $1 FOR UPDATE"
-
-# Points that count towards a tier: earnings and operator corrections in the
-# window, less earnings taken back (a `reverse` that is not a reward's).
-WINDOW_POINTS = """
-SELECT greatest(coalesce(sum(points), 0), 0) FROM loyalty_points
-WHERE account_id = $1 AND create_time >= $2
-  AND (kind IN ('earn', 'adjust') OR (kind = 'reverse' AND source <> 'reward'))
-"""
-
 HELD_POINTS = """
 SELECT coalesce(sum(points), 0) FROM redemptions WHERE account_id = $1 AND state = 'held'
 """
@@ -143,45 +108,6 @@ SELECT c.id, c.family_id FROM moved a JOIN customers c ON c.family_id = a.family
 ACCOUNT_MEMBERS = f"""
 WITH moved AS (SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id = ANY($1::uuid[]))
 {VIEWERS_OF_MOVED}"""
-
-CAPTURE = f"""
-UPDATE redemptions SET state = 'captured', update_time = now()
-WHERE order_id = ANY($1::text[]) AND state = 'held'
-RETURNING {REDEMPTION_COLUMNS}
-"""
-
-RELEASE = f"""
-UPDATE redemptions SET
-    state = CASE WHEN state = 'held' THEN 'released' ELSE 'refunded' END,
-    update_time = now()
-WHERE order_id = ANY($1::text[]) AND state IN ('held', 'captured')
-RETURNING {REDEMPTION_COLUMNS}
-"""
-
-# The accounts of the holds due next, locked (in id order) before their
-# redemption rows, the order every path takes: a consumer's batch holds the
-# accounts it moves while it releases an order's hold.
-DUE_HOLD_ACCOUNTS = """
-SELECT DISTINCT account_id FROM (
-    SELECT account_id FROM redemptions
-    WHERE state = 'held' AND hold_expires_at <= $1
-    ORDER BY hold_expires_at LIMIT $2
-) AS due
-"""
-
-# SKIP LOCKED: a hold being captured right now is left for that transaction.
-# Only holds on the accounts already locked ($3).
-EXPIRE_DUE = f"""
-WITH due AS (
-    SELECT id FROM redemptions
-    WHERE state = 'held' AND hold_expires_at <= $1 AND account_id = ANY($3::uuid[])
-    ORDER BY hold_expires_at LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE redemptions r SET state = 'expired', update_time = now()
-FROM due WHERE r.id = due.id
-RETURNING {", ".join("r." + c.strip() for c in REDEMPTION_COLUMNS.split(","))}
-"""
 
 
 async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[PostedEntry]:
@@ -280,52 +206,6 @@ def _count(posted: Sequence[PostedEntry]) -> None:
         POINTS_EXPIRED.inc(expired)
 
 
-def _account(row: asyncpg.Record) -> Account:
-    return Account(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        family_id=row["family_id"],
-        balance=row["balance"],
-        lifetime_points=row["lifetime_points"],
-        last_activity_at=row["last_activity_at"],
-    )
-
-
-async def account_for_customer(conn: Conn, customer_id: uuid.UUID) -> Account | None:
-    """The account the customer earns into and spends from, created if missing.
-
-    That is the customer's own account, or the family's when the family's
-    wallet is pooled. Deleted customers keep theirs (the ledger is kept,
-    keyed by id). None when no such customer exists.
-    """
-    for _ in range(2):
-        row = await conn.fetchrow(FIND_ACCOUNT, customer_id)
-        if row is None:
-            return None
-        if row["id"] is not None:
-            return _account(row)
-        pooled = row["wallet_pooled"]
-        await conn.execute(
-            CREATE_ACCOUNT,
-            uuid.uuid4(),
-            None if pooled else customer_id,
-            row["member_family_id"] if pooled else None,
-        )
-    raise AssertionError(f"no loyalty account for {names.customer_name(customer_id)}")
-
-
-async def lock_account(conn: Conn, account_id: uuid.UUID) -> Account:
-    """The account's current row, locked until the transaction ends (serialises spending)."""
-    row = await conn.fetchrow(LOCK_ACCOUNT, account_id)
-    assert row is not None, f"loyalty account {account_id} vanished"
-    return _account(row)
-
-
-async def window_points(conn: Conn, account_id: uuid.UUID, since: datetime) -> int:
-    """Points that count towards the tier, earned at or after `since` (never negative)."""
-    return int(await conn.fetchval(WINDOW_POINTS, account_id, since))
-
-
 async def held_points(conn: Conn, account_id: uuid.UUID) -> int:
     """Points reserved by holds not yet captured or released."""
     return int(await conn.fetchval(HELD_POINTS, account_id))
@@ -375,92 +255,3 @@ async def account_members(
         return {}
     rows = await conn.fetch(ACCOUNT_MEMBERS, wanted)
     return {r["id"]: r["family_id"] for r in rows}
-
-
-def _reverse_entry(r: Redemption, reason: str) -> LedgerEntry:
-    return LedgerEntry(
-        account_id=r.account_id,
-        member_id=r.customer_id,
-        kind="reverse",
-        points=r.points,
-        reason=reason,
-        source="reward",
-        source_ref=names.redemption_name(r.id),
-        idempotency_key=f"redemption:{r.id}:reverse",
-    )
-
-
-async def _refund(conn: Conn, redemptions: Sequence[Redemption], reason: str) -> None:
-    # Points coming back first pay what a cancelled order's reversal still owes
-    # (it could not take them while they were held).
-    await post_entries(conn, [_reverse_entry(r, reason) for r in redemptions])
-    owed = await post_entries(conn, await owed_db.collect(conn, redemptions))
-    await campaigns_db.give_back(conn, campaigns_db.budget_of(owed, count_orders=False))
-
-
-async def capture_holds_for_order(conn: Conn, order_ids: Sequence[str]) -> list[Redemption]:
-    """held -> captured for the orders' redemptions (the order completed).
-
-    No ledger entry: the points already left with the `redeem` entry. Holds
-    already released, expired or captured are left alone, so replaying the
-    event changes nothing. Returns the redemptions captured now.
-    """
-    if not order_ids:
-        return []
-    return [row_to_redemption(r) for r in await conn.fetch(CAPTURE, list(order_ids))]
-
-
-async def release_holds_for_order(
-    conn: Conn, order_ids: Sequence[str], reason: str
-) -> list[Redemption]:
-    """Give the orders' redemption points back (the order was cancelled).
-
-    held -> released and captured -> refunded, each with one `reverse` entry
-    of +points (key `redemption:{id}:reverse`, so it is posted once at
-    most). Already released, refunded or expired redemptions are left alone.
-    Returns the redemptions changed now (their customers' caches are stale).
-    """
-    if not order_ids:
-        return []
-    changed = [row_to_redemption(r) for r in await conn.fetch(RELEASE, list(order_ids))]
-    await _refund(conn, changed, reason)
-    return changed
-
-
-async def release_redemption(conn: Conn, r: Redemption, reason: str) -> Redemption:
-    """Release (held) or refund (captured) one locked redemption, with its `reverse` entry."""
-    held = r.state is RedemptionState.HELD
-    state = RedemptionState.RELEASED if held else RedemptionState.REFUNDED
-    changed = await set_redemption_state(conn, r.id, state)
-    await _refund(conn, [r], reason)
-    return changed
-
-
-async def expire_due_holds(conn: Conn, now: datetime, limit: int = 1000) -> list[Redemption]:
-    """held -> expired for holds whose timeout passed, with their `reverse` entries.
-
-    At most `limit` per call (oldest first); returns the redemptions expired.
-    """
-    accounts = sorted(r["account_id"] for r in await conn.fetch(DUE_HOLD_ACCOUNTS, now, limit))
-    if not accounts:
-        return []
-    await conn.execute(LOCK_ACCOUNTS, accounts)
-    rows = await conn.fetch(EXPIRE_DUE, now, limit, accounts)
-    changed = [row_to_redemption(r) for r in rows]
-    # The refund (and the debts it pays) moves only these accounts, locked above.
-    await _refund(conn, changed, "hold timed out")
-    return changed
-
-
-async def release_expired_holds(conn: Conn, now: datetime) -> int:
-    """Expire every hold whose timeout passed by `now`; returns how many.
-
-    Prefer the use case `customer_core.usecases.rewards.expire_holds`, which
-    also refreshes the customers' caches and publishes notices.
-    """
-    total = 0
-    while True:
-        batch = await expire_due_holds(conn, now)
-        total += len(batch)
-        if len(batch) < 1000:
-            return total

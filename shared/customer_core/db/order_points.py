@@ -1,12 +1,12 @@
 """Loyalty reads and writes of the consumer's batch, set-based: accounts, what orders
 earned, tiers, and the facts campaign rules need. Posting entries goes through
-customer_core.db.loyalty.post_entries.
+customer_core.db.loyalty.post_entries; which account a customer uses, db.accounts.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,30 +14,6 @@ import asyncpg
 
 from customer_core.db import Conn
 from customer_core.db.loyalty import VIEWERS_OF_MOVED
-
-# The account each customer earns into: its own, or the family's pooled wallet.
-SELECT_ACCOUNTS = """
-SELECT c.id AS customer_id,
-       CASE WHEN f.wallet_pooled THEN fam.id ELSE own.id END AS account_id,
-       CASE WHEN f.wallet_pooled THEN fam.tier ELSE own.tier END AS tier
-FROM customers c
-JOIN families f ON f.id = c.family_id
-LEFT JOIN loyalty_accounts own ON own.customer_id = c.id
-LEFT JOIN loyalty_accounts fam ON fam.family_id = f.id
-WHERE c.id = ANY($1::uuid[])
-"""
-
-CREATE_ACCOUNTS = """
-INSERT INTO loyalty_accounts (id, customer_id, family_id)
-SELECT DISTINCT ON (owner) gen_random_uuid(), customer_id, family_id
-FROM (SELECT CASE WHEN f.wallet_pooled THEN NULL ELSE c.id END AS customer_id,
-             CASE WHEN f.wallet_pooled THEN f.id END AS family_id,
-             CASE WHEN f.wallet_pooled THEN f.id ELSE c.id END AS owner
-      FROM customers c JOIN families f ON f.id = c.family_id
-      WHERE c.id = ANY($1::uuid[])) AS wanted
-ORDER BY owner
-ON CONFLICT DO NOTHING
-"""
 
 # Earn entries of the orders not reversed yet (the index on source_ref comes with
 # 0003; a reversal's first entry carries the `:reverse` key, and one that could
@@ -156,36 +132,10 @@ UNION ALL
 SELECT id, NULL, NULL FROM moved
 """
 
-# The same rule as customer_core.db.loyalty.WINDOW_POINTS, for many accounts at once.
-WINDOW_POINTS = """
-SELECT a.id, a.tier,
-       greatest(coalesce((
-           SELECT sum(p.points) FROM loyalty_points p
-           WHERE p.account_id = a.id AND p.create_time >= $2
-             AND (p.kind IN ('earn', 'adjust') OR (p.kind = 'reverse' AND p.source <> 'reward'))
-       ), 0), 0) AS points
-FROM loyalty_accounts a WHERE a.id = ANY($1::uuid[])
-"""
-
 # Orders outside the batch whose points changed (a first-order award taken over).
 ADD_ORDER_POINTS = """
 UPDATE order_history o SET points_earned = o.points_earned + t.delta
 FROM unnest($1::text[], $2::bigint[]) AS t(order_id, delta) WHERE o.order_id = t.order_id
-"""
-
-# A child's redemption still waiting when its order completed or was cancelled
-# could only ever hold points nothing captures: it ends as expired.
-END_PENDING_FOR_ORDERS = """
-WITH due AS (
-    SELECT id FROM redemptions WHERE order_id = ANY($1::text[]) AND state = 'pending_approval'
-), decided AS (
-    UPDATE redemption_approvals a SET decision = 'expired', decided_at = now()
-    FROM due WHERE a.redemption_id = due.id AND a.decision IS NULL
-    RETURNING a.redemption_id, a.family_id
-)
-UPDATE redemptions r SET state = 'expired', update_time = now()
-FROM decided d WHERE r.id = d.redemption_id AND r.state = 'pending_approval'
-RETURNING r.customer_id
 """
 
 SET_TIERS = """
@@ -203,22 +153,6 @@ class EarnedEntry:
     order_id: str
     campaign_id: uuid.UUID | None
     idempotency_key: str
-
-
-async def accounts(
-    conn: Conn, customer_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
-    """Per customer: (account id, tier), creating missing accounts."""
-    wanted = list(set(customer_ids))
-    if not wanted:
-        return {}
-    rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
-    if any(r["account_id"] is None for r in rows):
-        await conn.execute(
-            CREATE_ACCOUNTS, [r["customer_id"] for r in rows if r["account_id"] is None]
-        )
-        rows = await conn.fetch(SELECT_ACCOUNTS, wanted)
-    return {r["customer_id"]: (r["account_id"], r["tier"]) for r in rows if r["account_id"]}
 
 
 @dataclass(frozen=True)
@@ -332,14 +266,6 @@ async def first_completions(
     return {r["customer_id"]: (r["completed_at"], r["order_id"]) for r in rows}
 
 
-async def window_points(
-    conn: Conn, account_ids: Iterable[uuid.UUID], since: datetime
-) -> dict[uuid.UUID, tuple[str, int]]:
-    """Per account: (current tier, points in the tier window)."""
-    rows = await conn.fetch(WINDOW_POINTS, sorted(set(account_ids)), since)
-    return {r["id"]: (r["tier"], r["points"]) for r in rows}
-
-
 async def add_order_points(conn: Conn, deltas: Mapping[str, int]) -> None:
     if deltas:
         ids = sorted(deltas)
@@ -373,10 +299,3 @@ async def campaigns_overlap(conn: Conn, first: datetime, last: datetime) -> bool
 async def family_sizes(conn: Conn, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     rows = await conn.fetch(FAMILY_SIZES, list(set(family_ids)))
     return {r["family_id"]: r["members"] for r in rows}
-
-
-async def end_pending_for_orders(conn: Conn, order_ids: Sequence[str]) -> list[uuid.UUID]:
-    """Pending approvals of orders that finished -> expired; the customers who asked."""
-    if not order_ids:
-        return []
-    return [r["customer_id"] for r in await conn.fetch(END_PENDING_FOR_ORDERS, list(order_ids))]

@@ -1,7 +1,7 @@
 """Points a reversal still owes: recorded when the family's points were held, taken
 back when a redemption returns them. Plain SQL; nothing here commits.
 
-`customer_core.db.loyalty` calls `collect` after every redemption refund it
+`customer_core.db.redemptions` calls `collect` after every redemption refund it
 posts and posts what comes back (this module never posts, so it imports no
 ledger code).
 """

@@ -8,8 +8,9 @@ from datetime import datetime
 import asyncpg
 
 from customer_core.db import Conn
+from customer_core.db.redemptions import REDEMPTION_COLUMNS, row_to_redemption
 from customer_core.domain.loyalty import Tier
-from customer_core.domain.rewards import Redemption, RedemptionState, Reward
+from customer_core.domain.rewards import Redemption, Reward
 
 REWARD_COLUMNS = """
     id, display_name, description, points_cost, discount_kind, discount_value,
@@ -33,11 +34,6 @@ WHERE active
   AND (available_from IS NULL OR available_from <= $1)
   AND (available_until IS NULL OR available_until > $1)
 ORDER BY points_cost, id
-"""
-
-REDEMPTION_COLUMNS = """
-    id, account_id, customer_id, reward_id, order_id, points, state, request_hash,
-    hold_expires_at, balance_after, create_time, update_time
 """
 
 SELECT_REDEMPTION = f"SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = $1"
@@ -79,12 +75,6 @@ ON CONFLICT DO NOTHING
 RETURNING {REDEMPTION_COLUMNS}
 """
 
-SET_STATE = f"""
-UPDATE redemptions SET state = $2, update_time = now()
-WHERE id = $1
-RETURNING {REDEMPTION_COLUMNS}
-"""
-
 
 def row_to_reward(row: asyncpg.Record) -> Reward:
     return Reward(
@@ -100,23 +90,6 @@ def row_to_reward(row: asyncpg.Record) -> Reward:
         available_from=row["available_from"],
         available_until=row["available_until"],
         active=row["active"],
-    )
-
-
-def row_to_redemption(row: asyncpg.Record) -> Redemption:
-    return Redemption(
-        id=row["id"],
-        account_id=row["account_id"],
-        customer_id=row["customer_id"],
-        reward_id=row["reward_id"],
-        order_id=row["order_id"],
-        points=row["points"],
-        state=RedemptionState(row["state"]),
-        request_hash=row["request_hash"],
-        hold_expires_at=row["hold_expires_at"],
-        balance_after=row["balance_after"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
     )
 
 
@@ -187,11 +160,3 @@ async def insert_redemption(conn: Conn, r: Redemption, idempotency_key: str) -> 
         r.balance_after,
     )
     return row_to_redemption(row) if row else None
-
-
-async def set_redemption_state(
-    conn: Conn, redemption_id: uuid.UUID, state: RedemptionState
-) -> Redemption:
-    row = await conn.fetchrow(SET_STATE, redemption_id, state.value)
-    assert row is not None
-    return row_to_redemption(row)

@@ -14,7 +14,8 @@ from datetime import datetime
 import asyncpg
 
 from customer_core.db import Conn
-from customer_core.db.rewards import REDEMPTION_COLUMNS, row_to_redemption
+from customer_core.db.accounts import ACCOUNT_COLUMNS, account_from_row
+from customer_core.db.redemptions import REDEMPTION_COLUMNS, row_to_redemption
 from customer_core.domain.customers import Role
 from customer_core.domain.loyalty import Account
 from customer_core.domain.rewards import Redemption
@@ -40,8 +41,6 @@ CREATE_WALLET = """
 INSERT INTO loyalty_accounts (id, family_id) VALUES (gen_random_uuid(), $1)
 ON CONFLICT DO NOTHING
 """
-
-ACCOUNT_COLUMNS = "id, customer_id, family_id, balance, lifetime_points, last_activity_at"
 
 # Every account a switch touches, locked in id order (as post_entries does).
 LOCK_ACCOUNTS = f"""
@@ -135,19 +134,6 @@ UPDATE redemption_approvals SET decision = $2, decided_by = $3, reason = $4, dec
 WHERE redemption_id = $1 AND decision IS NULL
 """
 
-PLACE_HOLD = f"""
-UPDATE redemptions SET state = 'held', hold_expires_at = $2, balance_after = $3,
-                       update_time = now()
-WHERE id = $1 AND state = 'pending_approval'
-RETURNING {REDEMPTION_COLUMNS}
-"""
-
-SET_PENDING_STATE = f"""
-UPDATE redemptions SET state = $2, update_time = now()
-WHERE id = $1 AND state = 'pending_approval'
-RETURNING {REDEMPTION_COLUMNS}
-"""
-
 _R = ", ".join("r." + c.strip() for c in REDEMPTION_COLUMNS.split(","))
 _A = ", ".join("a." + c.strip() for c in APPROVAL_COLUMNS.split(","))
 
@@ -194,24 +180,13 @@ async def live_members(conn: Conn, family_id: uuid.UUID) -> list[Member]:
     return [Member(r["id"], Role(r["role"]), r["create_time"]) for r in rows]
 
 
-def _account(row: asyncpg.Record) -> Account:
-    return Account(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        family_id=row["family_id"],
-        balance=row["balance"],
-        lifetime_points=row["lifetime_points"],
-        last_activity_at=row["last_activity_at"],
-    )
-
-
 async def lock_accounts(
     conn: Conn, family_id: uuid.UUID, members: Sequence[uuid.UUID]
 ) -> tuple[Account, dict[uuid.UUID, Account]]:
     """The family's wallet and each member's own account, created if missing, locked."""
     await conn.execute(CREATE_WALLET, family_id)
     await conn.execute(CREATE_OWN_ACCOUNTS, list(members))
-    rows = [_account(r) for r in await conn.fetch(LOCK_ACCOUNTS, family_id, list(members))]
+    rows = [account_from_row(r) for r in await conn.fetch(LOCK_ACCOUNTS, family_id, list(members))]
     wallet = next(a for a in rows if a.family_id == family_id)
     return wallet, {a.customer_id: a for a in rows if a.customer_id is not None}
 
@@ -296,21 +271,6 @@ async def decide(
     conn: Conn, redemption_id: uuid.UUID, decision: str, by: uuid.UUID | None, reason: str = ""
 ) -> None:
     await conn.execute(DECIDE, redemption_id, decision, by, reason)
-
-
-async def place_hold(
-    conn: Conn, redemption_id: uuid.UUID, hold_expires_at: datetime, balance_after: int
-) -> Redemption:
-    row = await conn.fetchrow(PLACE_HOLD, redemption_id, hold_expires_at, balance_after)
-    assert row is not None, "the redemption is locked and pending"
-    return row_to_redemption(row)
-
-
-async def end_pending(conn: Conn, redemption_id: uuid.UUID, state: str) -> Redemption:
-    """pending_approval -> declined or expired (no points moved: none had left)."""
-    row = await conn.fetchrow(SET_PENDING_STATE, redemption_id, state)
-    assert row is not None, "the redemption is locked and pending"
-    return row_to_redemption(row)
 
 
 async def list_pending(

@@ -15,7 +15,7 @@ GetOrderContext showing the old balance until the TTL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from customer_core import notices
 from customer_core.context import Context
@@ -34,9 +34,12 @@ def notices_for(seen_by: dict[uuid.UUID, uuid.UUID]) -> list[notices.Notice]:
     return [notices.Notice(c, f, changed) for c, f in sorted(seen_by.items())]
 
 
-async def refresh(ctx: Context, seen_by: dict[uuid.UUID, uuid.UUID]) -> None:
-    """After the commit: bump every viewer's cache and ring their streams."""
-    if not seen_by:
-        return
-    await ctx.cache.invalidate(*sorted(seen_by))
-    await notices.publish(ctx.valkey, notices_for(seen_by))
+async def refresh(
+    ctx: Context,
+    seen_by: dict[uuid.UUID, uuid.UUID],
+    activities: Sequence[notices.Activity] = (),
+) -> None:
+    """After the commit: bump every viewer's cache and ring their streams (with `activities`)."""
+    if seen_by:
+        await ctx.cache.invalidate(*sorted(seen_by))
+    await notices.publish(ctx.valkey, notices_for(seen_by), activities)

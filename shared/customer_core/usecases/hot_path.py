@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import favorites as favorites_db
-from customer_core.db import loyalty as loyalty_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names
 from customer_core.domain.customers import Customer, Role
@@ -103,10 +103,10 @@ async def _load_context(ctx: Context, customer_id: uuid.UUID) -> OrderContext:
         customer = await customers_db.fetch_customer(conn, customer_id)
         if customer is None or customer.deleted:
             raise NotFound(names.customer_name(customer_id))
-        account = await loyalty_db.account_for_customer(conn, customer_id)
+        account = await accounts_db.account_for_customer(conn, customer_id)
         assert account is not None  # the customer exists
         usual = await favorites_db.fetch_usual(conn, customer_id)
-        window = await loyalty_db.window_points(conn, account.id, tier_window_start(now, rules))
+        window = await accounts_db.window_points(conn, account.id, tier_window_start(now, rules))
         catalogue = await rewards_db.list_available_rewards(conn, now)
     tier = tier_for(window, rules)
     needs_approval = account.pooled and customer.role is Role.CHILD

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import loyalty as db
 from customer_core.db import rewards as rewards_db
@@ -35,9 +36,7 @@ from customer_core.domain.loyalty import (
     summarize,
     tier_window_start,
 )
-from customer_core.domain.rewards import (
-    Redemption,
-)
+from customer_core.domain.rewards import Redemption, Reward
 from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
@@ -52,6 +51,22 @@ from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.replies import DataclassCodec
 
 MAX_REASON = 200
+
+
+def redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
+    """The `redeem` entry of a hold: the same entry and key whether or not a guardian approved."""
+    return LedgerEntry(
+        account_id=r.account_id,
+        member_id=r.customer_id,
+        kind="redeem",
+        points=-r.points,
+        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
+        source="reward",
+        source_ref=names.redemption_name(r.id),
+        idempotency_key=f"redemption:{r.id}:redeem",
+    )
+
+
 MAX_ADJUST = 10_000_000
 ADJUSTED = DataclassCodec(PostedEntry)
 
@@ -69,7 +84,7 @@ async def live_customer(conn: Conn, customer_id: uuid.UUID) -> Customer:
 
 
 async def account_of(conn: Conn, customer_id: uuid.UUID) -> Account:
-    account = await db.account_for_customer(conn, customer_id)
+    account = await accounts_db.account_for_customer(conn, customer_id)
     if account is None:
         raise NotFound(names.customer_name(customer_id))
     return account
@@ -80,7 +95,7 @@ async def summary_on(
 ) -> AccountSummary:
     rules = tier_rules(ctx)
     held = await db.held_points(conn, account.id)
-    window = await db.window_points(conn, account.id, tier_window_start(now, rules))
+    window = await accounts_db.window_points(conn, account.id, tier_window_start(now, rules))
     contribution = (
         await wallet_db.contribution(conn, account.id, customer_id) if account.pooled else 0
     )
@@ -192,7 +207,7 @@ async def adjust_points(
             if stored is not None:
                 return ADJUSTED.decode(stored)
             customer = await live_customer(conn, customer_id)
-            account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
+            account = await accounts_db.lock_account(conn, (await account_of(conn, customer_id)).id)
             first = await db.fetch_entry_by_key(conn, ledger_key)
             if first is not None:
                 same = (first.account_id, first.member_id, first.points, first.reason)

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from customer_core.db import Conn
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import order_points as db
 from customer_core.domain.campaigns import Campaign, OrderFacts, campaign_awards
@@ -78,7 +79,7 @@ async def award_entries(
             base_points=base.get(ev.order_id, 0),
         )
         awards += campaign_awards(active[ev.occurred_at], facts)
-    granted = await campaigns_db.reserve_budget(conn, awards)
+    granted = await campaign_budgets_db.reserve_budget(conn, awards)
     return [
         LedgerEntry(
             account_id=accounts[a.customer_id][0],

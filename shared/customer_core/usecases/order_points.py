@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from customer_core import notices
 from customer_core.config import Settings
 from customer_core.db import Conn
-from customer_core.db import campaigns as campaigns_db
+from customer_core.db import accounts as accounts_db
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
 from customer_core.db import owed as owed_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -73,7 +75,7 @@ async def settle(
     if customers:
         # Reads first (no row lock yet): where each customer earns, and which
         # first-order awards an earlier completion now takes over.
-        accounts = await db.accounts(conn, customers)
+        accounts = await accounts_db.batch_accounts(conn, customers)
         taken_over = await order_campaigns.not_first_orders(conn, completions)
     if customers or cancelled:
         # Every account the batch may move, in id order, before any approval, hold,
@@ -109,8 +111,8 @@ async def settle(
     # A campaign entry whose key was already in the ledger was budgeted before:
     # what `award_entries` reserved for it now goes back.
     kept = {e.idempotency_key for e in posted}
-    await campaigns_db.give_back(
-        conn, campaigns_db.budget_of([e for e in entries if e.idempotency_key not in kept])
+    await campaign_budgets_db.give_back(
+        conn, campaign_budgets_db.budget_of([e for e in entries if e.idempotency_key not in kept])
     )
     for e in posted:
         assert e.source_ref is not None
@@ -172,10 +174,10 @@ async def _settle_holds(
         }
     )
     cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
-    for r in await loyalty_db.capture_holds_for_order(conn, capture):
+    for r in await redemptions_db.capture_holds_for_order(conn, capture):
         out.changed[r.customer_id].add(notices.POINTS)
     if cancelled:
-        for r in await loyalty_db.release_holds_for_order(conn, cancelled, "order cancelled"):
+        for r in await redemptions_db.release_holds_for_order(conn, cancelled, "order cancelled"):
             out.changed[r.customer_id].add(notices.POINTS)
 
 
@@ -183,7 +185,7 @@ async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome
     # After the batch's account lock, before any redemption row is released or
     # captured: ApproveRedemption takes account, approval, redemption in that order.
     finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
-    for customer_id in await db.end_pending_for_orders(conn, finished):
+    for customer_id in await redemptions_db.end_pending_for_orders(conn, finished):
         out.changed[customer_id].add(notices.POINTS)
 
 
@@ -253,7 +255,7 @@ async def _reverse(
             if who is not None:
                 out.changed[who].add(notices.POINTS)
     await owed_db.record(conn, owed)
-    await campaigns_db.give_back(conn, campaigns_db.budget_of(posted))
+    await campaign_budgets_db.give_back(conn, campaign_budgets_db.budget_of(posted))
 
 
 async def _evaluate_tiers(
@@ -270,7 +272,7 @@ async def _evaluate_tiers(
     rules = TierRules(loyalty.gold_points, loyalty.reserve_points, loyalty.tier_window_days)
     now = datetime.now(UTC)
     since = tier_window_start(now, rules)
-    current = await db.window_points(conn, account_ids, since)
+    current = await accounts_db.batch_window_points(conn, account_ids, since)
     new = {aid: tier_for(pts, rules).value for aid, (tier, pts) in current.items()}
     changed = {aid: t for aid, t in new.items() if t != current[aid][0]}
     await db.set_tiers(conn, changed)

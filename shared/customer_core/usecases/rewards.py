@@ -13,15 +13,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names, paging
-from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.loyalty import Account, tier_for, tier_window_start
 from customer_core.domain.rewards import (
     RETURNED_STATES,
     Ineligible,
@@ -45,12 +46,12 @@ from customer_core.usecases import balances, idempotency, wallet_approvals
 from customer_core.usecases.contention import retried_once
 from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
-    MAX_REASON,
     account_of,
     after_change,
     check_order_open,
     check_reason,
     live_customer,
+    redeem_entry,
     summary_on,
     tier_rules,
 )
@@ -132,7 +133,9 @@ async def _check(
 ) -> Ineligible | None:
     """`seen_by`: judge the order only by that customer's family's redemptions."""
     rules = tier_rules(ctx)
-    tier = tier_for(await db.window_points(conn, account.id, tier_window_start(now, rules)), rules)
+    tier = tier_for(
+        await accounts_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
+    )
     taken = await (
         rewards_db.order_taken(conn, order_id)
         if seen_by is None
@@ -209,7 +212,7 @@ async def redeem_reward(
             reward = await _reward(conn, reward_id)
             # Before the account, as the consumer's batch takes them.
             await inbox_db.lock_member(conn, customer_id)
-            account = await db.lock_account(conn, (await account_of(conn, customer_id)).id)
+            account = await accounts_db.lock_account(conn, (await account_of(conn, customer_id)).id)
             first = await _replay(conn, key, digest)
             if first is not None:
                 return Redeemed(first, reward, replayed=True)
@@ -243,7 +246,7 @@ async def redeem_reward(
             if pending:
                 await wallet_approvals.request_approval(conn, ctx, inserted, customer, now)
             else:
-                await db.post_entries(conn, [_redeem_entry(inserted, reward)])
+                await db.post_entries(conn, [redeem_entry(inserted, reward)])
             members = list(await balances.viewers(conn, [account.id]))
             done = Redeemed(inserted, reward, replayed=False)
             await idempotency.finish(conn, call, REDEEMED.encode(done))
@@ -257,19 +260,6 @@ async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
     if first is not None and first.request_hash != digest:
         raise IdempotencyConflict(key)
     return first
-
-
-def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
-    return LedgerEntry(
-        account_id=r.account_id,
-        member_id=r.customer_id,
-        kind="redeem",
-        points=-r.points,
-        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
-        source="reward",
-        source_ref=names.redemption_name(r.id),
-        idempotency_key=f"redemption:{r.id}:redeem",
-    )
 
 
 @retried_once
@@ -290,7 +280,9 @@ async def reverse_redemption(
             peek = await rewards_db.fetch_redemption(conn, redemption_id)
             if peek is None:
                 raise NotFound(names.redemption_name(redemption_id))
-            await db.lock_account(conn, peek.account_id)  # a redemption never moves account
+            await accounts_db.lock_account(
+                conn, peek.account_id
+            )  # a redemption never moves account
             r = await rewards_db.fetch_redemption(conn, redemption_id, lock=True)
             if r is None:
                 raise NotFound(names.redemption_name(redemption_id))
@@ -301,43 +293,10 @@ async def reverse_redemption(
                 raise FailedPrecondition(
                     f"{names.redemption_name(r.id)} is {r.state.value}: nothing to reverse"
                 )
-            changed = await db.release_redemption(conn, r, why)
+            changed = await redemptions_db.release_redemption(conn, r, why)
             await idempotency.finish(conn, call, REVERSED.encode(changed))
             customer = await customers_db.fetch_customer(conn, r.customer_id)
             members = list(await balances.viewers(conn, [r.account_id]))
     if customer is not None:
         await after_change(ctx, members, customer, "reward_reversed", changed)
     return changed
-
-
-async def expire_holds(ctx: Context, now: datetime | None = None) -> int:
-    """Release every hold whose timeout passed (the hold-timeout job); returns how many.
-
-    Batches of 1,000, each in its own transaction; affected members' caches are
-    bumped and notices published after each commit.
-    """
-    now = now or datetime.now(UTC)
-    total = 0
-    while True:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            expired = await db.expire_due_holds(conn, now)
-            members = list(await balances.viewers(conn, [r.account_id for r in expired]))
-        total += len(expired)
-        if expired:
-            await ctx.cache.invalidate(*members)
-            await notices.publish(
-                ctx.valkey,
-                [notices.Notice(r.customer_id, None, frozenset({notices.POINTS})) for r in expired],
-                [
-                    notices.Activity(
-                        kind="reward_reversed",
-                        customer_id=r.customer_id,
-                        order_id=r.order_id,
-                        points=r.points,
-                        reward_id=r.reward_id,
-                    )
-                    for r in expired
-                ],
-            )
-        if len(expired) < 1000:
-            return total

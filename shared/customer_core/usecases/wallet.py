@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import families as families_db
 from customer_core.db import loyalty as loyalty_db
@@ -258,7 +259,7 @@ async def seed_demo_wallet(ctx: Context) -> str:
             owner = owner or member.id
             if family.wallet_pooled:
                 continue
-            account = await loyalty_db.account_for_customer(conn, member.id)
+            account = await accounts_db.account_for_customer(conn, member.id)
             assert account is not None
             await loyalty_db.post_entries(
                 conn,

@@ -18,15 +18,17 @@ from datetime import UTC, datetime, timedelta
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.db import Conn
+from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
 from customer_core.db import families as families_db
 from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as loyalty_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.db import rewards as rewards_db
 from customer_core.db import wallet as db
 from customer_core.domain import names, paging
 from customer_core.domain.customers import Customer
-from customer_core.domain.loyalty import Account, LedgerEntry, tier_for, tier_window_start
+from customer_core.domain.loyalty import Account, tier_for, tier_window_start
 from customer_core.domain.rewards import Ineligible, Redemption, Reward, ineligibility
 from customer_core.domain.wallet import Approval, needs_approval, over_cap, week_start
 from customer_core.errors import (
@@ -39,10 +41,10 @@ from customer_core.telemetry import timed_query
 from customer_core.usecases import balances, idempotency
 from customer_core.usecases.contention import retried_once
 from customer_core.usecases.loyalty import (
-    MAX_REASON,
     after_change,
     check_order_open,
     check_reason,
+    redeem_entry,
     tier_rules,
 )
 from customer_core.usecases.replies import DataclassCodec
@@ -104,20 +106,6 @@ def _refused(decision: str, r: Redemption) -> FailedPrecondition:
     return FailedPrecondition(f"{names.redemption_name(r.id)} was {decision}")
 
 
-def _redeem_entry(r: Redemption, reward: Reward) -> LedgerEntry:
-    # The same entry (and key) RedeemReward posts when no approval is needed.
-    return LedgerEntry(
-        account_id=r.account_id,
-        member_id=r.customer_id,
-        kind="redeem",
-        points=-r.points,
-        reason=f"{reward.display_name} for order {r.order_id}"[:MAX_REASON],
-        source="reward",
-        source_ref=names.redemption_name(r.id),
-        idempotency_key=f"redemption:{r.id}:redeem",
-    )
-
-
 @retried_once
 async def approve(
     ctx: Context, redemption_id: uuid.UUID, approver_id: uuid.UUID, key: str
@@ -137,7 +125,7 @@ async def approve(
                 raise NotFound(names.redemption_name(redemption_id))
             # The child's event lock before the account, as the consumer takes them.
             await inbox_db.lock_member(conn, peek.customer_id)
-            account = await loyalty_db.lock_account(conn, peek.account_id)
+            account = await accounts_db.lock_account(conn, peek.account_id)
             r, approval = await _pending(conn, redemption_id)
             await decider(conn, approver_id, approval.family_id)
             reward = await rewards_db.fetch_reward(conn, r.reward_id)
@@ -152,15 +140,17 @@ async def approve(
                 raise _refused(approval.decision, r)
             if now >= approval.expires_at:
                 # Too late: recorded as expired (committed), then refused below.
-                r = await db.end_pending(conn, r.id, "expired")
+                r = await redemptions_db.end_pending(conn, r.id, "expired")
                 await db.decide(conn, r.id, "expired", None)
                 expired = Decided(r, approval, reward)
             else:
                 await check_order_open(conn, r.order_id)
                 await _check_still_redeemable(conn, ctx, account, reward, now)
                 hold_until = now + timedelta(seconds=ctx.settings.loyalty.hold_seconds)
-                r = await db.place_hold(conn, r.id, hold_until, account.balance - r.points)
-                await loyalty_db.post_entries(conn, [_redeem_entry(r, reward)])
+                r = await redemptions_db.place_hold(
+                    conn, r.id, hold_until, account.balance - r.points
+                )
+                await loyalty_db.post_entries(conn, [redeem_entry(r, reward)])
                 await db.decide(conn, r.id, "approved", approver_id)
                 members = list(await balances.viewers(conn, [account.id]))
                 child = await customers_db.fetch_customer(conn, r.customer_id)
@@ -182,7 +172,7 @@ async def _check_still_redeemable(
 ) -> None:
     rules = tier_rules(ctx)
     tier = tier_for(
-        await loyalty_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
+        await accounts_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
     )
     why = ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=False)
     if why is Ineligible.INSUFFICIENT_POINTS:
@@ -219,7 +209,7 @@ async def decline(
                 return done
             if approval.decision is not None:
                 raise _refused(approval.decision, r)
-            r = await db.end_pending(conn, r.id, "declined")
+            r = await redemptions_db.end_pending(conn, r.id, "declined")
             await db.decide(conn, r.id, "declined", approver_id, why)
             decided = Approval(
                 **{**approval.__dict__, "decision": "declined", "decided_by": approver_id}

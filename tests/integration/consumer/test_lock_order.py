@@ -81,6 +81,44 @@ def waiting(ctx: Context, n: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def switch_and_batch_queued_on(
+    ctx: Context,
+    api: Stub,
+    fid: uuid.UUID,
+    a: uuid.UUID,
+    key: str,
+    start_consumer: Callable[..., Awaitable[Running]],
+) -> None:
+    """Hold A's account, queue SetFamilyWallet then the consumer's batch behind it, let go.
+
+    Returns when the switch has answered: neither INTERNAL nor ABORTED, so
+    nothing had to be retried.
+    """
+    blocker = await connect_db(ctx.settings)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
+        # Unpooling a family that is not pooled changes nothing but locks every account.
+        switch = asyncio.ensure_future(
+            api.SetFamilyWallet(
+                pb.SetFamilyWalletRequest(
+                    family=f"families/{fid}",
+                    pooled=False,
+                    requested_by=f"customers/{a}",
+                    idempotency_key=key,
+                )
+            )
+        )
+        await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on A's account")
+        await start_consumer()
+        await eventually(waiting(ctx, 2), what="the batch queued on A's account")
+        await tx.commit()
+    finally:
+        await blocker.close()
+    await switch
+
+
 async def test_the_consumer_and_set_family_wallet_never_deadlock(
     ctx: Context,
     api: Stub,
@@ -105,31 +143,7 @@ async def test_the_consumer_and_set_family_wallet_never_deadlock(
     ]
     await send(producer, cset, batch)
 
-    blocker = await connect_db(ctx.settings)
-    try:
-        tx = blocker.transaction()
-        await tx.start()
-        await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
-
-        # Unpooling a family that is not pooled changes nothing but locks every account.
-        switch = asyncio.ensure_future(
-            api.SetFamilyWallet(
-                pb.SetFamilyWalletRequest(
-                    family=f"families/{fid}",
-                    pooled=False,
-                    requested_by=f"customers/{a}",
-                    idempotency_key="k-switch",
-                )
-            )
-        )
-        await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on the account")
-        await start_consumer()
-        await eventually(waiting(ctx, 2), what="the batch queued on the account")
-        await tx.commit()
-    finally:
-        await blocker.close()
-
-    await switch  # neither INTERNAL nor ABORTED: nothing to retry
+    await switch_and_batch_queued_on(ctx, api, fid, a, "k-switch", start_consumer)
 
     async def applied() -> bool:
         async with ctx.pool.acquire() as conn:
@@ -164,29 +178,7 @@ async def test_a_reversal_that_follows_transfers_takes_its_accounts_in_the_globa
     )
     await send(producer, cset, [cancel])
 
-    blocker = await connect_db(ctx.settings)
-    try:
-        tx = blocker.transaction()
-        await tx.start()
-        await blocker.execute("SELECT 1 FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE", a)
-        switch = asyncio.ensure_future(
-            api.SetFamilyWallet(
-                pb.SetFamilyWalletRequest(
-                    family=f"families/{fid}",
-                    pooled=False,
-                    requested_by=f"customers/{a}",
-                    idempotency_key="k-switch-reverse",
-                )
-            )
-        )
-        await eventually(waiting(ctx, 1), what="SetFamilyWallet queued on A's account")
-        await start_consumer()
-        await eventually(waiting(ctx, 2), what="the batch queued on A's account")
-        await tx.commit()
-    finally:
-        await blocker.close()
-
-    await switch
+    await switch_and_batch_queued_on(ctx, api, fid, a, "k-switch-reverse", start_consumer)
 
     async def reversed_() -> bool:
         async with ctx.pool.acquire() as conn:

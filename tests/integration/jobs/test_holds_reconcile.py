@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from customer_core import notices
 from customer_core.context import Context
 from customer_core.db.loyalty import post_entries
 from customer_core.domain.jobs import JobPolicy
@@ -78,6 +79,24 @@ async def test_holds_past_timeout_are_released_once(ctx: Context, policy: JobPol
     before = await snapshot(ctx, "SELECT * FROM loyalty_points ORDER BY id")
     assert (await release_holds(ctx, policy, NOW)).rows == 0
     assert await snapshot(ctx, "SELECT * FROM loyalty_points ORDER BY id") == before
+
+
+async def test_an_expired_hold_is_in_the_redeemers_activity_feed(
+    ctx: Context, policy: JobPolicy
+) -> None:
+    # The job is the one home of hold expiry: its release shows in the feed
+    # as the reversal it is, not only as a refreshed balance.
+    async with ctx.pool.acquire() as conn:
+        customer = await add_customer(conn)
+        account = await add_account(conn, customer, 1000, NOW)
+    redemption = await hold(ctx, customer, account, -0.01)
+
+    assert (await release_holds(ctx, policy, NOW)).rows == 1
+
+    feed = await notices.read_after(ctx.valkey, notices.customer_stream(customer), "0-0", 10)
+    assert [(e.activity.kind, e.activity.order_id, e.activity.points) for e in feed] == [
+        ("reward_reversed", f"order-{redemption}", 100)
+    ]
 
 
 async def test_reconcile_reports_differences_with_ids_and_repairs_nothing(

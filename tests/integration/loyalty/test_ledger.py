@@ -9,7 +9,9 @@ import asyncpg
 import pytest
 
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.db import rewards as rdb
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.rewards import Redemption, RedemptionState
@@ -39,7 +41,7 @@ async def test_post_entries_moves_balance_and_skips_known_keys(
 ) -> None:
     cid = await new_customer()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None and account.balance == 0
         first = await db.post_entries(
             conn,
@@ -53,7 +55,7 @@ async def test_post_entries_moves_balance_and_skips_known_keys(
         assert first[0].id < first[1].id and first[0].create_time is not None
         again = await db.post_entries(conn, [entry(account.id, cid, 120, "k1")])
         assert again == []
-        after = await db.lock_account(conn, account.id)
+        after = await accounts_db.lock_account(conn, account.id)
         assert after.balance == 150 == await ledger_sum(conn, account.id)
         assert after.lifetime_points == 150
         assert after.last_activity_at is not None
@@ -65,20 +67,20 @@ async def test_overdraw_posts_nothing_and_says_insufficient_points(
     cid = await new_customer()
     async with ctx.pool.acquire() as conn:
         async with conn.transaction():
-            account = await db.account_for_customer(conn, cid)
+            account = await accounts_db.account_for_customer(conn, cid)
             assert account is not None
             await db.post_entries(conn, [entry(account.id, cid, 50, "earn")])
         with pytest.raises(InsufficientPoints):
             async with conn.transaction():
                 await db.post_entries(conn, [entry(account.id, cid, -51, "spend")])
-        assert (await db.lock_account(conn, account.id)).balance == 50
+        assert (await accounts_db.lock_account(conn, account.id)).balance == 50
         assert await ledger_sum(conn, account.id) == 50
 
 
 async def test_ledger_is_append_only(ctx: Context, new_customer: NewCustomer) -> None:
     cid = await new_customer()
     async with ctx.pool.acquire() as conn:
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None
         await db.post_entries(conn, [entry(account.id, cid, 5, "e")])
         for sql in ("UPDATE loyalty_points SET points = 500", "DELETE FROM loyalty_points"):
@@ -93,22 +95,22 @@ async def test_account_is_created_once_and_pooled_family_shares_one(
     async with ctx.pool.acquire() as conn:
         family = await conn.fetchval("SELECT family_id FROM customers WHERE id = $1", parent)
         child = await new_customer(family_id=family, role="child")
-        a = await db.account_for_customer(conn, parent)
-        b = await db.account_for_customer(conn, child)
+        a = await accounts_db.account_for_customer(conn, parent)
+        b = await accounts_db.account_for_customer(conn, child)
         assert a is not None and b is not None
         assert a.id == b.id and a.pooled and a.family_id == family
         solo = await new_customer()
-        s1 = await db.account_for_customer(conn, solo)
-        s2 = await db.account_for_customer(conn, solo)
+        s1 = await accounts_db.account_for_customer(conn, solo)
+        s2 = await accounts_db.account_for_customer(conn, solo)
         assert s1 is not None and s2 is not None
         assert s1.id == s2.id and not s1.pooled and s1.customer_id == solo
-        assert await db.account_for_customer(conn, uuid.uuid4()) is None
+        assert await accounts_db.account_for_customer(conn, uuid.uuid4()) is None
 
 
 async def _hold(
     conn: asyncpg.Connection, cid: uuid.UUID, order: str, expires: datetime
 ) -> Redemption:
-    account = await db.account_for_customer(conn, cid)
+    account = await accounts_db.account_for_customer(conn, cid)
     assert account is not None
     rid = uuid.uuid4()
     r = await rdb.insert_redemption(
@@ -144,30 +146,30 @@ async def test_holds_capture_release_and_expire_once(
     cid = await new_customer()
     now = datetime.now(UTC)
     async with ctx.pool.acquire() as conn:
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None
         await db.post_entries(conn, [entry(account.id, cid, 400, "seed")])
         await _hold(conn, cid, "o-cap", now + timedelta(hours=1))
         await _hold(conn, cid, "o-rel", now + timedelta(hours=1))
         await _hold(conn, cid, "o-old", now - timedelta(seconds=1))
         assert await db.held_points(conn, account.id) == 300
-        assert (await db.lock_account(conn, account.id)).balance == 100
+        assert (await accounts_db.lock_account(conn, account.id)).balance == 100
 
-        captured = await db.capture_holds_for_order(conn, ["o-cap", "o-cap", "nope"])
+        captured = await redemptions_db.capture_holds_for_order(conn, ["o-cap", "o-cap", "nope"])
         assert [r.state for r in captured] == [RedemptionState.CAPTURED]
-        assert await db.capture_holds_for_order(conn, ["o-cap"]) == []
+        assert await redemptions_db.capture_holds_for_order(conn, ["o-cap"]) == []
 
-        released = await db.release_holds_for_order(conn, ["o-rel"], "order cancelled")
+        released = await redemptions_db.release_holds_for_order(conn, ["o-rel"], "order cancelled")
         assert [r.state for r in released] == [RedemptionState.RELEASED]
-        assert await db.release_holds_for_order(conn, ["o-rel"], "again") == []
+        assert await redemptions_db.release_holds_for_order(conn, ["o-rel"], "again") == []
 
-        assert await db.release_expired_holds(conn, now) == 1
-        assert await db.release_expired_holds(conn, now) == 0
+        assert len(await redemptions_db.expire_due_holds(conn, now)) == 1
+        assert await redemptions_db.expire_due_holds(conn, now) == []
 
         # A captured hold whose order is cancelled afterwards is refunded.
-        refunded = await db.release_holds_for_order(conn, ["o-cap"], "order cancelled")
+        refunded = await redemptions_db.release_holds_for_order(conn, ["o-cap"], "order cancelled")
         assert [r.state for r in refunded] == [RedemptionState.REFUNDED]
 
         assert await db.held_points(conn, account.id) == 0
-        final = await db.lock_account(conn, account.id)
+        final = await accounts_db.lock_account(conn, account.id)
         assert final.balance == 400 == await ledger_sum(conn, account.id)

@@ -16,10 +16,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from customer_core.config import Settings
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
+from customer_core.db import redemptions as redemptions_db
+from customer_core.domain.jobs import JobPolicy
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.errors import InsufficientPoints
 from customer_core.usecases import loyalty, rewards
+from customer_core.usecases.jobs.holds import release_holds
 
 T = TypeVar("T")
 # Rewards with no tier restriction: 25, 100 and 200 points.
@@ -62,7 +66,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
 
         async def _post(self, kind: str, points: int) -> None:
             async with ctx.pool.acquire() as conn, conn.transaction():
-                account = await db.account_for_customer(conn, self.customer)
+                account = await accounts_db.account_for_customer(conn, self.customer)
                 assert account is not None
                 await db.post_entries(
                     conn,
@@ -113,7 +117,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
 
             async def go() -> None:
                 async with ctx.pool.acquire() as conn, conn.transaction():
-                    await db.capture_holds_for_order(conn, [order])
+                    await redemptions_db.capture_holds_for_order(conn, [order])
 
             run(go())
             self.held.pop(rid, None)
@@ -147,7 +151,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
         @rule()
         def hold_timeout_passes(self) -> None:
             later = datetime.now(UTC) + timedelta(days=1)
-            run(rewards.expire_holds(ctx, later))
+            run(release_holds(ctx, JobPolicy(), later))
             for rid, points in self.held.items():
                 self.balance += points
                 del self.live[rid]
@@ -157,7 +161,7 @@ def test_ledger_invariants_hold_for_random_sequences(settings: Settings) -> None
         def ledger_matches(self) -> None:
             async def read() -> tuple[int, int, int, int]:
                 async with ctx.pool.acquire() as conn:
-                    account = await db.account_for_customer(conn, self.customer)
+                    account = await accounts_db.account_for_customer(conn, self.customer)
                     assert account is not None
                     total = await conn.fetchval(
                         "SELECT coalesce(sum(points), 0) FROM loyalty_points WHERE account_id = $1",

@@ -10,11 +10,13 @@ import grpc
 import pytest
 
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
+from customer_core.domain.jobs import JobPolicy
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from customer_core.usecases import rewards
+from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.loyalty.conftest import NewCustomer
 
 Stub = customer_pb2_grpc.CustomerServiceStub
@@ -26,7 +28,7 @@ LAUNCH = "rewards/5eed0000-0000-4000-8000-000000000006"  # window in the past
 
 async def earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None
         await db.post_entries(
             conn,
@@ -250,10 +252,10 @@ async def test_timed_out_holds_are_released_by_the_job(
     cid = await new_customer()
     await earn(ctx, cid, 100)
     done = await api.RedeemReward(redeem(cid, "o-late", "k-late"))
-    assert await rewards.expire_holds(ctx, datetime.now(UTC)) == 0
+    assert (await release_holds(ctx, JobPolicy(), datetime.now(UTC))).rows == 0
     later = datetime.now(UTC) + timedelta(seconds=1801)
-    assert await rewards.expire_holds(ctx, later) == 1
-    assert await rewards.expire_holds(ctx, later) == 0
+    assert (await release_holds(ctx, JobPolicy(), later)).rows == 1
+    assert (await release_holds(ctx, JobPolicy(), later)).rows == 0
     view = await account(api, cid)
     assert (view.balance, view.held_points) == (100, 0)
     # A late reversal of an expired hold gives nothing back twice.

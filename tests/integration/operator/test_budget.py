@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from customer_core.context import Context
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import campaigns as db
 from customer_core.domain.campaign_spec import campaign_from_spec
 from customer_core.domain.campaigns import Award
@@ -29,7 +30,7 @@ def _award(campaign_id: uuid.UUID, customer: uuid.UUID, points: int, n: int) -> 
 
 async def _reserve(ctx: Context, awards: list[Award]) -> list[Award]:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        granted = await db.reserve_budget(conn, awards)
+        granted = await campaign_budgets_db.reserve_budget(conn, awards)
         await asyncio.sleep(0)  # hold the lock a moment, as a consumer's other writes would
         return granted
 
@@ -77,12 +78,16 @@ async def test_a_rolled_back_transaction_gives_its_points_back(ctx: Context) -> 
     async with ctx.pool.acquire() as conn:
         try:
             async with conn.transaction():
-                granted = await db.reserve_budget(conn, [_award(campaign_id, customer, 80, 1)])
+                granted = await campaign_budgets_db.reserve_budget(
+                    conn, [_award(campaign_id, customer, 80, 1)]
+                )
                 assert granted[0].points == 80
                 raise RuntimeError("the consumer failed after reserving")
         except RuntimeError:
             pass
-        granted = await db.reserve_budget(conn, [_award(campaign_id, customer, 100, 2)])
+        granted = await campaign_budgets_db.reserve_budget(
+            conn, [_award(campaign_id, customer, 100, 2)]
+        )
         assert [a.points for a in granted] == [100]
 
 

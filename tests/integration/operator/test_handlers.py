@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from customer_core.config import Settings
 from customer_core.context import Context
+from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import campaigns as db
 from customer_core.domain.campaigns import Award
 from customer_core.usecases import campaigns as usecases
@@ -178,7 +179,7 @@ async def test_budget_spent_shows_exhausted_on_the_next_refresh(ctx: Context) ->
     campaign_id = uuid.UUID(body["metadata"]["uid"])
     async with ctx.pool.acquire() as conn, conn.transaction():
         awards = [Award(campaign_id, "coffee/capped", uuid.uuid4(), f"o-{n}", 60) for n in range(3)]
-        granted = await db.reserve_budget(conn, awards)
+        granted = await campaign_budgets_db.reserve_budget(conn, awards)
     assert sum(a.points for a in granted) == 100
     patch = await call(handlers.refresh, body, ctx)
     status = patch["status"]
@@ -207,7 +208,7 @@ async def test_metrics_count_reconciles_and_follow_each_campaign(ctx: Context) -
     campaign_id = uuid.UUID(body["metadata"]["uid"])
     async with ctx.pool.acquire() as conn, conn.transaction():
         awards = [Award(campaign_id, "coffee/metered", uuid.uuid4(), f"o{n}", 30) for n in (1, 2)]
-        await db.reserve_budget(conn, awards)
+        await campaign_budgets_db.reserve_budget(conn, awards)
     await call(handlers.refresh, body, ctx)
     series = {"campaign": "coffee/metered"}
     assert sample("customer_campaign_points_awarded", **series) == 60

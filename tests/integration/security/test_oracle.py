@@ -11,6 +11,7 @@ import pytest
 
 from customer_api.security.tokens import APP, ORDER_SERVICE
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
@@ -21,7 +22,7 @@ FREE_COFFEE = "rewards/5eed0000-0000-4000-8000-000000000002"  # 100 points, seed
 
 async def _earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None
         await db.post_entries(
             conn,

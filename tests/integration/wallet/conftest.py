@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.order_events import Completed, OrderEvent, Topic
@@ -72,7 +73,7 @@ def new_family(ctx: Context) -> NewFamily:
 async def give(ctx: Context, cid: uuid.UUID, points: int) -> None:
     """Post `points` (an operator adjustment, either sign) to where the customer spends."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await db.account_for_customer(conn, cid)
+        account = await accounts_db.account_for_customer(conn, cid)
         assert account is not None
         await db.post_entries(
             conn,

@@ -13,16 +13,19 @@ import pytest
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
 from customer_core.db import inbox as inbox_db
-from customer_core.db import loyalty as loyalty_db
+from customer_core.db import redemptions as redemptions_db
 from customer_core.domain.campaign_spec import campaign_from_spec
+from customer_core.domain.jobs import JobPolicy
 from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Placed, Topic
 from customer_core.errors import FailedPrecondition
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases import rewards, wallet, wallet_approvals
 from customer_core.usecases.events import Incoming, apply_batch
+from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.wallet.conftest import (
     FREE_COFFEE,
+    Family,
     NewFamily,
     balances,
     code_of,
@@ -43,6 +46,21 @@ async def order_event(ctx: Context, cid: uuid.UUID, oid: str, topic: Topic) -> N
     event = OrderEvent(str(uuid.uuid4()), topic, datetime.now(UTC), cid, oid, 1, body)  # type: ignore[arg-type]
     result = await apply_batch(ctx, [Incoming(event, topic.value, 0, 0)])
     assert not result.rejected, result.rejected
+
+
+async def placed_order(ctx: Context, cid: uuid.UUID) -> str:
+    """A new order the customer placed and has neither completed nor cancelled."""
+    oid = f"ord-{uuid.uuid4().hex[:12]}"
+    await order_event(ctx, cid, oid, Topic.PLACED)
+    return oid
+
+
+async def pooled_family(ctx: Context, new_family: NewFamily, points: int) -> Family:
+    """A new family whose wallet is pooled and holds `points` (the owner's)."""
+    fam = await new_family()
+    await give(ctx, fam.owner, points)
+    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    return fam
 
 
 async def add_bonus_campaign(ctx: Context, bonus: int) -> None:
@@ -85,9 +103,7 @@ async def test_earned_pooled_then_unpooled_is_reversed_from_the_members_account(
     ctx: Context, new_family: NewFamily
 ) -> None:
     await add_bonus_campaign(ctx, 50)
-    fam = await new_family()
-    await give(ctx, fam.owner, 100)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 100)
     oid = await complete_order(ctx, fam.adult, 5000)
     await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
     split = await balances(ctx, fam)
@@ -103,9 +119,7 @@ async def test_what_the_member_spent_is_taken_from_the_rest_of_the_family(
 ) -> None:
     # The adult's share after unpooling is short (the pool paid for something):
     # the rest of the cancelled order comes from the family's other accounts.
-    fam = await new_family()
-    await give(ctx, fam.owner, 400)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 400)
     oid = await complete_order(ctx, fam.adult, 5000)
     await give(ctx, fam.owner, -450)  # the pool spent 450 of its 900
     await wallet.set_wallet(ctx, fam.id, False, fam.owner, "")
@@ -122,8 +136,7 @@ async def test_no_reward_is_held_against_a_finished_order(
 ) -> None:
     fam = await new_family()
     await give(ctx, fam.owner, 300)
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    oid = await placed_order(ctx, fam.owner)
     await order_event(
         ctx, fam.owner, oid, Topic.COMPLETED if state == "completed" else Topic.CANCELLED
     )
@@ -145,11 +158,8 @@ async def test_no_reward_is_held_against_a_finished_order(
 async def test_an_approval_after_the_order_finished_places_no_hold(
     api: Stub, ctx: Context, new_family: NewFamily
 ) -> None:
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     assert asked.redemption.state.value == "pending_approval"
     await order_event(ctx, fam.child, oid, Topic.CANCELLED)
@@ -173,11 +183,8 @@ async def test_an_approval_racing_the_orders_completion_is_refused(
 ) -> None:
     # The completion committed after the consumer's batch had looked for pending
     # approvals (or the order's row says so for any other reason): approving refuses.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     async with ctx.pool.acquire() as conn:
         await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
@@ -191,11 +198,8 @@ async def test_a_pending_approval_ends_when_its_order_finishes(
     ctx: Context, new_family: NewFamily, topic: Topic
 ) -> None:
     # Left pending it would block switching the wallet and count against the cap.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.child, oid, Topic.PLACED)
+    fam = await pooled_family(ctx, new_family, 300)
+    oid = await placed_order(ctx, fam.child)
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, oid, f"k-{oid}")
     await order_event(ctx, fam.child, oid, topic)
     async with ctx.pool.acquire() as conn:
@@ -214,13 +218,12 @@ async def test_a_redemption_waits_for_the_batch_completing_its_order(
     # capture; a redemption arriving now must not slip a hold in before it commits.
     fam = await new_family()
     await give(ctx, fam.owner, 300)
-    oid = f"ord-{uuid.uuid4().hex[:12]}"
-    await order_event(ctx, fam.owner, oid, Topic.PLACED)
+    oid = await placed_order(ctx, fam.owner)
     async with ctx.pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
         await inbox_db.lock_members(conn, [fam.owner])
-        await loyalty_db.capture_holds_for_order(conn, [oid])
+        await redemptions_db.capture_holds_for_order(conn, [oid])
         await conn.execute("UPDATE order_history SET completed_at = now() WHERE order_id = $1", oid)
         redeem = asyncio.create_task(
             rewards.redeem_reward(ctx, fam.owner, FREE_COFFEE, oid, f"k-{oid}")
@@ -250,7 +253,7 @@ async def test_points_held_at_the_cancellation_are_taken_when_they_come_back(
     elif release == "cancel":
         await order_event(ctx, fam.adult, other, Topic.CANCELLED)
     else:
-        await rewards.expire_holds(ctx, datetime.now(UTC) + timedelta(days=1))
+        await release_holds(ctx, JobPolicy(), datetime.now(UTC) + timedelta(days=1))
     assert total(await balances(ctx, fam)) == 0
     async with ctx.pool.acquire() as conn:
         row = await campaigns_db.fetch_live(conn, "default", "bonus")
@@ -267,9 +270,7 @@ async def test_a_retry_after_the_order_finished_answers_the_first_call(
     # The finished-order refusal comes after the stored answer: a client retrying
     # RedeemReward or ApproveRedemption (say after ABORTED or a lost reply) once the
     # order finished gets what its first call did, not FAILED_PRECONDITION.
-    fam = await new_family()
-    await give(ctx, fam.owner, 300)
-    await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
+    fam = await pooled_family(ctx, new_family, 300)
     adult_order, child_order = (f"ord-{uuid.uuid4().hex[:12]}" for _ in range(2))
     redeem = pb.RedeemRewardRequest(
         customer=f"customers/{fam.adult}",

@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from customer_core.config import Settings
 from customer_core.context import Context
+from customer_core.db import accounts as accounts_db
 from customer_core.db import loyalty as db
 from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Topic
@@ -97,7 +98,7 @@ def test_wallet_invariants_hold_for_random_sequences(settings: Settings) -> None
 
             async def go() -> None:
                 async with ctx.pool.acquire() as conn, conn.transaction():
-                    account = await db.account_for_customer(conn, member)
+                    account = await accounts_db.account_for_customer(conn, member)
                     assert account is not None
                     await db.post_entries(
                         conn,
