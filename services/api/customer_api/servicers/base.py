@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
+from customer_api.rpc import SERVICE, RpcContext
 from customer_core.context import Context
-from customer_core.pb.customer.v1 import customer_pb2
 
-# The servicer context, whatever the request and response types.
-RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-
-SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+__all__ = ["SERVICE", "RpcBase", "RpcContext", "Unbuilt"]
 
 
 class RpcBase:
