@@ -9,23 +9,16 @@ task, which cancels its database query, so it bounds the work it started.
 from __future__ import annotations
 
 import inspect
-import itertools
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
-from redis.exceptions import RedisError
 
-from customer_api.errors import status_for
-from customer_api.servicers.base import RpcContext
-from customer_core.db import outage
-from customer_core.errors import Contention, CustomerServiceError
+from customer_api.rpc import RpcContext, abort, code_of, request_id
 from customer_core.telemetry import request_id_var
-from customer_core.usecases.contention import CONTENTION_ADVICE
 
 log = logging.getLogger(__name__)
 
@@ -47,45 +40,6 @@ RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served 
 
 def _short(method: str) -> str:
     return method.rsplit("/", 1)[-1]
-
-
-# Generated request ids: a random per-process prefix and a counter, as unique
-# as uuid4 across replicas for correlating logs, at a fifth of its cost (no
-# system call per call).
-_ID_PREFIX = secrets.token_hex(8)
-_ID_COUNTER = itertools.count()
-
-
-def _request_id(context: RpcContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
-            return value
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-
-
-async def _fail(context: RpcContext, method: str, exc: BaseException) -> None:
-    """Abort the RPC with the status the error maps to (raises AbortError)."""
-    if outage.is_contention(exc):
-        # Lost to a concurrent writer and rolled back: ABORTED says "retry it".
-        exc = Contention(CONTENTION_ADVICE)
-    if isinstance(exc, CustomerServiceError):
-        code = status_for(exc)
-        if code is grpc.StatusCode.INTERNAL:
-            log.error("internal error", extra={"method": method}, exc_info=exc)
-            await context.abort(code, "internal error")
-        await context.abort(code, str(exc))
-    if isinstance(exc, RedisError) or outage.is_outage(exc):
-        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
-    log.error("unhandled error", extra={"method": method}, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-
-def _code_of(context: RpcContext) -> str:
-    code = context.code()
-    if code is None:
-        return "OK"
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -154,7 +108,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             RPC_REQUESTS.labels(method, code)
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
-            token = request_id_var.set(_request_id(context))
+            token = request_id_var.set(request_id(context.invocation_metadata()))
             start = time.perf_counter()
             in_flight.inc()
             try:
@@ -162,11 +116,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except Exception as exc:
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
-                await _fail(context, method, exc)
+                await abort(context, method, exc)
             finally:
                 in_flight.dec()
                 seconds.observe(time.perf_counter() - start)
-                code = _code_of(context)
+                code = code_of(context)
                 (ok if code == "OK" else RPC_REQUESTS.labels(method, code)).inc()
                 request_id_var.reset(token)
 
@@ -184,7 +138,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         in_flight = RPC_IN_FLIGHT.labels(method)
 
         async def wrapped(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-            token = request_id_var.set(_request_id(context))
+            token = request_id_var.set(request_id(context.invocation_metadata()))
             start = time.perf_counter()
             in_flight.inc()
             try:
@@ -193,11 +147,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except Exception as exc:
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
-                await _fail(context, method, exc)
+                await abort(context, method, exc)
             finally:
                 in_flight.dec()
                 seconds.observe(time.perf_counter() - start)
-                RPC_REQUESTS.labels(method, _code_of(context)).inc()
+                RPC_REQUESTS.labels(method, code_of(context)).inc()
                 request_id_var.reset(token)
 
         return wrapped

@@ -44,6 +44,10 @@ class Subscription:
         self._cursor: tuple[int, int] | None = None  # None while starting
         self._early: list[Entry] = []
 
+    @property
+    def outbox(self) -> Outbox[pb.ActivityFeedResponse]:
+        return self.session.outbox
+
     def deliver(self, entries: Sequence[Entry]) -> None:
         """Entries fanned out by the hub, oldest first (may repeat ones already sent)."""
         if self._cursor is None:

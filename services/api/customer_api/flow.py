@@ -18,7 +18,7 @@ import asyncio
 from collections import deque
 from typing import Any, Generic, TypeVar
 
-from customer_api.servicers.base import RpcContext
+from customer_api.rpc import RpcContext
 from customer_core.errors import LimitExceeded
 
 T = TypeVar("T")

@@ -23,24 +23,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from customer_api.flow import Closable
-from customer_api.servicers.base import RpcBase
-from customer_api.stream_settings import StreamSettings, load_stream_settings
+from customer_api.flow import Closable, Outbox
+from customer_api.stream_settings import StreamSettings
 from customer_api.watch import StatsWatch
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.domain.streams import refresh_delay
 from customer_core.errors import Unavailable
 from customer_core.usecases.stats import read_many
-
-if TYPE_CHECKING:
-    from customer_api.feed import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +49,17 @@ ROOM_WAIT_SECONDS = 1.0
 READ_BATCH = 500  # customers re-read in one statistics query
 STATS_CHANGES = frozenset({notices.STATS, notices.POINTS, notices.TIER})
 SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
+
+
+class Subscription(Protocol):
+    """What the hub needs of an ActivityFeed subscription (feed.py)."""
+
+    stream: str
+
+    @property
+    def outbox(self) -> Outbox[Any]: ...
+
+    def deliver(self, entries: Sequence[notices.Entry]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -252,7 +259,7 @@ class Hub:
 
     @staticmethod
     async def _wait_for_room(target: _Target, n: int) -> None:
-        full = [s.session.outbox for s in target.subs if not s.session.outbox.has_room(n)]
+        full = [s.outbox for s in target.subs if not s.outbox.has_room(n)]
         if not full:
             return
         waits = [asyncio.ensure_future(o.wait_room(n)) for o in full]
@@ -317,28 +324,3 @@ class Hub:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-class HubRPCs(RpcBase):
-    """Base of the streaming mixins: one Hub per servicer, that is per process."""
-
-    _hub: Hub | None = None
-    stream_settings: StreamSettings | None = None  # None: read from the environment
-
-    @property
-    def hub(self) -> Hub:
-        if self._hub is None:
-            raise Unavailable("the server is not serving streams (starting or stopping)")
-        return self._hub
-
-    async def on_start(self) -> None:
-        await super().on_start()
-        if self._hub is None:
-            self._hub = Hub(self.ctx, self.stream_settings or load_stream_settings())
-            await self._hub.start()
-
-    async def on_stop(self) -> None:
-        hub, self._hub = self._hub, None
-        if hub is not None:
-            await hub.stop()
-        await super().on_stop()

@@ -1,9 +1,12 @@
-"""The one CustomerService servicer, composed from the per-area mixins."""
+"""The one CustomerService servicer, composed from the per-area mixins.
+
+The generated servicer is the last base: every RPC of the contract is built
+by a mixin, and a new one would answer UNIMPLEMENTED until it is.
+"""
 
 from __future__ import annotations
 
 from customer_api.servicers.activity import ActivityRPCs
-from customer_api.servicers.base import Unbuilt
 from customer_api.servicers.customers import CustomerRPCs
 from customer_api.servicers.families import FamilyRPCs
 from customer_api.servicers.favorites import FavoriteRPCs
@@ -14,6 +17,7 @@ from customer_api.servicers.loyalty import LoyaltyRPCs
 from customer_api.servicers.stats import StatsRPCs
 from customer_api.servicers.wallet import WalletRPCs
 from customer_core.context import Context
+from customer_core.pb.customer.v1.customer_pb2_grpc import CustomerServiceServicer
 
 
 class CustomerServicer(
@@ -27,7 +31,7 @@ class CustomerServicer(
     ImportRPCs,
     ActivityRPCs,
     WalletRPCs,
-    Unbuilt,
+    CustomerServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

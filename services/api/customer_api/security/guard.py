@@ -16,21 +16,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import grpc
 from prometheus_client import Counter
 
-from customer_api.errors import status_for
+from customer_api.rpc import RpcContext, abort, code_of
+from customer_api.security.audit import Auditor
+from customer_api.security.families import FamilyResolver
+from customer_api.security.ratelimit import RateLimiter, StreamSlots
 from customer_api.security.scopes import Rule, Target
 from customer_api.security.scoping import Caller, app_caller, check_family, check_subscription
+from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import APP, Principal
-from customer_api.servicers.base import RpcContext
-from customer_core.db import outage
-from customer_core.errors import CustomerServiceError
-
-if TYPE_CHECKING:
-    from customer_api.security.interceptor import SecurityInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +49,9 @@ _FACTORIES = {
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
-def _outcome(context: RpcContext) -> str:
-    code = context.code()
-    if code is None:
-        return "OK"
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
-
-
 def _answerable(exc: BaseException) -> bool:
-    """A refusal or an outage the caller should hear about; anything else propagates."""
-    return isinstance(exc, CustomerServiceError) or outage.is_outage(exc)
-
-
-async def _abort(context: RpcContext, exc: BaseException) -> None:
-    if isinstance(exc, CustomerServiceError):
-        await context.abort(status_for(exc), str(exc))
-    log.warning("access check could not run", extra={"error": type(exc).__name__})
-    await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
+    """A refusal, an outage or a bug, all answered by the one abort; an abort propagates."""
+    return not isinstance(exc, grpc.aio.AbortError)
 
 
 def arity_of(handler: Handler) -> str:
@@ -99,12 +83,22 @@ def refusal(
     return refuse
 
 
+class Owner(Protocol):
+    """What a guard uses of the security interceptor that made it."""
+
+    settings: SecuritySettings
+    limiter: RateLimiter
+    streams: StreamSlots
+    families: FamilyResolver
+    auditor: Auditor
+
+
 class CallGuard:
     """One call by one principal: the checks and bookkeeping around its handler."""
 
     def __init__(
         self,
-        owner: SecurityInterceptor,
+        owner: Owner,
         method: str,
         rule: Rule,
         principal: Principal,
@@ -129,7 +123,7 @@ class CallGuard:
     async def _audit(
         self, context: RpcContext, request: Any, response: Any, *, force: bool = False
     ) -> None:
-        outcome = _outcome(context)
+        outcome = code_of(context)
         if force or self.rule.effects or outcome == "PERMISSION_DENIED":
             await self.owner.auditor.record(
                 self.principal,
@@ -177,7 +171,7 @@ class CallGuard:
                 except Exception as exc:
                     if not _answerable(exc):
                         raise
-                    await _abort(context, exc)
+                    await abort(context, self.method, exc)
             yield request
 
     def guard(self, handler: Handler) -> Callable[..., Any]:
@@ -206,7 +200,7 @@ class CallGuard:
                 except Exception as exc:
                     if not _answerable(exc):
                         raise
-                    await _abort(context, exc)
+                    await abort(context, self.method, exc)
                 finally:
                     await self._audit(context, None if streams_in else request, None)
 
@@ -242,7 +236,7 @@ class CallGuard:
             except Exception as exc:
                 if not _answerable(exc):
                     raise
-                await _abort(context, exc)
+                await abort(context, self.method, exc)
             finally:
                 await self._audit(context, None if streams_in else request, response)
 

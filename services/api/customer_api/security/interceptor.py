@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from customer_api.rpc import SERVICE, RpcContext, given_request_id
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
 from customer_api.security.guard import DENIALS, CallGuard, Handler, arity_of, rebuild, refusal
@@ -25,7 +26,6 @@ from customer_api.security.ratelimit import PeerFailures, RateLimiter, StreamSlo
 from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import Authenticator, Principal
-from customer_api.servicers.base import SERVICE, RpcContext
 from customer_core.context import Context
 from customer_core.errors import Unauthenticated
 
@@ -43,13 +43,6 @@ def bearer_token(metadata: Sequence[tuple[str, Any]]) -> str:
     if scheme.lower() != "bearer" or not 0 < len(token) <= _MAX_TOKEN_CHARS:
         raise Unauthenticated("expected a bearer token")
     return token
-
-
-def _request_id(metadata: Sequence[tuple[str, Any]]) -> str:
-    for key, value in metadata:
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
-            return value
-    return ""
 
 
 class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -131,7 +124,9 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if principal is None:
             return refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
         rule = rule_for(method) if ours else None
-        call = CallGuard(self, method, rule or Rule(frozenset()), principal, _request_id(metadata))
+        call = CallGuard(
+            self, method, rule or Rule(frozenset()), principal, given_request_id(metadata)
+        )
         if rule is None or principal.kind not in rule.kinds:
             DENIALS.labels(method, "scope").inc()
             message = f"a {principal.kind} caller may not call {method}"

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from customer_api.rpc import RpcContext
 from customer_api.security.guard import Handler, arity_of, rebuild
-from customer_api.servicers.base import RpcContext
 
 _MESSAGE = "the request is not a valid protobuf message of the method's type"
 

@@ -1,18 +1,11 @@
-"""What every servicer mixin shares, and the answer for RPCs not built yet."""
+"""What every servicer mixin shares."""
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
-import grpc
-
+from customer_api.rpc import SERVICE, RpcContext
 from customer_core.context import Context
-from customer_core.pb.customer.v1 import customer_pb2
 
-# The servicer context, whatever the request and response types.
-RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-
-SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+__all__ = ["SERVICE", "RpcBase", "RpcContext"]
 
 
 class RpcBase:
@@ -25,28 +18,3 @@ class RpcBase:
 
     async def on_stop(self) -> None:
         """Stop it; called once when the server shuts down."""
-
-
-def _unbuilt(name: str, server_streaming: bool) -> Any:
-    message = f"{name} is not built yet"
-    if server_streaming:
-
-        async def stream_stub(self: Any, request: Any, context: RpcContext) -> Any:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
-            yield  # makes this an async generator, as the stream handlers expect
-
-        return stream_stub
-
-    async def unary_stub(self: Any, request: Any, context: RpcContext) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
-
-    return unary_stub
-
-
-class Unbuilt(RpcBase):
-    """Every RPC of the contract answers UNIMPLEMENTED, naming itself, until a mixin
-    earlier in the MRO defines it."""
-
-
-for _method in SERVICE.methods:
-    setattr(Unbuilt, _method.name, _unbuilt(_method.name, _method.server_streaming))

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from customer_api.convert.streams import stats_to_pb, stats_update_to_pb
 from customer_api.flow import deliver
-from customer_api.hub import HubRPCs
 from customer_api.servicers.base import RpcContext
+from customer_api.servicers.streaming import HubRPCs
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases import stats

@@ -1,0 +1,84 @@
+"""The RPC types and helpers every layer of the api shares: a leaf module.
+
+The interceptors, flow control and servicers all import it; it imports
+nothing of the api but the error table. Its `abort` is the one place a
+failure becomes a status: the service's errors by `errors.py`, a lost
+database or Valkey as UNAVAILABLE, anything else as INTERNAL without its
+text (the client gets the request id to quote; the log has the rest).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from collections.abc import Iterable
+from typing import Any, NoReturn, TypeAlias
+
+import grpc
+from redis.exceptions import RedisError
+
+from customer_api.errors import status_for
+from customer_core.db import outage
+from customer_core.errors import Contention, CustomerServiceError
+from customer_core.pb.customer.v1 import customer_pb2
+from customer_core.telemetry import request_id_var
+from customer_core.usecases.contention import CONTENTION_ADVICE
+
+log = logging.getLogger(__name__)
+
+# The servicer context, whatever the request and response types.
+RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+
+UNAVAILABLE_MESSAGE = "a dependency is unavailable; retry"
+
+# Generated request ids: a random per-process prefix and a counter, as unique
+# as uuid4 across replicas for correlating logs, at a fifth of its cost (no
+# system call per call).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count()
+
+
+def given_request_id(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The client's `x-request-id`, or "" when it sent none (or an unusable one)."""
+    for key, value in metadata or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return ""
+
+
+def request_id(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The client's request id, else a fresh one."""
+    return given_request_id(metadata) or f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+def code_of(context: RpcContext) -> str:
+    """The name of the status the call ended (or is ending) with."""
+    code = context.code()
+    if code is None:
+        return "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """PostgreSQL or Valkey cannot serve right now: the caller should retry."""
+    return isinstance(exc, RedisError) or outage.is_outage(exc)
+
+
+async def abort(context: RpcContext, method: str, exc: BaseException) -> NoReturn:
+    """Abort the RPC with the status `exc` maps to (raises AbortError)."""
+    if outage.is_contention(exc):
+        # Lost to a concurrent writer and rolled back: ABORTED says "retry it".
+        exc = Contention(CONTENTION_ADVICE)
+    if isinstance(exc, CustomerServiceError):
+        code = status_for(exc)
+        if code is not grpc.StatusCode.INTERNAL:
+            await context.abort(code, str(exc))
+    elif is_outage(exc):
+        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
+        await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+    rid = request_id_var.get() or request_id(context.invocation_metadata())
+    log.error("internal error", extra={"method": method, "request_id": rid}, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
