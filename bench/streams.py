@@ -227,11 +227,15 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         # After the import, so the ceiling's rows (and the autovacuum they
         # trigger) do not slow the import down; the ceiling writes into the
         # larger tables instead.
-        ceiling = await import_bench.ceiling(env, [record(i, "c") for i in range(opts.records)])
+        ceiling = await import_bench.ceiling(
+            env, [record(i, "c") for i in range(opts.records)], pg_pid
+        )
         imp = {
             "rate": opts.records / took,
             "rerun": opts.records / again,
-            "ceiling": ceiling,
+            "ceiling": ceiling.rate,
+            "ceiling_client_us": ceiling.client_us,
+            "ceiling_pg_us": ceiling.pg_us,
             "load": load,
             "load_again": load_again,
             "api_us": 1e6 * (cpu1[0] - cpu0[0]) / opts.records,
@@ -259,11 +263,12 @@ def summarise(imp: dict[str, float], w: dict[str, Any]) -> dict[str, Any]:
         f"import: {rate:,.0f} records/s (target >= {IMPORT_TARGET:,.0f}; load average "
         f"{imp['load']:.2f}); the import's writes alone: {imp['ceiling']:,.0f} records/s "
         f"(ratio {ratio:.2f}); CPU per record: api {imp['api_us']:.0f} µs, PostgreSQL "
-        f"{imp['pg_us']:.0f} µs"
+        f"{imp['pg_us']:.0f} µs (writes alone: client {imp['ceiling_client_us']:.0f} µs, "
+        f"PostgreSQL {imp['ceiling_pg_us']:.0f} µs)"
     )
     print(
-        f"re-run, all unchanged: {imp['rerun']:,.0f} records/s "
-        f"(load average {imp['load_again']:.2f})"
+        f"re-run, all unchanged: {imp['rerun']:,.0f} records/s (ratio to new "
+        f"{imp['rerun'] / rate:.2f}; load average {imp['load_again']:.2f})"
     )
     print(
         f"watch: {WATCHES} streams, {w['notices']} notices, {w['received']} updates "

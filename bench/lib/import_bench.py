@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import psutil
 
@@ -45,8 +46,16 @@ def prepare(records: Sequence[ImportRecord]) -> Prepared:
     return families, plans, new_ids(len(plans))
 
 
-async def write_rate(ctx: Context, messages: Sequence[pb.ImportRecord]) -> float:
-    """Records/s of the import's writes alone (records must be new and valid)."""
+class WriteRate(NamedTuple):
+    rate: float  # records/s
+    client_us: float  # this process's CPU per record while writing
+    pg_us: float  # PostgreSQL's CPU per record (0 without its postmaster's pid)
+
+
+async def write_rate(
+    ctx: Context, messages: Sequence[pb.ImportRecord], postmaster: int | None = None
+) -> WriteRate:
+    """The import's writes alone (records must be new and valid), and their CPU per record."""
     records = [check_record(record_from_pb(m, i)) for i, m in enumerate(messages)]
     batches = deque(
         prepare(records[i : i + BATCH_SIZE]) for i in range(0, len(records), BATCH_SIZE)
@@ -62,16 +71,22 @@ async def write_rate(ctx: Context, messages: Sequence[pb.ImportRecord]) -> float
                     await db.open_accounts(conn, plans, account_ids, OPENING_REASON)
                     await db.insert_favorites(conn, plans)
 
-    start = time.perf_counter()
+    pg = postgres_processes(postmaster) if postmaster else []
+    pg0, cpu0, start = cpu_seconds(pg), time.process_time(), time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(IN_FLIGHT)))
-    return len(records) / (time.perf_counter() - start)
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    pg_cpu = cpu_seconds(postgres_processes(postmaster)) - pg0 if postmaster else 0.0
+    n = len(records)
+    return WriteRate(n / took, 1e6 * cpu / n, 1e6 * pg_cpu / n)
 
 
-async def ceiling(env: dict[str, str], messages: Sequence[pb.ImportRecord]) -> float:
+async def ceiling(
+    env: dict[str, str], messages: Sequence[pb.ImportRecord], postmaster: int | None = None
+) -> WriteRate:
     """write_rate on a context of its own (the benchmark's database)."""
     ctx = await Context.create(load_settings(env))
     try:
-        return await write_rate(ctx, messages)
+        return await write_rate(ctx, messages, postmaster)
     finally:
         await ctx.aclose()
 

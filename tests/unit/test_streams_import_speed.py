@@ -10,7 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from customer_api.convert import imports as convert
+from customer_core.domain import imports as domain
 from customer_core.domain.customers import Dietary, Profile, check_profile, check_text
+from customer_core.domain.favorites import Customization, Draft, check_draft
+from customer_core.domain.imports import ImportFavorite, ImportRecord, check_record
 from customer_core.errors import InvalidArgument
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases.imports import new_ids
@@ -81,3 +84,43 @@ def test_new_ids_are_distinct_random_uuids() -> None:
     assert len(set(ids)) == 5000
     assert all(u.version == 4 and u.variant == "specified in RFC 4122" for u in ids)
     assert new_ids(0) == []
+
+
+def favorite_record(drink_id: str, syrups: tuple[str, ...] = ()) -> ImportRecord:
+    draft = Draft(drink_id, "Latte", Customization(syrups=syrups))
+    return ImportRecord(
+        0, "e", "f", "F", Profile(username="ana", display_name="Ana"), (ImportFavorite(draft),)
+    )
+
+
+def test_a_checked_favorite_is_reused_and_a_bad_one_is_named_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(domain, "_CHECKED_DRAFTS", {})
+    good = favorite_record("latte", ("  vanilla   syrup ",))
+    first = check_record(good).favorites[0].draft
+    again = check_record(favorite_record("latte", ("  vanilla   syrup ",))).favorites[0].draft
+    assert first is again  # the second record's draft came from the cache
+    assert first == check_draft(good.favorites[0].draft, "favorites[0]")
+    assert first.customization.syrups == ("vanilla syrup",)
+    bad = ImportRecord(
+        **{
+            **good.__dict__,
+            "favorites": (good.favorites[0], ImportFavorite(Draft("", "Latte", Customization()))),
+        }
+    )
+    for _ in range(2):
+        with pytest.raises(InvalidArgument) as got:
+            check_record(bad)
+        assert got.value.field == "favorites[1].drink_id"
+    assert len(domain._CHECKED_DRAFTS) == 1
+
+
+def test_drafts_beyond_the_cache_limit_are_still_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(domain, "_CHECKED_DRAFTS", {})
+    monkeypatch.setattr(domain, "DRAFT_CACHE_LIMIT", 2)
+    drinks = [
+        check_record(favorite_record(f" d{i} ")).favorites[0].draft.drink_id for i in range(5)
+    ]
+    assert drinks == [f"d{i}" for i in range(5)]
+    assert len(domain._CHECKED_DRAFTS) == 2

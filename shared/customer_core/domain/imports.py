@@ -27,6 +27,20 @@ MAX_OPENING_POINTS = 10_000_000
 # A file repeats a few ways of making drinks: each canonical text is made once.
 _customization_key = functools.lru_cache(maxsize=4096)(customization_key)
 
+# ... and a few favorites: each distinct draft is checked once. Only drafts that
+# passed are remembered, so a bad one is checked (and named) every time.
+_CHECKED_DRAFTS: dict[Draft, Draft] = {}
+DRAFT_CACHE_LIMIT = 4096
+
+
+def _checked_draft(d: Draft, field: str) -> Draft:
+    found = _CHECKED_DRAFTS.get(d)
+    if found is None:
+        found = check_draft(d, field)
+        if len(_CHECKED_DRAFTS) < DRAFT_CACHE_LIMIT:
+            _CHECKED_DRAFTS[d] = found
+    return found
+
 
 @dataclass(frozen=True)
 class ImportFavorite:
@@ -119,7 +133,7 @@ def check_favorites(favorites: tuple[ImportFavorite, ...]) -> tuple[ImportFavori
         raise InvalidArgument("favorites", f"at most {MAX_FAVORITES}, got {len(favorites)}")
     seen: dict[tuple[str, str], ImportFavorite] = {}
     for i, f in enumerate(favorites):
-        checked = ImportFavorite(check_draft(f.draft, f"favorites[{i}]"), f.is_usual)
+        checked = ImportFavorite(_checked_draft(f.draft, f"favorites[{i}]"), f.is_usual)
         prev = seen.get(checked.key)
         # The same drink made the same way twice is one favorite.
         seen[checked.key] = (
