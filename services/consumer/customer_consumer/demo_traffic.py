@@ -29,7 +29,7 @@ from customer_core.domain.order_events import (
     Placed,
     Topic,
 )
-from customer_core.events.encode import encode_event
+from customer_core.usecases.wire import encode_event
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from customer_core.domain.order_events import Topic
 from customer_core.errors import InvalidArgument
-from customer_core.events.decode import decode_event
 from customer_core.usecases.events import Incoming, Rejected
+from customer_core.usecases.wire import decode_event
 
 log = logging.getLogger(__name__)
 H_TOPIC = "dlq.source.topic"

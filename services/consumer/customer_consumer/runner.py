@@ -33,7 +33,6 @@ from aiokafka.errors import KafkaError, ProducerClosed
 
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
-from customer_consumer.notifier import Notifier
 from customer_consumer.records import (
     DeadLetter,
     Fetched,
@@ -47,6 +46,7 @@ from customer_core.context import Context
 from customer_core.errors import Unavailable
 from customer_core.kafka_client import client_options
 from customer_core.usecases.events import Applying, BatchResult
+from customer_core.usecases.notifier import Notifier
 
 log = logging.getLogger(__name__)
 # Records decoded between two yields to the event loop.
@@ -74,7 +74,7 @@ class Runner:
         self._commit_lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
         self._commit_wanted = False
-        self.notifier = Notifier(ctx.valkey)
+        self.notifier = Notifier(ctx)
         # When the first records arrived (after joining the group): the benchmark's clock.
         self.first_fetch_at: float | None = None
 

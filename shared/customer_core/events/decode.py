@@ -75,6 +75,8 @@ def decode_event(raw: bytes | str | None, topic: Topic) -> OrderEvent:
 
 
 # ---- The canonical form, read fast -----------------------------------------------------
+# `walk` is the definition; this copy is kept for speed; tests/unit/test_events_fast.py
+# proves they agree.
 # What producers send nearly always: lowerCamelCase names, every field present,
 # well-typed. Read with direct look-ups; at the first thing out of the ordinary
 # (a missing or original-name field, a number as a float, any invalid value)

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from customer_consumer import notifier
+from customer_core import batch_notices as notifier
 from customer_core import cache as cache_module
 from customer_core import notices
 from customer_core.context import Context
 from customer_core.notices import Activity, Notice
+from customer_core.usecases.notifier import Notifier
 
 
 def activities(cid: uuid.UUID, fid: uuid.UUID, other: uuid.UUID) -> list[Activity]:
@@ -108,7 +109,7 @@ async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx:
     cid = uuid.uuid4()
     gen_key = cache_module.generation_key(cid)
     before = int(await ctx.valkey.get(gen_key) or 0)
-    task = notifier.Notifier(ctx.valkey)
+    task = Notifier(ctx)
     task.start()
     for i in range(3):
         await task.put(

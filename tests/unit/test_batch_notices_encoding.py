@@ -1,17 +1,19 @@
-"""The notifier's orjson arguments carry exactly the text the redis-py path writes."""
+"""Activity entries and doorbells are written once, fast, as the plain forms would write them;
+the batch script's arguments are built from them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
 from asyncpg.pgproto.pgproto import UUID as PgUUID
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_consumer import notifier
+from customer_core import batch_notices as notifier
 from customer_core import notices
 from customer_core.cache import generation_key
 from customer_core.notices import Activity, Notice
@@ -20,8 +22,8 @@ texts = st.text(max_size=20)
 # Ids read from the database are asyncpg's UUID subclass, which orjson does not know.
 uuids = st.uuids() | st.uuids().map(lambda u: PgUUID(str(u)))
 times = st.datetimes(
-    min_value=datetime(1970, 1, 2),
-    max_value=datetime(2200, 1, 1),
+    min_value=datetime(1, 1, 2),
+    max_value=datetime(9999, 12, 30),
     timezones=st.sampled_from(
         [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30))]
     ),
@@ -41,16 +43,15 @@ activities = st.builds(
 
 
 @given(activities)
-def test_entry_values_decode_to_what_to_fields_gives(a: Activity):
+def test_an_entry_is_byte_for_byte_the_json_of_to_fields_values_and_reads_back(a: Activity):
     fields = a.to_fields()
     assert tuple(fields) == notices.FIELD_NAMES
-    assert orjson.loads(notifier._json(notifier.field_values(a))) == list(fields.values())
-
-
-@given(activities)
-def test_the_scripts_entry_is_byte_for_byte_the_notices_entry_and_reads_back(a: Activity):
     entry = a.to_entry()
-    assert notifier.entry_text(a) == entry[notices.ENTRY_FIELD]
+    assert entry == {notices.ENTRY_FIELD: a.entry_text()}
+    # The plain writer `entry_text` stands for: isoformat() and str() of every value.
+    assert a.entry_text() == json.dumps(
+        list(fields.values()), ensure_ascii=False, separators=(",", ":")
+    )
     assert Activity.from_fields({k.encode(): v.encode() for k, v in entry.items()}) == a
 
 
@@ -65,12 +66,32 @@ def test_a_malformed_entry_is_a_value_error(text: str):
         Activity.from_fields({notices.ENTRY_FIELD.encode(): text.encode()})
 
 
-@given(uuids, st.none() | uuids, st.frozensets(st.sampled_from(["stats", "points", "tier"])))
-def test_doorbells_are_byte_for_byte_the_notices_encoding(
+changes = st.frozensets(st.sampled_from(["stats", "points", "tier", "activity", "é"]))
+
+
+@given(uuids, st.none() | uuids, changes)
+def test_a_doorbell_is_what_the_plain_json_writer_writes_and_reads_back(
     cid: uuid.UUID, fid: uuid.UUID | None, changed: frozenset[str]
 ):
     n = Notice(cid, fid, changed)
-    assert notifier.doorbell(n) == n.encode()
+    plain = {"c": str(cid), "f": str(fid) if fid else None, "ch": sorted(changed)}
+    assert n.encode() == json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+    assert Notice.decode(n.encode()) == Notice(uuid.UUID(str(cid)), fid, changed)
+
+
+few = st.sampled_from([uuid.UUID(int=i) for i in range(1, 4)])
+ringers = st.builds(
+    Activity, kind=st.just("order_placed"), customer_id=few, family_id=st.none() | few
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(ringers, max_size=12), st.lists(st.builds(Notice, few, st.none() | few, changes)))
+def test_doorbells_are_the_merge_of_one_activity_notice_per_entry_then_the_notices(
+    batch: list[Activity], extra: list[Notice]
+):
+    one_each = [Notice(a.customer_id, a.family_id, frozenset({notices.ACTIVITY})) for a in batch]
+    assert notices.doorbells(extra, batch) == notices.merge([*one_each, *extra])
 
 
 def test_generations_are_bumped_in_the_first_call_and_doorbells_ring_in_the_last():

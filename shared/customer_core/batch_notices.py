@@ -1,35 +1,25 @@
-"""Cache invalidation and change notices, off the batch's critical path.
+"""A committed batch's cache bumps, activities and notices, written by one Lua script.
 
-The database is the truth and notices are best effort (customer_core.notices),
-so the poll loop hands each committed batch's changes to this one task and
-goes on with the next batch; the task, in commit order and merging whatever
-queued up meanwhile, bumps the customers' cache generations, then appends
-activities and publishes notices. A bounded queue makes the loop wait rather
-than fall arbitrarily far behind when Valkey is slow. (Until the bump, an api
-replica may serve a value cached before the commit, as it could between the
-commit and the bump before; now the window is one queue turn longer.)
+`cache.Cache.invalidate` then `notices.publish` is the definition; this copy is
+kept for speed; tests/integration/consumer/test_batch_notices_agree.py proves they agree.
 
-It writes exactly what `cache.invalidate` and `notices.publish` write (the same
-generation bumps, stream entries, TTLs and merged notices, built with the same
-helpers) but as one Lua script call per chunk of activities, so the INCRs,
-XADDs and PUBLISHes run inside Valkey: through redis-py commands a batch of
-thousands of activities cost the consumer about as much CPU, in building and
-parsing commands, as the batch's whole database transaction. The script's
-arguments are JSON written by orjson, which writes UUIDs and UTC datetimes
-itself, as the text `Activity.to_fields` gives them (a test compares). One
-difference: a stream's TTL is refreshed at most once per TTL_REFRESH_SECONDS
-by this process (and always when the script creates the stream).
+It writes what they write (the same generation bumps, stream entries, TTLs and
+merged notices, built by the same functions: `generation_key`, the stream
+names, `Activity.entry_text`, `notices.doorbells`, `Notice.encode`) but as one
+script call per chunk of activities, so the INCRs, XADDs and PUBLISHes run
+inside Valkey: through redis-py commands a batch of thousands of activities
+cost the consumer about as much CPU, in building and parsing commands, as the
+batch's whole database transaction. One difference: with `RecentTtls`, a
+stream's TTL is refreshed at most once per TTL_REFRESH_SECONDS by this process
+(and always when the script creates the stream).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC
 
 import orjson
 import redis.asyncio as redis
@@ -125,45 +115,6 @@ def _always_due(key: str) -> bool:
 CHUNK = 250
 
 
-def entry_text(a: Activity) -> str:
-    """`a.to_entry()`'s text, by orjson from the activity's own values."""
-    return _json(field_values(a)).decode()
-
-
-def field_values(a: Activity) -> list[object]:
-    """`a.to_fields()`'s values, UTC times left for orjson to write. Ids go as `str()`:
-    the consumer's are asyncpg's UUIDs, which orjson would hand back to Python."""
-    at, family, reward = a.occurred_at, a.family_id, a.reward_id
-    return [
-        a.kind,
-        str(a.customer_id),
-        str(family) if family else "",
-        a.order_id,
-        str(a.points),
-        str(reward) if reward else "",
-        a.tier,
-        a.campaign,
-        at if at.tzinfo is UTC else at.isoformat(),
-    ]
-
-
-def doorbell(n: Notice) -> str:
-    """`n.encode()`, by orjson."""
-    return _json({"c": n.customer_id, "f": n.family_id, "ch": sorted(n.changed)}).decode()
-
-
-def _json(value: object) -> bytes:
-    # Text passes through unescaped, so Valkey stores the very bytes redis-py would.
-    return orjson.dumps(value, default=_uuid_text)
-
-
-def _uuid_text(value: object) -> str:
-    # orjson writes uuid.UUID itself, not asyncpg's subclass (ids read from the database).
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
 def script_calls(
     batch_notices: Sequence[Notice],
     activities: Sequence[Activity],
@@ -174,10 +125,7 @@ def script_calls(
     """(keys, args, streams whose TTL it refreshes) of each script call that bumps
     the generations of `bump` (in the first) and publishes these (notices in the
     last), in order. Streams not `due` keep their TTL unless the call creates them."""
-    # The same notices, merged the same way, as notices.publish sends (one doorbell
-    # per customer and family is enough: merging more copies changes nothing).
-    ringing = list({(a.customer_id, a.family_id): a for a in activities}.values())
-    merged = notices.merge([*notices._activity_notices(ringing), *batch_notices])
+    rung = notices.doorbells(batch_notices, activities)
     head = [str(notices.REPLAY_WINDOW), str(notices.REPLAY_TTL_SECONDS), notices.NOTICE_CHANNEL]
     generations = [generation_key(c) for c in bump]
     last = max(len(activities) - 1, 0) // chunk * chunk
@@ -195,15 +143,15 @@ def script_calls(
                 # Lua indexes from 1.
                 indexes = [keys.setdefault(s, len(keys) + 1) for s in streams]
                 indexes_of[(a.customer_id, a.family_id)] = indexes
-            entries.append([indexes, entry_text(a)])
-        doorbells = _json([doorbell(n) for n in merged]) if start == last else b"[]"
+            entries.append([indexes, a.entry_text()])
+        doorbells = orjson.dumps([n.encode() for n in rung]) if start == last else b"[]"
         bumped = generations if start == 0 else []
         refresh = [key for key in keys if due(key)]
-        expire = _json([keys[key] for key in refresh])
+        expire = orjson.dumps([keys[key] for key in refresh])
         args: list[str | bytes] = [
             *head,
             notices.ENTRY_FIELD,
-            _json(entries),
+            orjson.dumps(entries),
             doorbells,
             expire,
             str(len(keys)),
@@ -222,6 +170,7 @@ async def publish(
     activities: Sequence[Activity],
     bump: Sequence[uuid.UUID] = (),
     ttls: RecentTtls | None = None,
+    chunk: int = CHUNK,
 ) -> None:
     """Bump the generations of `bump`, append activities to their replay streams,
     then publish merged notices (best effort). With `ttls`, a stream's TTL is
@@ -230,57 +179,9 @@ async def publish(
         return
     due = ttls.due if ttls is not None else _always_due
     try:
-        for keys, args, refresh in script_calls(batch_notices, activities, bump, due=due):
+        for keys, args, refresh in script_calls(batch_notices, activities, bump, chunk, due):
             await script(keys=keys, args=args)
             if ttls is not None:
                 ttls.refreshed(refresh)
     except RedisError as exc:
         log.warning("publishing change notices failed", extra={"error": str(exc)})
-
-
-class Notifier:
-    """Per committed batch, in commit order: bump the customers' cache generations,
-    then append activities and publish notices (so a replica that hears a notice
-    and reads again misses the old cached value)."""
-
-    def __init__(self, client: redis.Redis, depth: int = 8) -> None:
-        self.script = publisher(client)
-        self.ttls = RecentTtls()
-        self.queue: asyncio.Queue[tuple[Sequence[Notice], Sequence[Activity]]] = asyncio.Queue(
-            depth
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._drain())
-
-    async def put(self, batch_notices: Sequence[Notice], activities: Sequence[Activity]) -> None:
-        if batch_notices or activities:
-            await self.queue.put((batch_notices, activities))
-
-    async def _drain(self) -> None:
-        while True:
-            first = await self.queue.get()
-            all_notices, all_activities = list(first[0]), list(first[1])
-            taken = 1
-            while not self.queue.empty():
-                more = self.queue.get_nowait()
-                all_notices += more[0]
-                all_activities += more[1]
-                taken += 1
-            try:
-                bump = sorted({n.customer_id for n in all_notices})
-                await publish(self.script, all_notices, all_activities, bump, self.ttls)
-            except Exception:  # a notice must never stop the consumer
-                log.exception("publishing notices failed")
-            for _ in range(taken):
-                self.queue.task_done()
-
-    async def close(self, grace: float = 5.0) -> None:
-        """Publish what is queued (for at most `grace` seconds), then stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.join(), grace)
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
