@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from customer_core.config import Settings
 from customer_core.context.kafka import client_options
-from customer_core.db.notifications import Notification
+from customer_core.domain.notifications import Notification
 from customer_core.errors import Unavailable
 from customer_core.pb.customer.v1 import events_pb2
 
