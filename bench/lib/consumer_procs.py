@@ -27,7 +27,7 @@ from children import stop_children
 from cpu import cpu_by_process
 
 from customer_core.config import KafkaSettings
-from customer_core.kafka_client import client_options
+from customer_core.context.kafka import client_options
 
 START_SHARE = 0.05
 # What the consumers' sessions are doing: on the CPU, or waiting and for what.

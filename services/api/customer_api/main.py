@@ -11,7 +11,7 @@ from customer_api.server import build_server
 from customer_core import telemetry
 from customer_core.config import load_settings
 from customer_core.context import Context
-from customer_core.runtime import run_until_signalled
+from customer_core.context.runtime import run_until_signalled
 
 log = logging.getLogger("customer_api")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from customer_consumer import kafka, records, settings
-from customer_core.kafka_client import client_options
+from customer_core.context.kafka import client_options
 
 
 @dataclass(frozen=True)

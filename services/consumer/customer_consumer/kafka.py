@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from customer_core.config import KafkaSettings
-from customer_core.kafka_client import client_options
+from customer_core.context.kafka import client_options
 
 log = logging.getLogger(__name__)
 

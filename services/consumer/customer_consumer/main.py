@@ -23,7 +23,7 @@ from customer_consumer.health import Health, serve
 from customer_consumer.runner import Runner
 from customer_core import telemetry
 from customer_core.context import Context
-from customer_core.runtime import run_until_signalled
+from customer_core.context.runtime import run_until_signalled
 from customer_core.usecases.events import customers_for_demo
 
 log = logging.getLogger("customer_consumer")

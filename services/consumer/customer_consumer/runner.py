@@ -43,8 +43,8 @@ from customer_consumer.records import (
 from customer_consumer.settings import ConsumerSettings
 from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
+from customer_core.context.kafka import client_options
 from customer_core.errors import Unavailable
-from customer_core.kafka_client import client_options
 from customer_core.usecases.events import Applying, BatchResult
 from customer_core.usecases.notifier import Notifier
 

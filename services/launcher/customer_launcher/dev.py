@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from customer_core.config import load_settings
-from customer_core.context import Context, connect_db
-from customer_core.db.migrate import apply_migrations
+from customer_core.context import Context
+from customer_core.usecases import schema
 from customer_launcher.devstack import DevStack, free_port
 
 PROCESSES = ("api", "consumer", "scheduler", "worker")
@@ -124,11 +124,7 @@ def process_env(stack_env: dict[str, str], name: str) -> dict[str, str]:
 
 async def prepare_database(seed: bool) -> str:
     settings = load_settings()
-    conn = await connect_db(settings)
-    try:
-        applied = await apply_migrations(conn)
-    finally:
-        await conn.close()
+    applied = await schema.migrate(settings)
     summary = f"migrations applied: {len(applied)}"
     if seed:
         from customer_core.usecases.demo import seed_demo

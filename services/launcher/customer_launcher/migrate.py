@@ -6,21 +6,16 @@ import argparse
 import asyncio
 
 from customer_core.config import load_settings
-from customer_core.context import connect_db
-from customer_core.db.migrate import apply_migrations, check_schema
+from customer_core.usecases import schema
 
 
 async def migrate(check_only: bool) -> int:
     settings = load_settings()
-    conn = await connect_db(settings)
-    try:
-        if check_only:
-            await check_schema(conn)
-            print("schema is up to date")
-            return 0
-        applied = await apply_migrations(conn)
-    finally:
-        await conn.close()
+    if check_only:
+        await schema.check(settings)
+        print("schema is up to date")
+        return 0
+    applied = await schema.migrate(settings)
     if applied:
         for m in applied:
             print(f"applied {m.version:04d}_{m.name}")

@@ -21,9 +21,8 @@ from typing import Any
 import kopf
 
 from customer_core import telemetry
-from customer_core.config import Settings
-from customer_core.context import Context, connect_db
-from customer_core.db.migrate import check_schema
+from customer_core.context import Context
+from customer_core.usecases import schema
 from customer_operator import handlers
 from customer_operator.settings import OperatorSettings, load
 
@@ -31,14 +30,6 @@ log = logging.getLogger("customer_operator")
 
 # The chart's KopfPeering (ClusterKopfPeering when cluster-wide) object.
 PEERING = "customer-service-operator"
-
-
-async def check_database(settings: Settings) -> None:
-    conn = await connect_db(settings)
-    try:
-        await check_schema(conn)
-    finally:
-        await conn.close()
 
 
 def configure(kopf_settings: kopf.OperatorSettings) -> None:
@@ -92,7 +83,7 @@ def main(argv: list[str]) -> int:
     parser.parse_args(argv)
     settings = load()
     telemetry.setup(settings.core, "operator")
-    asyncio.run(check_database(settings.core))
+    asyncio.run(schema.check(settings.core))
     metrics_port = telemetry.start_metrics_server(settings.core.metrics_port)
     where = "the whole cluster" if settings.clusterwide else ", ".join(settings.namespaces)
     log.warning("reconciling RewardCampaigns in %s; metrics on :%s", where, metrics_port)

@@ -21,7 +21,7 @@ from taskiq.api import run_scheduler_task
 
 from customer_core.config import load_settings
 from customer_core.context import Context
-from customer_core.runtime import run_until_signalled
+from customer_core.context.runtime import run_until_signalled
 from customer_core.telemetry import setup, start_metrics_server
 from customer_scheduler.broker import build_broker
 from customer_scheduler.receiving import drain, receive

@@ -10,9 +10,9 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from customer_core.config import Settings
-from customer_core.db.notifications import Notification
+from customer_core.context.kafka import client_options
+from customer_core.domain.notifications import Notification
 from customer_core.errors import Unavailable
-from customer_core.kafka_client import client_options
 from customer_core.pb.customer.v1 import events_pb2
 
 KINDS = {

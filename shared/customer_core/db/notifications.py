@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
+from customer_core.domain.notifications import Notification
 
 # Every live member an account speaks for: its customer, or each member of the
 # family whose pooled wallet it is.
@@ -63,17 +63,6 @@ ORDER BY create_time, id LIMIT $1
 MARK_PUBLISHED = """
 UPDATE customer_notifications SET published_at = now() WHERE id = ANY($1::uuid[])
 """
-
-
-@dataclass(frozen=True)
-class Notification:
-    id: uuid.UUID
-    customer_id: uuid.UUID
-    reason: str
-    subject: str
-    points: int
-    expire_time: datetime | None
-    create_time: datetime
 
 
 def _count(status: str) -> int:

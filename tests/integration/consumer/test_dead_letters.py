@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer
 
 from customer_consumer import demo_traffic
 from customer_core.context import Context
+from customer_core.context.kafka import client_options
 from customer_core.events.encode import event_json
-from customer_core.kafka_client import client_options
 from tests.integration.consumer.conftest import eventually, make_customers, send, send_raw
 
 

@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from customer_consumer import demo_traffic
 from customer_core.context import Context
+from customer_core.context.kafka import client_options
 from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, Payment, Placed
-from customer_core.kafka_client import client_options
 from tests.integration.consumer.conftest import PARTITIONS, eventually, make_customers, send
 
 

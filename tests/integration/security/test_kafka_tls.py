@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from customer_core.config import load_settings
+from customer_core.context.kafka import client_options
 from customer_core.errors import ConfigError
-from customer_core.kafka_client import client_options
 from tests.integration.security.pki import Authority
 
 

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from customer_core.context import Context
 from customer_core.db import notifications as db
-from customer_core.db.notifications import Notification
 from customer_core.domain.jobs import JobOutcome, JobPolicy
+from customer_core.domain.notifications import Notification
 
 Publish = Callable[[Sequence[Notification]], Awaitable[None]]
 

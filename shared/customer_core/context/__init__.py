@@ -3,6 +3,11 @@
 Every process (api, consumer, worker, operator, CLI commands) makes one
 `Context` from its `Settings`; use cases take it (or a connection from its
 pool) instead of reaching for globals.
+
+The package is everything a service needs to run a process on the core's
+backing servers, so that services never reach below it: `kafka` (how every
+Kafka client connects: brokers, TLS, SASL) and `runtime` (a main coroutine run
+until SIGTERM or Ctrl-C).
 """
 
 from __future__ import annotations
