@@ -262,17 +262,18 @@ def _order_activities(
 ) -> list[Activity]:
     out = []
     for change in changes:
+        # An event is of one kind, so at most one of the three happened.
+        if change.placed:
+            kind = "order_placed"
+        elif change.completed:
+            kind = "order_completed"
+        elif change.cancelled:
+            kind = "order_cancelled"
+        else:
+            continue
         ev = change.event
-        for happened, kind in (
-            (change.placed, "order_placed"),
-            (change.completed, "order_completed"),
-            (change.cancelled, "order_cancelled"),
-        ):
-            if happened:
-                family = family_of.get(ev.customer_id)
-                out.append(
-                    Activity(kind, ev.customer_id, family, ev.order_id, occurred_at=ev.occurred_at)
-                )
+        family = family_of.get(ev.customer_id)
+        out.append(Activity(kind, ev.customer_id, family, ev.order_id, occurred_at=ev.occurred_at))
     return out
 
 

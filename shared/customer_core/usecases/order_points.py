@@ -61,10 +61,11 @@ async def settle(
 ) -> PointsOutcome:
     out = PointsOutcome()
     completions = [c for c in changes if c.completed]
+    # A reversal falls due only when the batch completed or cancelled the order:
+    # look at those, not at every order the batch touched.
+    ended = {c.event.order_id for c in changes if c.completed or c.cancelled}
     reversals = sorted(
-        oid
-        for oid, before in initial.items()
-        if states[oid].reversal_due and not before.reversal_due
+        oid for oid in ended if states[oid].reversal_due and not initial[oid].reversal_due
     )
     customers = {c.event.customer_id for c in completions}
     customers |= {states[oid].customer_id for oid in reversals}
