@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "lib"))
 import profiling
 
 LOOP = "run (asyncio/runners.py:190);BaseEventLoop._run_once (asyncio/base_events.py:1922)"
-MAIN = "run_until_signalled (customer_core/runtime.py:20)"
+MAIN = "run_until_signalled (customer_core/context/runtime.py:20)"
 
 
 def test_waits_and_imports_are_left_out_and_libc_is_billed_to_its_caller(tmp_path: Path) -> None:
