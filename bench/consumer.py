@@ -69,9 +69,10 @@ from customer_core.context import Context, connect_db  # noqa: E402
 from customer_core.db.migrate import apply_migrations  # noqa: E402
 from customer_launcher.devstack import DevStack  # noqa: E402
 
-TARGET_EPS = 20_000
-TARGET_RATIO = 0.2
-TARGET = ">= 20,000 events/s and >= 0.2 of the ceiling"
+# Issue 19 item 4: the share of the raw set-based ceiling, measured in the same run
+# (absolute events/s swing 2x with the machine's load; the ratio much less).
+TARGET_RATIO = 0.7
+TARGET = ">= 0.7 of the ceiling"
 
 
 def chart_consumer_replicas() -> int:
@@ -255,7 +256,7 @@ async def _with_ceiling(
                 "baseline_name": "raw set-based SQL ceiling",
                 "ratio": round(ratio, 3),
                 "target": TARGET,
-                "pass": eps >= TARGET_EPS and ratio >= TARGET_RATIO,
+                "pass": ratio >= TARGET_RATIO,
             },
             {
                 "name": f"consumer CPU per event{how}",

@@ -51,7 +51,7 @@ import import_bench  # bench/lib is not a package
 from children import stop_children
 from serving import wait_serving
 
-IMPORT_TARGET = 20_000.0  # records/s
+IMPORT_TARGET = 0.85  # issue 19 item 5: of the import's own set-based writes, same run
 P99_TARGET_MS = 250.0
 WATCHES = 1000
 CHANNELS = 10
@@ -260,7 +260,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
 def summarise(imp: dict[str, float], w: dict[str, Any]) -> dict[str, Any]:
     rate, ratio = imp["rate"], imp["rate"] / imp["ceiling"]
     print(
-        f"import: {rate:,.0f} records/s (target >= {IMPORT_TARGET:,.0f}; load average "
+        f"import: {rate:,.0f} records/s (target >= {IMPORT_TARGET} of its writes; load average "
         f"{imp['load']:.2f}); the import's writes alone: {imp['ceiling']:,.0f} records/s "
         f"(ratio {ratio:.2f}); CPU per record: api {imp['api_us']:.0f} µs, PostgreSQL "
         f"{imp['pg_us']:.0f} µs (writes alone: client {imp['ceiling_client_us']:.0f} µs, "
@@ -288,8 +288,8 @@ def summarise(imp: dict[str, float], w: dict[str, Any]) -> dict[str, Any]:
                 "baseline": round(imp["ceiling"], 1),
                 "baseline_name": "the import's set-based writes alone, same records count",
                 "ratio": round(ratio, 3),
-                "target": f">= {IMPORT_TARGET:,.0f}/s ({load})",
-                "pass": rate >= IMPORT_TARGET,
+                "target": f">= {IMPORT_TARGET} of baseline ({load})",
+                "pass": ratio >= IMPORT_TARGET,
             },
             {
                 "name": "ImportCustomers re-run (all unchanged) records/s",
