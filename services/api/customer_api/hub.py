@@ -1,7 +1,7 @@
 """One hub per api process: a single Valkey pub/sub subscription fanned out to open streams.
 
-Every replica hears every notice (`customer_core.notices`) and serves its own
-streams:
+Every replica hears every notice (`customer_core.usecases.activity`) and
+serves its own streams:
 
 - Statistics: a notice for a watched customer schedules one re-read of that
   customer's statistics, at once after a quiet spell, else at the end of the
@@ -27,15 +27,14 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
 from customer_api.flow import Closable, Outbox
 from customer_api.stream_settings import StreamSettings
 from customer_api.watch import StatsWatch
-from customer_core import notices
 from customer_core.context import Context
 from customer_core.domain.streams import refresh_delay
 from customer_core.errors import Unavailable
+from customer_core.usecases import activity
+from customer_core.usecases.failures import is_outage
 from customer_core.usecases.stats import read_many
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,6 @@ FETCH_COUNT = 500
 # stalled client delays the others on its stream once, briefly.
 ROOM_WAIT_SECONDS = 1.0
 READ_BATCH = 500  # customers re-read in one statistics query
-STATS_CHANGES = frozenset({notices.STATS, notices.POINTS, notices.TIER})
 SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
 
 
@@ -59,7 +57,7 @@ class Subscription(Protocol):
     @property
     def outbox(self) -> Outbox[Any]: ...
 
-    def deliver(self, entries: Sequence[notices.Entry]) -> None: ...
+    def deliver(self, entries: Sequence[activity.Entry]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -219,7 +217,7 @@ class Hub:
                 del self._targets[sub.stream]
 
     async def _initialise(self, target: _Target) -> None:
-        latest = await notices.latest_cursor(self.ctx.valkey, target.key)
+        latest = await activity.latest_cursor(self.ctx, target.key)
         if target.last is None:
             target.last = latest
         if target.dirty:
@@ -242,9 +240,7 @@ class Hub:
                 target.dirty = False
                 while target.last is not None:
                     await self._wait_for_room(target, chunk)
-                    entries = await notices.read_after(
-                        self.ctx.valkey, target.key, target.last, chunk
-                    )
+                    entries = await activity.read_after(self.ctx, target.key, target.last, chunk)
                     if not entries:
                         break
                     target.last = entries[-1].cursor
@@ -252,7 +248,9 @@ class Hub:
                         sub.deliver(entries)
                     if len(entries) < chunk:
                         break
-        except RedisError as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             log.warning("reading an activity stream failed", extra={"error": str(exc)})
         finally:
             target.busy = False
@@ -271,18 +269,11 @@ class Hub:
 
     # ---- Notices ----------------------------------------------------------------------
 
-    def dispatch(self, raw: bytes | str) -> None:
-        try:
-            notice = notices.Notice.decode(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring a malformed notice", extra={"error": str(exc)})
-            return
-        if notice.changed & STATS_CHANGES:
+    def dispatch(self, notice: activity.Notice) -> None:
+        if activity.stats_changed(notice):
             self._stats_changed(notice.customer_id)
-        if notices.ACTIVITY in notice.changed:
-            self._ring(notices.customer_stream(notice.customer_id))
-            if notice.family_id is not None:
-                self._ring(notices.family_stream(notice.family_id))
+        for stream in activity.streams_rung(notice):
+            self._ring(stream)
 
     def sweep(self, *, stats: bool = False) -> None:
         """Re-read everything followed: notices may have been lost (reconnect, outage)."""
@@ -299,28 +290,24 @@ class Hub:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         while True:
-            pubsub = self.ctx.valkey.pubsub()
             try:
-                await pubsub.subscribe(notices.NOTICE_CHANNEL)
-                last_sweep = loop.time()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        kind = message.get("type")
-                        if kind in (b"message", "message"):
-                            self.dispatch(message["data"])
-                        elif kind in (b"subscribe", "subscribe"):
+                async with activity.notice_channel(self.ctx) as channel:
+                    last_sweep = loop.time()
+                    while True:
+                        heard = await channel.hear(wait=1.0)
+                        if heard is not None and heard.notice is not None:
+                            self.dispatch(heard.notice)
+                        elif heard is not None:
                             # (Re)subscribed: whatever was published meanwhile is unheard.
                             self._subscribed.set()
                             self.sweep(stats=True)
                             backoff = 0.1
-                    if loop.time() - last_sweep >= SWEEP_SECONDS:
-                        last_sweep = loop.time()
-                        self.sweep()
-            except (RedisError, OSError) as exc:
+                        if loop.time() - last_sweep >= SWEEP_SECONDS:
+                            last_sweep = loop.time()
+                            self.sweep()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 log.warning("notice subscription lost; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
