@@ -3,11 +3,9 @@
 Every replica hears every notice (`customer_core.usecases.activity`) and
 serves its own streams:
 
-- Statistics: a notice for a watched customer schedules one re-read of that
-  customer's statistics, at once after a quiet spell, else at the end of the
-  coalescing interval; due customers are read together in one query, and the
-  snapshot goes to each of the customer's watchers (latest value wins, so a
-  slow watcher holds one snapshot, never a backlog).
+- Statistics: a notice for a watched customer schedules one re-read of its
+  statistics for all its watchers (`watch.StatsWatchers`; latest value wins,
+  so a slow watcher holds one snapshot, never a backlog).
 - Activity: a notice rings the doorbell of the customer's and family's
   streams; the hub reads each rung stream once after the last entry it
   fanned out and hands the entries to the subscriptions on it, which filter
@@ -29,13 +27,11 @@ from typing import Any, Protocol
 
 from customer_api.flow import Closable, Outbox
 from customer_api.stream_settings import StreamSettings
-from customer_api.watch import StatsWatch
+from customer_api.watch import StatsWatch, StatsWatchers
 from customer_core.context import Context
-from customer_core.domain.streams import refresh_delay
 from customer_core.errors import Unavailable
 from customer_core.usecases import activity
 from customer_core.usecases.failures import is_outage
-from customer_core.usecases.stats import read_many
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +41,6 @@ FETCH_COUNT = 500
 # to make room; a reader that has not by then overflows and is cut off, so a
 # stalled client delays the others on its stream once, briefly.
 ROOM_WAIT_SECONDS = 1.0
-READ_BATCH = 500  # customers re-read in one statistics query
 SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
 
 
@@ -58,12 +53,6 @@ class Subscription(Protocol):
     def outbox(self) -> Outbox[Any]: ...
 
     def deliver(self, entries: Sequence[activity.Entry]) -> None: ...
-
-
-@dataclass(eq=False)
-class _Group:
-    watchers: set[StatsWatch] = field(default_factory=set)
-    last_refresh: float | None = None
 
 
 @dataclass(eq=False)
@@ -81,9 +70,7 @@ class Hub:
     def __init__(self, ctx: Context, settings: StreamSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self._groups: dict[uuid.UUID, _Group] = {}
-        self._due: dict[uuid.UUID, float] = {}
-        self._due_changed = asyncio.Event()
+        self._stats = StatsWatchers(ctx, settings.coalesce_seconds)
         self._targets: dict[str, _Target] = {}
         self._streams: set[Closable] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -94,7 +81,7 @@ class Hub:
 
     async def start(self) -> None:
         self._spawn(self._listen())
-        self._spawn(self._refresh_loop())
+        self._spawn(self._stats.run())
         # Streams opened right after start must not miss a notice; but a Valkey
         # outage must not stop the server from starting (health reports it).
         with contextlib.suppress(TimeoutError):
@@ -130,73 +117,22 @@ class Hub:
     @property
     def followed(self) -> int:
         """Customers watched plus activity streams followed (zero when all streams closed)."""
-        return len(self._groups) + len(self._targets)
+        return len(self._stats) + len(self._targets)
 
     # ---- Statistics -----------------------------------------------------------------
 
     def watch_stats(self, customer_id: uuid.UUID) -> StatsWatch:
         watch = StatsWatch(customer_id)
         self.open(watch)
-        self._groups.setdefault(customer_id, _Group()).watchers.add(watch)
+        self._stats.add(watch)
         return watch
 
     def unwatch_stats(self, watch: StatsWatch) -> None:
         self.release(watch)
-        group = self._groups.get(watch.customer_id)
-        if group is not None:
-            group.watchers.discard(watch)
-            if not group.watchers:
-                del self._groups[watch.customer_id]
-                self._due.pop(watch.customer_id, None)
+        self._stats.remove(watch)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def _stats_changed(self, customer_id: uuid.UUID) -> None:
-        group = self._groups.get(customer_id)
-        if group is None or customer_id in self._due:
-            return
-        now = self.now()
-        self._due[customer_id] = now + refresh_delay(
-            group.last_refresh, now, self.settings.coalesce_seconds
-        )
-        self._due_changed.set()
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            if not self._due:
-                self._due_changed.clear()
-                await self._due_changed.wait()
-                continue
-            now = self.now()
-            soonest = min(self._due.values())
-            if soonest > now:
-                self._due_changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._due_changed.wait(), soonest - now)
-                continue
-            await self._refresh([c for c, at in self._due.items() if at <= now][:READ_BATCH], now)
-
-    async def _refresh(self, customers: list[uuid.UUID], started: float) -> None:
-        for c in customers:
-            del self._due[c]
-            group = self._groups.get(c)
-            if group is not None:
-                group.last_refresh = started
-        try:
-            snapshots = await read_many(self.ctx, customers)
-        except Exception as exc:
-            # The database is away: try these customers again in a second.
-            log.warning("refreshing watched statistics failed", extra={"error": repr(exc)})
-            for c in customers:
-                if c in self._groups:
-                    self._due.setdefault(c, started + 1.0)
-            return
-        for c in customers:
-            group, snapshot = self._groups.get(c), snapshots.get(c)
-            if group is not None and snapshot is not None:
-                for watch in list(group.watchers):
-                    watch.offer(snapshot, started)
+        return self._stats.now()
 
     # ---- Activity ---------------------------------------------------------------------
 
@@ -271,7 +207,7 @@ class Hub:
 
     def dispatch(self, notice: activity.Notice) -> None:
         if activity.stats_changed(notice):
-            self._stats_changed(notice.customer_id)
+            self._stats.changed(notice.customer_id)
         for stream in activity.streams_rung(notice):
             self._ring(stream)
 
@@ -283,8 +219,7 @@ class Hub:
             else:
                 self._ring(target.key)
         if stats:
-            for customer_id in list(self._groups):
-                self._stats_changed(customer_id)
+            self._stats.all_changed()
 
     async def _listen(self) -> None:
         backoff = 0.1
