@@ -9,8 +9,8 @@ import asyncpg
 import grpc
 import pytest
 
-from customer_api import edge
 from customer_api.errors import status_for
+from customer_api.rpc import abort
 from customer_core import errors
 from customer_core.db.outage import is_contention
 from customer_core.usecases.contention import retried_once
@@ -43,7 +43,7 @@ def test_the_error_table_answers_contention_aborted() -> None:
 
 
 class FakeContext:
-    """What `edge._fail` uses of a grpc.aio context: abort records and raises."""
+    """What `rpc.abort` uses of a grpc.aio context: abort records and raises."""
 
     def __init__(self) -> None:
         self.aborted: tuple[grpc.StatusCode, str] | None = None
@@ -57,7 +57,7 @@ class FakeContext:
 def test_contention_reaching_the_edge_is_aborted_not_internal(exc: Exception) -> None:
     context = FakeContext()
     with pytest.raises(grpc.aio.AbortError):
-        asyncio.run(edge._fail(context, "SetFamilyWallet", exc))  # type: ignore[arg-type]
+        asyncio.run(abort(context, "SetFamilyWallet", exc))  # type: ignore[arg-type]
     assert context.aborted is not None
     code, details = context.aborted
     assert code is grpc.StatusCode.ABORTED

@@ -18,12 +18,11 @@ from collections.abc import AsyncIterator, Sequence
 from customer_api.convert.streams import ack_to_pb, event_to_pb, pong_to_pb
 from customer_api.flow import Outbox
 from customer_api.hub import Hub
-from customer_core import notices
 from customer_core.domain import names
 from customer_core.errors import InvalidArgument, LimitExceeded
-from customer_core.notices import Entry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases.stats import ensure_feed_target
+from customer_core.usecases import activity
+from customer_core.usecases.activity import Entry, cursor_key
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +56,14 @@ class Subscription:
             return
         outbox = self.session.outbox
         for e in entries:
-            key = notices.cursor_key(e.cursor)
+            key = cursor_key(e.cursor)
             if key > self._cursor:
                 self._cursor = key
                 outbox.put(event_to_pb(self.id, e))
 
     def go_live(self, cursor: str) -> None:
         """Everything up to `cursor` was queued: release what arrived meanwhile."""
-        self._cursor = notices.cursor_key(cursor)
+        self._cursor = cursor_key(cursor)
         early, self._early = self._early, []
         self.deliver(early)
 
@@ -109,7 +108,7 @@ class FeedSession:
         resume = m.resume_cursor
         if resume:
             try:
-                notices.cursor_key(resume)
+                cursor_key(resume)
             except ValueError:
                 raise InvalidArgument(
                     "subscribe.resume_cursor", "must be a cursor from an ActivityEvent"
@@ -117,35 +116,30 @@ class FeedSession:
         sub = Subscription(self, sub_id, stream)
         self.subs[sub_id] = sub
         await self.hub.follow(sub)  # step 1: live entries are kept aside from here on
-        valkey = self.hub.ctx.valkey
+        ctx = self.hub.ctx
         if not resume:
             # Acknowledged once live: every entry after the ack reaches the client.
-            sub.go_live(await notices.latest_cursor(valkey, stream))
+            sub.go_live(await activity.latest_cursor(ctx, stream))
             self.outbox.put(ack_to_pb(sub_id, True))
             return
-        truncated = await notices.lost_after(valkey, stream, resume)
+        truncated = await activity.lost_after(ctx, stream, resume)
         await self.outbox.put_wait(ack_to_pb(sub_id, True, truncated))
         cursor = resume
-        while True:  # step 2: the replay window after the cursor
-            entries = await notices.read_after(valkey, stream, cursor, REPLAY_CHUNK)
+        # step 2: the replay window after the cursor
+        async for entries in activity.replay(ctx, stream, resume, REPLAY_CHUNK):
             for e in entries:
                 await self.outbox.put_wait(event_to_pb(sub_id, e))
-            if entries:
-                cursor = entries[-1].cursor
-            if len(entries) < REPLAY_CHUNK:
-                break
+            cursor = entries[-1].cursor
         sub.go_live(cursor)  # step 3
 
     async def _stream_of(self, m: pb.Subscribe) -> str:
         target = m.WhichOneof("target")
         if target == "customer":
             cid = names.customer_id(m.customer, "subscribe.customer")
-            await ensure_feed_target(self.hub.ctx, customer_id=cid)
-            return notices.customer_stream(cid)
+            return await activity.customer_feed(self.hub.ctx, cid)
         if target == "family":
             fid = names.family_id(m.family, "subscribe.family")
-            await ensure_feed_target(self.hub.ctx, family_id=fid)
-            return notices.family_stream(fid)
+            return await activity.family_feed(self.hub.ctx, fid)
         raise InvalidArgument("subscribe.target", "set customer or family")
 
     def unsubscribe(self, sub_id: str) -> None:

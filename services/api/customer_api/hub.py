@@ -1,13 +1,11 @@
 """One hub per api process: a single Valkey pub/sub subscription fanned out to open streams.
 
-Every replica hears every notice (`customer_core.notices`) and serves its own
-streams:
+Every replica hears every notice (`customer_core.usecases.activity`) and
+serves its own streams:
 
-- Statistics: a notice for a watched customer schedules one re-read of that
-  customer's statistics, at once after a quiet spell, else at the end of the
-  coalescing interval; due customers are read together in one query, and the
-  snapshot goes to each of the customer's watchers (latest value wins, so a
-  slow watcher holds one snapshot, never a backlog).
+- Statistics: a notice for a watched customer schedules one re-read of its
+  statistics for all its watchers (`watch.StatsWatchers`; latest value wins,
+  so a slow watcher holds one snapshot, never a backlog).
 - Activity: a notice rings the doorbell of the customer's and family's
   streams; the hub reads each rung stream once after the last entry it
   fanned out and hands the entries to the subscriptions on it, which filter
@@ -27,16 +25,13 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
 from customer_api.flow import Closable, Outbox
 from customer_api.stream_settings import StreamSettings
-from customer_api.watch import StatsWatch
-from customer_core import notices
+from customer_api.watch import StatsWatch, StatsWatchers
 from customer_core.context import Context
-from customer_core.domain.streams import refresh_delay
 from customer_core.errors import Unavailable
-from customer_core.usecases.stats import read_many
+from customer_core.usecases import activity
+from customer_core.usecases.failures import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +41,6 @@ FETCH_COUNT = 500
 # to make room; a reader that has not by then overflows and is cut off, so a
 # stalled client delays the others on its stream once, briefly.
 ROOM_WAIT_SECONDS = 1.0
-READ_BATCH = 500  # customers re-read in one statistics query
-STATS_CHANGES = frozenset({notices.STATS, notices.POINTS, notices.TIER})
 SHUTDOWN = "the server is shutting down; reconnect (ActivityFeed: resume from your last cursor)"
 
 
@@ -59,13 +52,7 @@ class Subscription(Protocol):
     @property
     def outbox(self) -> Outbox[Any]: ...
 
-    def deliver(self, entries: Sequence[notices.Entry]) -> None: ...
-
-
-@dataclass(eq=False)
-class _Group:
-    watchers: set[StatsWatch] = field(default_factory=set)
-    last_refresh: float | None = None
+    def deliver(self, entries: Sequence[activity.Entry]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -83,9 +70,7 @@ class Hub:
     def __init__(self, ctx: Context, settings: StreamSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self._groups: dict[uuid.UUID, _Group] = {}
-        self._due: dict[uuid.UUID, float] = {}
-        self._due_changed = asyncio.Event()
+        self._stats = StatsWatchers(ctx, settings.coalesce_seconds)
         self._targets: dict[str, _Target] = {}
         self._streams: set[Closable] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -96,7 +81,7 @@ class Hub:
 
     async def start(self) -> None:
         self._spawn(self._listen())
-        self._spawn(self._refresh_loop())
+        self._spawn(self._stats.run())
         # Streams opened right after start must not miss a notice; but a Valkey
         # outage must not stop the server from starting (health reports it).
         with contextlib.suppress(TimeoutError):
@@ -132,73 +117,22 @@ class Hub:
     @property
     def followed(self) -> int:
         """Customers watched plus activity streams followed (zero when all streams closed)."""
-        return len(self._groups) + len(self._targets)
+        return len(self._stats) + len(self._targets)
 
     # ---- Statistics -----------------------------------------------------------------
 
     def watch_stats(self, customer_id: uuid.UUID) -> StatsWatch:
         watch = StatsWatch(customer_id)
         self.open(watch)
-        self._groups.setdefault(customer_id, _Group()).watchers.add(watch)
+        self._stats.add(watch)
         return watch
 
     def unwatch_stats(self, watch: StatsWatch) -> None:
         self.release(watch)
-        group = self._groups.get(watch.customer_id)
-        if group is not None:
-            group.watchers.discard(watch)
-            if not group.watchers:
-                del self._groups[watch.customer_id]
-                self._due.pop(watch.customer_id, None)
+        self._stats.remove(watch)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def _stats_changed(self, customer_id: uuid.UUID) -> None:
-        group = self._groups.get(customer_id)
-        if group is None or customer_id in self._due:
-            return
-        now = self.now()
-        self._due[customer_id] = now + refresh_delay(
-            group.last_refresh, now, self.settings.coalesce_seconds
-        )
-        self._due_changed.set()
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            if not self._due:
-                self._due_changed.clear()
-                await self._due_changed.wait()
-                continue
-            now = self.now()
-            soonest = min(self._due.values())
-            if soonest > now:
-                self._due_changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._due_changed.wait(), soonest - now)
-                continue
-            await self._refresh([c for c, at in self._due.items() if at <= now][:READ_BATCH], now)
-
-    async def _refresh(self, customers: list[uuid.UUID], started: float) -> None:
-        for c in customers:
-            del self._due[c]
-            group = self._groups.get(c)
-            if group is not None:
-                group.last_refresh = started
-        try:
-            snapshots = await read_many(self.ctx, customers)
-        except Exception as exc:
-            # The database is away: try these customers again in a second.
-            log.warning("refreshing watched statistics failed", extra={"error": repr(exc)})
-            for c in customers:
-                if c in self._groups:
-                    self._due.setdefault(c, started + 1.0)
-            return
-        for c in customers:
-            group, snapshot = self._groups.get(c), snapshots.get(c)
-            if group is not None and snapshot is not None:
-                for watch in list(group.watchers):
-                    watch.offer(snapshot, started)
+        return self._stats.now()
 
     # ---- Activity ---------------------------------------------------------------------
 
@@ -219,7 +153,7 @@ class Hub:
                 del self._targets[sub.stream]
 
     async def _initialise(self, target: _Target) -> None:
-        latest = await notices.latest_cursor(self.ctx.valkey, target.key)
+        latest = await activity.latest_cursor(self.ctx, target.key)
         if target.last is None:
             target.last = latest
         if target.dirty:
@@ -242,9 +176,7 @@ class Hub:
                 target.dirty = False
                 while target.last is not None:
                     await self._wait_for_room(target, chunk)
-                    entries = await notices.read_after(
-                        self.ctx.valkey, target.key, target.last, chunk
-                    )
+                    entries = await activity.read_after(self.ctx, target.key, target.last, chunk)
                     if not entries:
                         break
                     target.last = entries[-1].cursor
@@ -252,7 +184,9 @@ class Hub:
                         sub.deliver(entries)
                     if len(entries) < chunk:
                         break
-        except RedisError as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             log.warning("reading an activity stream failed", extra={"error": str(exc)})
         finally:
             target.busy = False
@@ -271,18 +205,11 @@ class Hub:
 
     # ---- Notices ----------------------------------------------------------------------
 
-    def dispatch(self, raw: bytes | str) -> None:
-        try:
-            notice = notices.Notice.decode(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring a malformed notice", extra={"error": str(exc)})
-            return
-        if notice.changed & STATS_CHANGES:
-            self._stats_changed(notice.customer_id)
-        if notices.ACTIVITY in notice.changed:
-            self._ring(notices.customer_stream(notice.customer_id))
-            if notice.family_id is not None:
-                self._ring(notices.family_stream(notice.family_id))
+    def dispatch(self, notice: activity.Notice) -> None:
+        if activity.stats_changed(notice):
+            self._stats.changed(notice.customer_id)
+        for stream in activity.streams_rung(notice):
+            self._ring(stream)
 
     def sweep(self, *, stats: bool = False) -> None:
         """Re-read everything followed: notices may have been lost (reconnect, outage)."""
@@ -292,35 +219,30 @@ class Hub:
             else:
                 self._ring(target.key)
         if stats:
-            for customer_id in list(self._groups):
-                self._stats_changed(customer_id)
+            self._stats.all_changed()
 
     async def _listen(self) -> None:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         while True:
-            pubsub = self.ctx.valkey.pubsub()
             try:
-                await pubsub.subscribe(notices.NOTICE_CHANNEL)
-                last_sweep = loop.time()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        kind = message.get("type")
-                        if kind in (b"message", "message"):
-                            self.dispatch(message["data"])
-                        elif kind in (b"subscribe", "subscribe"):
+                async with activity.notice_channel(self.ctx) as channel:
+                    last_sweep = loop.time()
+                    while True:
+                        heard = await channel.hear(wait=1.0)
+                        if heard is not None and heard.notice is not None:
+                            self.dispatch(heard.notice)
+                        elif heard is not None:
                             # (Re)subscribed: whatever was published meanwhile is unheard.
                             self._subscribed.set()
                             self.sweep(stats=True)
                             backoff = 0.1
-                    if loop.time() - last_sweep >= SWEEP_SECONDS:
-                        last_sweep = loop.time()
-                        self.sweep()
-            except (RedisError, OSError) as exc:
+                        if loop.time() - last_sweep >= SWEEP_SECONDS:
+                            last_sweep = loop.time()
+                            self.sweep()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 log.warning("notice subscription lost; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -2,9 +2,10 @@
 
 The interceptors, flow control and servicers all import it; it imports
 nothing of the api but the error table. Its `abort` is the one place a
-failure becomes a status: the service's errors by `errors.py`, a lost
-database or Valkey as UNAVAILABLE, anything else as INTERNAL without its
-text (the client gets the request id to quote; the log has the rest).
+failure becomes a status: a lost database or Valkey, or a lost race, first
+becomes the service's error (`usecases.failures`), the service's errors map
+by `errors.py`, anything else is INTERNAL without its text (the client gets
+the request id to quote; the log has the rest).
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from collections.abc import Iterable
 from typing import Any, NoReturn, TypeAlias
 
 import grpc
-from redis.exceptions import RedisError
 
 from customer_api.errors import status_for
-from customer_core.db import outage
-from customer_core.errors import Contention, CustomerServiceError
+from customer_core.errors import CustomerServiceError, Unavailable
 from customer_core.pb.customer.v1 import customer_pb2
 from customer_core.telemetry import request_id_var
-from customer_core.usecases.contention import CONTENTION_ADVICE
+from customer_core.usecases.failures import as_service_error
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,6 @@ log = logging.getLogger(__name__)
 RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
-
-UNAVAILABLE_MESSAGE = "a dependency is unavailable; retry"
 
 # Generated request ids: a random per-process prefix and a counter, as unique
 # as uuid4 across replicas for correlating logs, at a fifth of its cost (no
@@ -62,23 +59,18 @@ def code_of(context: RpcContext) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
-def is_outage(exc: BaseException) -> bool:
-    """PostgreSQL or Valkey cannot serve right now: the caller should retry."""
-    return isinstance(exc, RedisError) or outage.is_outage(exc)
-
-
 async def abort(context: RpcContext, method: str, exc: BaseException) -> NoReturn:
     """Abort the RPC with the status `exc` maps to (raises AbortError)."""
-    if outage.is_contention(exc):
-        # Lost to a concurrent writer and rolled back: ABORTED says "retry it".
-        exc = Contention(CONTENTION_ADVICE)
+    failure = as_service_error(exc)
+    if failure is not None:
+        # A lost database or Valkey (UNAVAILABLE), or a lost race (ABORTED): retryable.
+        if isinstance(failure, Unavailable):
+            log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
+        exc = failure
     if isinstance(exc, CustomerServiceError):
         code = status_for(exc)
         if code is not grpc.StatusCode.INTERNAL:
             await context.abort(code, str(exc))
-    elif is_outage(exc):
-        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
-        await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
     rid = request_id_var.get() or request_id(context.invocation_metadata())
     log.error("internal error", extra={"method": method, "request_id": rid}, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")

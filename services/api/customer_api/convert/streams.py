@@ -7,8 +7,8 @@ from customer_api.convert.customers import EnumMap
 from customer_core.domain import names
 from customer_core.domain.loyalty import Tier
 from customer_core.domain.streams import ACTIVITY_KINDS, StatsSnapshot
-from customer_core.notices import Entry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
+from customer_core.usecases.activity import Entry
 
 TIER = EnumMap[pb.Tier.ValueType](pb.Tier.DESCRIPTOR, "TIER", [t.value for t in Tier])
 KIND = EnumMap[pb.ActivityKind.ValueType](
