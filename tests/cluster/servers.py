@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.cluster.pki import Authority, Pair, service_account_keys
+from tests.support.pki import Authority, Pair, service_account_keys
 
 CACHE = Path(os.environ.get("CLUSTER_BIN_CACHE", "/var/cache/customer-service-cluster"))
 BIN = CACHE / "bin"
@@ -126,7 +126,7 @@ class ApiServer:
 def start_kube_apiserver(root: Path, etcd_url: str) -> ApiServer:
     pki = root / "pki"
     pki.mkdir()
-    ca = Authority(pki)
+    ca = Authority(pki, "cluster-test-ca")
     serving = ca.issue("apiserver", "kube-apiserver", server=True)
     sa = service_account_keys(pki)
     port = free_port()

@@ -17,7 +17,7 @@ import pytest
 from customer_core.config import load_settings
 from customer_core.context.kafka import client_options
 from customer_core.errors import ConfigError
-from tests.integration.security.pki import Authority
+from tests.support.pki import Authority
 
 
 async def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> str | None:
@@ -45,7 +45,7 @@ async def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> 
 
 def _server_context(ca: Authority, *, require_client: bool) -> ssl.SSLContext:
     issued = ca.issue("broker", "broker", server=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca.issued.cert))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca.cert))
     ctx.load_cert_chain(issued.cert, issued.key)
     ctx.verify_mode = ssl.CERT_REQUIRED if require_client else ssl.CERT_NONE
     return ctx
@@ -61,7 +61,7 @@ async def test_mutual_tls_with_the_configured_ca_and_client_certificate(tmp_path
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
             "KAFKA_SASL_USERNAME": "svc",
             "KAFKA_SASL_PASSWORD": "pw",
-            "KAFKA_SSL_CA_FILE": str(ca.issued.cert),
+            "KAFKA_SSL_CA_FILE": str(ca.cert),
             "KAFKA_SSL_CERT_FILE": str(client.cert),
             "KAFKA_SSL_KEY_FILE": str(client.key),
         }
@@ -82,7 +82,7 @@ async def test_a_broker_signed_by_another_ca_is_refused(tmp_path: Path) -> None:
         {
             "KAFKA_BROKERS": "localhost:9093",
             "KAFKA_SECURITY_PROTOCOL": "SSL",
-            "KAFKA_SSL_CA_FILE": str(ours.issued.cert),
+            "KAFKA_SSL_CA_FILE": str(ours.cert),
         }
     )
     client_ctx = client_options(settings.kafka)["ssl_context"]

@@ -12,11 +12,11 @@ from customer_api.security.settings import SecuritySettings, TlsSettings
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from tests.integration.security.conftest import Serve
-from tests.integration.security.pki import Authority, Issued
+from tests.support.pki import Authority, Pair
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Authority, Issued, Issued, Authority]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Authority, Pair, Pair, Authority]:
     folder = tmp_path_factory.mktemp("pki")
     ca = Authority(folder)
     server = ca.issue("server", "customer-service", server=True)
@@ -25,10 +25,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Authority, Issued, Is
     return ca, server, client, stranger
 
 
-def _tls(pki: tuple[Authority, Issued, Issued, Authority], mutual: bool) -> SecuritySettings:
+def _tls(pki: tuple[Authority, Pair, Pair, Authority], mutual: bool) -> SecuritySettings:
     ca, server, _, _ = pki
     return SecuritySettings(
-        tls=TlsSettings(server.cert, server.key, ca.issued.cert if mutual else None),
+        tls=TlsSettings(server.cert, server.key, ca.cert if mutual else None),
         auth_mode="none",
     )
 
@@ -39,7 +39,7 @@ async def _health(channel: grpc.aio.Channel) -> pb.HealthCheckResponse:
 
 
 async def test_tls_serves_clients_that_trust_the_ca(
-    serve: Serve, pki: tuple[Authority, Issued, Issued, Authority]
+    serve: Serve, pki: tuple[Authority, Pair, Pair, Authority]
 ) -> None:
     running = await serve(_tls(pki, mutual=False))
     assert running.server.secure
@@ -49,7 +49,7 @@ async def test_tls_serves_clients_that_trust_the_ca(
 
 
 async def test_tls_refuses_plaintext_and_untrusting_clients(
-    serve: Serve, pki: tuple[Authority, Issued, Issued, Authority]
+    serve: Serve, pki: tuple[Authority, Pair, Pair, Authority]
 ) -> None:
     running = await serve(_tls(pki, mutual=False))
     target = f"localhost:{running.server.port}"
@@ -65,7 +65,7 @@ async def test_tls_refuses_plaintext_and_untrusting_clients(
 
 
 async def test_mtls_requires_a_client_certificate_from_the_ca(
-    serve: Serve, pki: tuple[Authority, Issued, Issued, Authority]
+    serve: Serve, pki: tuple[Authority, Pair, Pair, Authority]
 ) -> None:
     ca, _, client, stranger = pki
     running = await serve(_tls(pki, mutual=True))
@@ -88,7 +88,7 @@ async def test_mtls_requires_a_client_certificate_from_the_ca(
 
 
 async def test_a_rotated_certificate_is_served_without_a_restart(
-    serve: Serve, pki: tuple[Authority, Issued, Issued, Authority], tmp_path: Path
+    serve: Serve, pki: tuple[Authority, Pair, Pair, Authority], tmp_path: Path
 ) -> None:
     ca, server, _, stranger = pki
     # The server starts with a certificate from the stranger CA, in files we then replace.
@@ -111,7 +111,7 @@ async def test_a_rotated_certificate_is_served_without_a_restart(
 
 async def test_tls_and_jwt_together(
     serve: Serve,
-    pki: tuple[Authority, Issued, Issued, Authority],
+    pki: tuple[Authority, Pair, Pair, Authority],
     jwt_security: SecuritySettings,
     signer: object,
 ) -> None:

@@ -1,6 +1,8 @@
-"""Certificates for a loopback API server: a CA, its serving cert, client certs, an SA key.
+"""Throwaway certificates for the TLS tests and the cluster's API server.
 
-Made with `cryptography` per test session, so nothing secret is stored in the repo.
+A CA, server and client certificates (the CN is the user name, O entries its
+groups, as Kubernetes reads them) and a service-account key pair, made with
+`cryptography` per test session so that nothing secret is stored in the repo.
 """
 
 from __future__ import annotations
@@ -24,19 +26,33 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
 
 @dataclass(frozen=True)
 class Pair:
+    """A certificate (or public key) file and its private key file."""
+
     cert: Path
     key: Path
 
+    def pem(self) -> tuple[bytes, bytes]:
+        """(key, cert) in the order gRPC's credentials take them."""
+        return self.key.read_bytes(), self.cert.read_bytes()
+
+
+def _write(folder: Path, stem: str, public: bytes, key: ec.EllipticCurvePrivateKey) -> Pair:
+    pair = Pair(folder / f"{stem}.crt", folder / f"{stem}.key")
+    pair.cert.write_bytes(public)
+    pair.key.write_bytes(_key_pem(key))
+    pair.key.chmod(0o600)
+    return pair
+
 
 class Authority:
-    """A throwaway CA that signs the server's and the clients' certificates."""
+    """A CA whose certificate is written to `folder` as `<name>.crt` (`cert`)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, folder: Path, name: str = "Test CA") -> None:
+        self.folder = folder
         self._key = ec.generate_private_key(ec.SECP256R1())
-        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cluster-test-ca")])
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = dt.datetime.now(dt.UTC)
-        self._cert = (
+        certificate = (
             x509.CertificateBuilder()
             .subject_name(self._name)
             .issuer_name(self._name)
@@ -61,13 +77,15 @@ class Authority:
             )
             .sign(self._key, hashes.SHA256())
         )
-        self.cert = directory / "ca.crt"
-        self.cert.write_bytes(self._cert.public_bytes(_PEM))
+        self.pem = certificate.public_bytes(_PEM)
+        # Named after the CA, so that two authorities can share one folder.
+        self.cert = folder / f"{name.replace(' ', '_').lower()}.crt"
+        self.cert.write_bytes(self.pem)
 
     def issue(
         self, stem: str, common_name: str, *, groups: tuple[str, ...] = (), server: bool = False
     ) -> Pair:
-        """A certificate whose CN is the user name and whose O entries are its groups."""
+        """`<stem>.crt` and `<stem>.key`; a server certificate is for localhost and 127.0.0.1."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
@@ -93,17 +111,13 @@ class Authority:
                 critical=False,
             )
         cert = builder.sign(self._key, hashes.SHA256())
-        pair = Pair(self.directory / f"{stem}.crt", self.directory / f"{stem}.key")
-        pair.cert.write_bytes(cert.public_bytes(_PEM))
-        pair.key.write_bytes(_key_pem(key))
-        pair.key.chmod(0o600)
-        return pair
+        return _write(self.folder, stem, cert.public_bytes(_PEM), key)
 
 
-def service_account_keys(directory: Path) -> Pair:
-    """The key pair the API server signs (and checks) service-account tokens with."""
+def service_account_keys(folder: Path) -> Pair:
+    """The key pair a kube-apiserver signs (and checks) service-account tokens with."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pair = Pair(directory / "sa.pub", directory / "sa.key")
+    pair = Pair(folder / "sa.pub", folder / "sa.key")
     pair.key.write_bytes(_key_pem(key))
     pair.key.chmod(0o600)
     pair.cert.write_bytes(

@@ -1,0 +1,1 @@
+"""The embedded development servers, one module each, on a shared child-process base."""
