@@ -23,7 +23,8 @@ from customer_core.context import Context
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from tests.integration.wallet.conftest import FREE_COFFEE, Family, create_family, give
+from tests.integration.wallet.conftest import FREE_COFFEE, Family, create_family
+from tests.support.ledger import give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 SERVICE = pb.DESCRIPTOR.services_by_name["CustomerService"]

@@ -26,7 +26,8 @@ from customer_core.domain.order_events import Cancelled, Completed, OrderEvent, 
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from tests.integration.consumer.conftest import Running, eventually, send
-from tests.integration.wallet.conftest import FREE_COFFEE, complete_order, give
+from tests.integration.wallet.conftest import FREE_COFFEE, complete_order
+from tests.support.ledger import give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 

@@ -24,7 +24,8 @@ from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases import wallet
 from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.consumer.conftest import Running, eventually, make_customers, send
-from tests.integration.wallet.conftest import FREE_COFFEE, complete_order, give
+from tests.integration.wallet.conftest import FREE_COFFEE, complete_order
+from tests.support.ledger import give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 

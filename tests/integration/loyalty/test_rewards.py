@@ -10,42 +10,18 @@ import grpc
 import pytest
 
 from customer_core.context import Context
-from customer_core.db import accounts as accounts_db
-from customer_core.db import loyalty as db
 from customer_core.domain.jobs import JobPolicy
-from customer_core.domain.loyalty import LedgerEntry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 from customer_core.usecases.jobs.holds import release_holds
 from tests.integration.loyalty.conftest import NewCustomer
+from tests.support.ledger import earn
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 CUSTOMIZATION = "rewards/5eed0000-0000-4000-8000-000000000001"  # 25 points
 FREE_COFFEE = "rewards/5eed0000-0000-4000-8000-000000000002"  # 100 points
 FIVE_OFF = "rewards/5eed0000-0000-4000-8000-000000000004"  # 400 points, gold and up
 LAUNCH = "rewards/5eed0000-0000-4000-8000-000000000006"  # window in the past
-
-
-async def earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await accounts_db.account_for_customer(conn, cid)
-        assert account is not None
-        await db.post_entries(
-            conn,
-            [
-                LedgerEntry(
-                    account.id,
-                    cid,
-                    "earn",
-                    points,
-                    "order",
-                    "order",
-                    "o",
-                    None,
-                    f"earn-{uuid.uuid4()}",
-                )
-            ],
-        )
 
 
 async def code_of(call: object) -> tuple[grpc.StatusCode, str]:

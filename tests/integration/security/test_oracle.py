@@ -11,35 +11,11 @@ import pytest
 
 from customer_api.security.tokens import APP, ORDER_SERVICE
 from customer_core.context import Context
-from customer_core.db import accounts as accounts_db
-from customer_core.db import loyalty as db
-from customer_core.domain.loyalty import LedgerEntry
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from tests.integration.security.conftest import Family, Serve, Signer
+from tests.support.ledger import earn
 
 FREE_COFFEE = "rewards/5eed0000-0000-4000-8000-000000000002"  # 100 points, seeded
-
-
-async def _earn(ctx: Context, cid: uuid.UUID, points: int) -> None:
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await accounts_db.account_for_customer(conn, cid)
-        assert account is not None
-        await db.post_entries(
-            conn,
-            [
-                LedgerEntry(
-                    account.id,
-                    cid,
-                    "earn",
-                    points,
-                    "order",
-                    "order",
-                    "o",
-                    None,
-                    f"earn-{uuid.uuid4()}",
-                )
-            ],
-        )
 
 
 async def test_a_quote_says_nothing_about_another_familys_orders(
@@ -47,7 +23,7 @@ async def test_a_quote_says_nothing_about_another_familys_orders(
 ) -> None:
     own, other = families
     for family in families:
-        await _earn(ctx, family.members[0], 500)
+        await earn(ctx, family.members[0], 500)
     running = await serve()
     orders = running.stub(signer.token(ORDER_SERVICE, "orders-1"))
     theirs, mine = f"order-{uuid.uuid4()}", f"order-{uuid.uuid4()}"

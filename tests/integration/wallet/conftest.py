@@ -12,9 +12,6 @@ import grpc
 import pytest
 
 from customer_core.context import Context
-from customer_core.db import accounts as accounts_db
-from customer_core.db import loyalty as db
-from customer_core.domain.loyalty import LedgerEntry
 from customer_core.domain.order_events import Completed, OrderEvent, Topic
 from customer_core.usecases.events import Incoming, apply_batch
 
@@ -68,29 +65,6 @@ def new_family(ctx: Context) -> NewFamily:
         return await create_family(ctx, pooled=pooled)
 
     return create
-
-
-async def give(ctx: Context, cid: uuid.UUID, points: int) -> None:
-    """Post `points` (an operator adjustment, either sign) to where the customer spends."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        account = await accounts_db.account_for_customer(conn, cid)
-        assert account is not None
-        await db.post_entries(
-            conn,
-            [
-                LedgerEntry(
-                    account.id,
-                    cid,
-                    "adjust",
-                    points,
-                    "test",
-                    "operator",
-                    None,
-                    None,
-                    f"test:{uuid.uuid4()}",
-                )
-            ],
-        )
 
 
 async def complete_order(ctx: Context, cid: uuid.UUID, total_minor: int) -> str:

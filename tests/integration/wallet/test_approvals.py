@@ -19,9 +19,9 @@ from tests.integration.wallet.conftest import (
     NewFamily,
     balances,
     code_of,
-    give,
     ledger_consistent,
 )
+from tests.support.ledger import give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 COFFEE = f"rewards/{FREE_COFFEE}"

@@ -12,7 +12,8 @@ from customer_core.domain.campaign_spec import campaign_from_spec
 from customer_core.domain.order_events import Completed, OrderEvent, Topic
 from customer_core.usecases import rewards, wallet, wallet_approvals
 from customer_core.usecases.events import Incoming, apply_batch
-from tests.integration.wallet.conftest import FREE_COFFEE, NewFamily, give
+from tests.integration.wallet.conftest import FREE_COFFEE, NewFamily
+from tests.support.ledger import give
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 

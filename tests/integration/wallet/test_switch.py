@@ -17,9 +17,9 @@ from tests.integration.wallet.conftest import (
     balances,
     code_of,
     complete_order,
-    give,
     ledger_consistent,
 )
+from tests.support.ledger import give
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
