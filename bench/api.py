@@ -1,7 +1,7 @@
 """API benchmark: the hot path under k6 against a bare grpc.aio server, same run.
 
     .venv/bin/python bench/api.py [--quick] [--seconds S] [--vus N] [--rounds R] [--python-view]
-                                  [--profile RPC]
+                                  [--only RPC,RPC] [--profile RPC]
 
 Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
 temporary folder, migrates, seeds customers with favorites, a usual order and
@@ -236,7 +236,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         servers = {"bare": (bare_port, children[1].pid), "api": (api_port, api_pid)}
         load_start = os.getloadavg()
         results: dict[str, dict[str, list[tuple[K6Run, float, float]]]] = {}
-        for rpc in (opts.profile,) if opts.profile else RPCS:
+        for rpc in (opts.profile,) if opts.profile else opts.only:
             results[rpc] = {"bare": [], "api": []}
             for n in range(opts.rounds):
                 for side, (port, pid) in servers.items():
@@ -383,7 +383,17 @@ def main() -> int:
         metavar="RPC",
         help="run only RPC, the api under py-spy, and print where its CPU went (no figures)",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda v: tuple(v.split(",")),
+        default=RPCS,
+        metavar="RPC,RPC",
+        help="measure only these RPCs (comma-separated)",
+    )
     opts = parser.parse_args()
+    unknown = sorted(set(opts.only) - set(RPCS))
+    if unknown:
+        parser.error(f"--only: unknown RPC {', '.join(unknown)}; choose from {', '.join(RPCS)}")
     opts.seconds = opts.seconds or (3.0 if opts.quick else 10.0)
     if not (0 < opts.seconds <= 600 and 1 <= opts.rounds <= 20 and 1 <= opts.vus <= 1000):
         parser.error("--seconds 0..600, --rounds 1..20, --vus 1..1000")

@@ -147,12 +147,12 @@ class Cache:
 
     async def get(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """The cached value of `kind` for the customer, and the slot to fill on a miss."""
-        prefix = f"cs:{{{customer_id}}}:{kind}:"
         local, mark = self.local, 0
         if local is not None:
             mark = local.mark()
             if (value := local.get(kind, customer_id)) is not None:
                 return value, _NO_SLOT
+        prefix = f"cs:{{{customer_id}}}:{kind}:"
         try:
             key, value = await self._enqueue(_gen_key(customer_id), prefix)
         except RedisError as exc:

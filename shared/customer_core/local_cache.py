@@ -24,21 +24,21 @@ import time
 from collections import OrderedDict
 from uuid import UUID
 
-from prometheus_client import Counter, Gauge
+from customer_core.telemetry.tallies import CounterChild, FastCounter, FastGauge
 
 LOCAL_RESULTS = ("hit", "miss", "bypass")
-LOCAL_REQUESTS = Counter(
+LOCAL_REQUESTS = FastCounter(
     "customer_local_cache_requests",
     "In-process cache look-ups by cache and result (hit, miss, bypass: tracking is down).",
     ["cache", "result"],
 )
 EVICTION_REASONS = ("capacity", "invalidation", "expired", "reset")
-LOCAL_EVICTIONS = Counter(
+LOCAL_EVICTIONS = FastCounter(
     "customer_local_cache_evictions",
     "Entries dropped from the in-process cache, by reason.",
     ["reason"],
 )
-LOCAL_TRACKING = Gauge(
+LOCAL_TRACKING = FastGauge(
     "customer_local_cache_tracking",
     "1 while Valkey invalidations reach this process (the in-process cache is in use).",
 )
@@ -66,7 +66,7 @@ class LocalCache:
         self._invalidated: OrderedDict[UUID, int] = OrderedDict()
         self._remembered = max(1024, max_entries)
         self._tracking = False
-        self._counters: dict[tuple[str, str], Counter] = {}
+        self._counters: dict[tuple[str, str], CounterChild] = {}
         self._evicted = {r: LOCAL_EVICTIONS.labels(r) for r in EVICTION_REASONS}
         LOCAL_TRACKING.set(0)
 

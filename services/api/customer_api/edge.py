@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram
 
-from customer_api.rpc import RpcContext, abort, code_of, request_id
+from customer_api.rpc import Encoded, RpcContext, abort, code_of, request_id
 from customer_core.telemetry import request_id_var
+from customer_core.telemetry.tallies import FastCounter, FastGauge, FastHistogram
 
 log = logging.getLogger(__name__)
 
-RPC_REQUESTS = Counter(
+# Counted on every call: plain-attribute tallies, not prometheus_client's locked
+# metrics (telemetry/tallies.py says why).
+RPC_REQUESTS = FastCounter(
     "customer_grpc_requests", "RPCs handled, by method and status code.", ["method", "code"]
 )
-RPC_SECONDS = Histogram(
+RPC_SECONDS = FastHistogram(
     "customer_grpc_request_duration_seconds",
     "RPC latency by method (for streams: the whole stream).",
     ["method"],
@@ -35,11 +37,30 @@ RPC_SECONDS = Histogram(
 # the method's first call, so an error ratio reads 0 (not "No data") and the first error
 # is seen by rate() (a series that appears at 1 has no increase).
 SERVER_ERROR_CODES = ("INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS")
-RPC_IN_FLIGHT = Gauge("customer_grpc_in_flight", "RPCs and streams being served now.", ["method"])
+RPC_IN_FLIGHT = FastGauge(
+    "customer_grpc_in_flight", "RPCs and streams being served now.", ["method"]
+)
 
 
 def _short(method: str) -> str:
     return method.rsplit("/", 1)[-1]
+
+
+def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """The method's serializer, letting through a response that is already encoded.
+
+    A cached hot-path read is kept encoded (`Encoded`); parsing it only for
+    gRPC to serialize it again cost more than the look-up.
+    """
+    if serialize is None:
+        return None
+
+    def encode(response: Any) -> bytes:
+        if type(response) is Encoded:
+            return response.data
+        return serialize(response)
+
+    return encode
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -79,7 +100,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=_encoded_or(handler.response_serializer),
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
@@ -108,7 +129,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             RPC_REQUESTS.labels(method, code)
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
-            token = request_id_var.set(request_id(context.invocation_metadata()))
+            # Each RPC runs in its own task, with its own copy of the context: the
+            # id is not reset afterwards (a reset from a coroutine that gRPC closes
+            # outside that task raised ValueError).
+            request_id_var.set(request_id(context.invocation_metadata()))
             start = time.perf_counter()
             in_flight.inc()
             try:
@@ -122,7 +146,6 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 seconds.observe(time.perf_counter() - start)
                 code = code_of(context)
                 (ok if code == "OK" else RPC_REQUESTS.labels(method, code)).inc()
-                request_id_var.reset(token)
 
         return wrapped
 
@@ -138,7 +161,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         in_flight = RPC_IN_FLIGHT.labels(method)
 
         async def wrapped(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-            token = request_id_var.set(request_id(context.invocation_metadata()))
+            request_id_var.set(request_id(context.invocation_metadata()))
             start = time.perf_counter()
             in_flight.inc()
             try:
@@ -152,6 +175,5 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 in_flight.dec()
                 seconds.observe(time.perf_counter() - start)
                 RPC_REQUESTS.labels(method, code_of(context)).inc()
-                request_id_var.reset(token)
 
         return wrapped

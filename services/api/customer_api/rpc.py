@@ -14,6 +14,7 @@ import itertools
 import logging
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
 
 import grpc
@@ -36,6 +37,15 @@ SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
 # system call per call).
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A unary response already serialized as the method's message (a cached
+    read): the edge sends its bytes as they are. Only a servicer under the edge
+    may return one."""
+
+    data: bytes
 
 
 def given_request_id(metadata: Iterable[tuple[str, Any]] | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from customer_core.errors import InvalidArgument
@@ -17,6 +18,12 @@ def _parse_id(value: str, field: str, what: str) -> uuid.UUID:
     return parsed
 
 
+# The hot path parses the same few thousand names over and over; parsing one
+# costs more than the cached call it names (bench/api.py --profile). Only
+# names that parse are remembered (an exception is not cached), so a bad one
+# is named on every call, and the bound keeps a stream of fresh ids from
+# growing it.
+@functools.lru_cache(maxsize=16384)
 def parse_name(value: str, field: str, collection: str) -> uuid.UUID:
     """`{collection}/{uuid}` -> uuid; INVALID_ARGUMENT naming `field` otherwise."""
     if not value:

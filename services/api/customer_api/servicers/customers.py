@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf.empty_pb2 import Empty
 
 from customer_api.convert.customers import customer_to_pb, profile_from_pb
+from customer_api.rpc import Encoded
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
 from customer_core.domain.customers import Customer, check_username
@@ -32,12 +33,13 @@ class CustomerRPCs(RpcBase):
         customer = await customers.create_customer(self.ctx, family_id, profile, call)
         return customer_to_pb(customer)
 
-    async def GetCustomer(self, request: pb.GetCustomerRequest, context: RpcContext) -> pb.Customer:
+    async def GetCustomer(
+        self, request: pb.GetCustomerRequest, context: RpcContext
+    ) -> pb.Customer | Encoded:
         key = request.WhichOneof("key")
         if key == "name":
             customer_id = names.customer_id(request.name, "name")
-            raw = await customers.get_customer(self.ctx, customer_id, _encode_customer)
-            return pb.Customer.FromString(raw)
+            return Encoded(await customers.get_customer(self.ctx, customer_id, _encode_customer))
         if key == "username":
             if not request.username:
                 raise InvalidArgument("username", "must not be empty")

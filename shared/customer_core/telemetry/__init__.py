@@ -25,10 +25,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Histogram, start_http_server
 
 from customer_core import __version__
 from customer_core.config import Settings
+from customer_core.telemetry.tallies import FastCounter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -41,7 +42,7 @@ DB_QUERY_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 CACHE_RESULTS = ("hit", "miss", "error")
-CACHE_REQUESTS = Counter(
+CACHE_REQUESTS = FastCounter(
     "customer_cache_requests",
     "Cache look-ups by cache and result (hit, miss, error).",
     ["cache", "result"],
