@@ -145,13 +145,23 @@ class Cache:
         self._counters: dict[tuple[str, str], Any] = {}
         self._put = client.register_script(_PUT)
 
+    def held(self, kind: str, customer_id: UUID) -> bytes | None:
+        """The value this process holds (no I/O, nothing awaited), or None: then `lookup`."""
+        local = self.local
+        return None if local is None else local.get(kind, customer_id)
+
     async def get(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """The cached value of `kind` for the customer, and the slot to fill on a miss."""
-        local, mark = self.local, 0
-        if local is not None:
-            mark = local.mark()
-            if (value := local.get(kind, customer_id)) is not None:
-                return value, _NO_SLOT
+        value = self.held(kind, customer_id)
+        if value is not None:
+            return value, _NO_SLOT
+        return await self.lookup(kind, customer_id)
+
+    async def lookup(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
+        """`get` after `held` found nothing: the value in Valkey, else the slot to fill."""
+        local = self.local
+        # Taken before Valkey is read: a put refuses what an eviction overtook.
+        mark = 0 if local is None else local.mark()
         prefix = f"cs:{{{customer_id}}}:{kind}:"
         try:
             key, value = await self._enqueue(_gen_key(customer_id), prefix)

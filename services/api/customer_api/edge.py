@@ -16,7 +16,8 @@ from typing import Any
 
 import grpc
 
-from customer_api.rpc import Encoded, RpcContext, abort, code_of, request_id
+from customer_api.malformed import MALFORMED, MESSAGE, guarded, tolerant
+from customer_api.rpc import Encoded, RpcContext, abort, arity_of, code_of, rebuild, request_id
 from customer_core.telemetry import request_id_var
 from customer_core.telemetry.tallies import FastCounter, FastGauge, FastHistogram
 
@@ -64,12 +65,15 @@ def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], byt
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self) -> None:
+    def __init__(self, *, guard_malformed: bool = False) -> None:
         # The innermost interceptor: its handler depends on the method alone, so
         # each is wrapped once. Looking it up again on every call (the handler
         # search and re-wrapping) cost about as much as the bare server's whole
         # call (bench/api.py).
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        # Without a security interceptor nothing stands between gRPC and the edge,
+        # so the edge answers undecodable requests itself (malformed.py).
+        self._guard_malformed = guard_malformed
 
     async def intercept_service(
         self,
@@ -96,32 +100,32 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         method = _short(details.method)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=_encoded_or(handler.response_serializer),
+        arity = arity_of(handler)
+        behavior = getattr(handler, arity)
+        parse = handler.request_deserializer
+        guard = self._guard_malformed and parse is not None
+        if guard:
+            parse = tolerant(parse)
+        if arity == "unary_unary":
+            # The hot path: the malformed check is folded into the edge's wrapper.
+            wrapped = self._unary(method, behavior, guard)
+        else:
+            if guard:
+                behavior = guarded(behavior, arity.startswith("stream_"))
+            wrapped = (
+                self._stream(method, behavior)
+                if arity.endswith("_stream")
+                else self._unary(method, behavior, False)
             )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._unary(method, handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            self._stream(method, handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        return rebuild(
+            handler,
+            wrapped,
+            request_deserializer=parse,
+            response_serializer=_encoded_or(handler.response_serializer),
         )
 
     @staticmethod
-    def _unary(method: str, behavior: Any) -> Any:
+    def _unary(method: str, behavior: Any, guard: bool) -> Any:
         seconds = RPC_SECONDS.labels(method)
         in_flight = RPC_IN_FLIGHT.labels(method)
         ok = RPC_REQUESTS.labels(method, "OK")
@@ -129,6 +133,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             RPC_REQUESTS.labels(method, code)
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
+            if guard and request is MALFORMED:
+                # Answered before anything is counted, as the outer guard does
+                # when authentication is on.
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
             # Each RPC runs in its own task, with its own copy of the context: the
             # id is not reset afterwards (a reset from a coroutine that gRPC closes
             # outside that task raised ValueError).
@@ -154,7 +162,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # A streaming handler written as a coroutine (using context.write) is
         # wrapped like a unary one; only async generators are iterated here.
         if not inspect.isasyncgenfunction(behavior):
-            return cls._unary(method, behavior)
+            return cls._unary(method, behavior, False)
         for code in SERVER_ERROR_CODES:
             RPC_REQUESTS.labels(method, code)
         seconds = RPC_SECONDS.labels(method)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
 
@@ -31,6 +31,36 @@ log = logging.getLogger(__name__)
 RpcContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 SERVICE = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+
+_ARITIES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+_FACTORIES = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+def arity_of(handler: Handler) -> str:
+    return next(a for a in _ARITIES if getattr(handler, a) is not None)
+
+
+def rebuild(
+    handler: Handler,
+    behavior: Callable[..., Any],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+    response_serializer: Callable[[Any], bytes] | None = None,
+) -> Handler:
+    """A handler of the same kind as `handler`, calling `behavior`."""
+    factory: Callable[..., Handler] = _FACTORIES[arity_of(handler)]
+    return factory(
+        behavior,
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=response_serializer or handler.response_serializer,
+    )
+
 
 # Generated request ids: a random per-process prefix and a counter, as unique
 # as uuid4 across replicas for correlating logs, at a fifth of its cost (no

@@ -52,7 +52,7 @@ def build_server(
     # Security settings come from the environment unless given (AUTH_MODE is required).
     sec = server_security(ctx, security)
     server = grpc.aio.server(
-        interceptors=[*sec.interceptors, EdgeInterceptor()],
+        interceptors=[*sec.interceptors, EdgeInterceptor(guard_malformed=not sec.interceptors)],
         options=[
             ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),

@@ -147,7 +147,10 @@ async def get_customer(
     The cache holds the encoded response, so a hit hands back bytes without
     decoding or rebuilding anything (the GetCustomer hot path).
     """
-    raw, slot = await ctx.cache.get(CACHE_KIND, customer_id)
+    raw = ctx.cache.held(CACHE_KIND, customer_id)
+    if raw is not None:
+        return raw
+    raw, slot = await ctx.cache.lookup(CACHE_KIND, customer_id)
     if raw is not None:
         return raw
     with timed_query("customers.get"):

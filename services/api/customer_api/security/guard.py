@@ -16,12 +16,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol
 
 import grpc
 from prometheus_client import Counter
 
-from customer_api.rpc import RpcContext, abort, code_of
+from customer_api.rpc import Handler, RpcContext, abort, arity_of, code_of
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
 from customer_api.security.ratelimit import RateLimiter, StreamSlots
@@ -38,38 +38,10 @@ DENIALS = Counter(
     ["method", "reason"],
 )
 
-_ARITIES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-_FACTORIES = {
-    "unary_unary": grpc.unary_unary_rpc_method_handler,
-    "unary_stream": grpc.unary_stream_rpc_method_handler,
-    "stream_unary": grpc.stream_unary_rpc_method_handler,
-    "stream_stream": grpc.stream_stream_rpc_method_handler,
-}
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-
 
 def _answerable(exc: BaseException) -> bool:
     """A refusal, an outage or a bug, all answered by the one abort; an abort propagates."""
     return not isinstance(exc, grpc.aio.AbortError)
-
-
-def arity_of(handler: Handler) -> str:
-    return next(a for a in _ARITIES if getattr(handler, a) is not None)
-
-
-def rebuild(
-    handler: Handler,
-    behavior: Callable[..., Any],
-    request_deserializer: Callable[[bytes], Any] | None = None,
-) -> Handler:
-    """A handler of the same kind as `handler`, calling `behavior`."""
-    factory: Callable[..., Handler] = _FACTORIES[arity_of(handler)]
-    return factory(
-        behavior,
-        request_deserializer=request_deserializer or handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
 
 
 def refusal(

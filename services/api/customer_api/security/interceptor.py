@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 
-from customer_api.rpc import SERVICE, RpcContext, given_request_id
+from customer_api.rpc import SERVICE, Handler, RpcContext, arity_of, given_request_id, rebuild
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
-from customer_api.security.guard import DENIALS, CallGuard, Handler, arity_of, rebuild, refusal
+from customer_api.security.guard import DENIALS, CallGuard, refusal
 from customer_api.security.ratelimit import PeerFailures, RateLimiter, StreamSlots
 from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
 from customer_api.security.settings import SecuritySettings

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import grpc
 from prometheus_client import Gauge
 
+from customer_api.malformed import MalformedRequestGuard
 from customer_api.security.interceptor import SecurityInterceptor
-from customer_api.security.malformed import MalformedRequestGuard
 from customer_api.security.settings import SecuritySettings, load_security_settings
 from customer_api.security.tls import server_credentials
 from customer_api.security.tokens import build_authenticator
@@ -34,11 +34,12 @@ class ServerSecurity:
 def server_security(ctx: Context, settings: SecuritySettings | None = None) -> ServerSecurity:
     """From the given settings, or from the environment (AUTH_MODE is required there)."""
     s = settings if settings is not None else load_security_settings()
-    # Undecodable requests are INVALID_ARGUMENT in every mode (not UNKNOWN).
-    out = ServerSecurity(settings=s, interceptors=[MalformedRequestGuard()])
+    out = ServerSecurity(settings=s)
     if s.auth_enabled:
         authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
-        out.interceptors.append(SecurityInterceptor(ctx, s, authenticator))
+        # Undecodable requests are INVALID_ARGUMENT (not UNKNOWN), answered before
+        # the security layer looks into them; without it the edge answers them.
+        out.interceptors = [MalformedRequestGuard(), SecurityInterceptor(ctx, s, authenticator)]
         AUTH_DISABLED.set(0)
     else:
         AUTH_DISABLED.set(1)

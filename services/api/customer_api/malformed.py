@@ -1,9 +1,11 @@
 """Bytes that do not parse as the request message are INVALID_ARGUMENT.
 
-Left alone, gRPC answers UNKNOWN and names the parser's exception. This guard
-(the outermost interceptor, installed whatever AUTH_MODE is) swaps each
-handler's request parser for one that marks undecodable input, and answers
-for it before any handler runs.
+Left alone, gRPC answers UNKNOWN and names the parser's exception. Each
+handler's request parser is swapped for one that marks undecodable input, and
+the call is answered before any handler runs. With authentication this is the
+outermost interceptor (`MalformedRequestGuard`), so the security layer never
+looks into a request that did not parse; without it the edge interceptor does
+the same itself (`tolerant`, `MALFORMED`), one wrapper per call instead of two.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from customer_api.rpc import RpcContext
-from customer_api.security.guard import Handler, arity_of, rebuild
+from customer_api.rpc import Handler, RpcContext, arity_of, rebuild
 
-_MESSAGE = "the request is not a valid protobuf message of the method's type"
+MESSAGE = "the request is not a valid protobuf message of the method's type"
 
 
 class _Malformed:
@@ -28,7 +29,7 @@ class _Malformed:
 MALFORMED = _Malformed()
 
 
-def _tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+def tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if parse is None:
         return None
 
@@ -44,11 +45,11 @@ def _tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | 
 async def _checked(requests: AsyncIterator[Any], context: RpcContext) -> AsyncIterator[Any]:
     async for request in requests:
         if request is MALFORMED:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MESSAGE)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
         yield request
 
 
-def _guard(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
+def guarded(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
     # Keep the kind of callable gRPC expects: an async generator stays one.
     if inspect.isasyncgenfunction(inner):
 
@@ -56,7 +57,7 @@ def _guard(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
             if streams_in:
                 request = _checked(request, context)
             elif request is MALFORMED:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MESSAGE)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
             async for response in inner(request, context):
                 yield response
 
@@ -66,20 +67,14 @@ def _guard(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
         if streams_in:
             request = _checked(request, context)
         elif request is MALFORMED:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MESSAGE)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
         return await inner(request, context)
 
     return call
 
 
 class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self) -> None:
-        # Per method, the last inner handler seen and its guarded copy. Without
-        # authentication the inner handler is the same object on every call (the
-        # edge wraps each method once), so the copy is reused: rebuilding it per
-        # call was a measurable share of a cached GetCustomer (bench/api.py).
-        # With authentication each call brings its own handler and a new copy.
-        self._last: dict[str, tuple[Handler, Handler]] = {}
+    """In front of the security interceptor, whose handler is new on every call."""
 
     async def intercept_service(
         self,
@@ -89,13 +84,8 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
         handler = await continuation(details)
         if handler is None or handler.request_deserializer is None:
             return handler
-        last = self._last.get(details.method)
-        if last is not None and last[0] is handler:
-            return last[1]
         arity = arity_of(handler)
-        behavior = _guard(getattr(handler, arity), arity.startswith("stream_"))
-        guarded = rebuild(
-            handler, behavior, request_deserializer=_tolerant(handler.request_deserializer)
+        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"))
+        return rebuild(
+            handler, behavior, request_deserializer=tolerant(handler.request_deserializer)
         )
-        self._last[details.method] = (handler, guarded)
-        return guarded
