@@ -231,3 +231,23 @@ async def test_family_level_tokens_work_only_where_configured(
     assert (await strict.stub(member).GetFamily(request)).name == household.name
     relaxed = await serve()
     assert (await relaxed.stub(token).GetFamily(request)).name == household.name
+
+
+async def test_a_role_value_outside_the_enum_is_invalid_argument_for_an_app_caller(
+    serve: Serve, signer: Signer, household: Family
+) -> None:
+    # Found by test_fuzz: the role-change check named the enum value and an
+    # unknown number (proto3 enums are open) escaped as INTERNAL.
+    running = await serve()
+    adult = running.stub(signer.token(APP, household.member(ADULT_I), household.id))
+    for mask in (["role"], []):
+        call = adult.UpdateCustomer(
+            pb.UpdateCustomerRequest(
+                customer=pb.Customer(name=household.member(CHILD_I), role=-1),  # type: ignore[arg-type]
+                update_mask=field_mask_pb2.FieldMask(paths=mask),
+            )
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "customer.role" in (caught.value.details() or "")

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from customer_api.convert.customers import role_from_pb
 from customer_api.security.families import FamilyResolver
 from customer_api.security.scopes import (
     FAMILY_ACCOUNT,
@@ -164,8 +165,11 @@ async def _check_role_change(
     paths = list(request.update_mask.paths)
     if (paths and "role" not in paths) or wanted == pb.FAMILY_ROLE_UNSPECIFIED:
         return
+    # A number outside the enum (proto3 enums are open) is INVALID_ARGUMENT, as
+    # the servicer would answer it.
+    role = role_from_pb(wanted, "customer.role")
     current = await families.member(customer) if customer is not None else None
-    if current is None or pb.FamilyRole.Name(wanted) != f"FAMILY_ROLE_{current.role.name}":
+    if current is None or current.role is not role:
         raise refused
 
 
