@@ -5,7 +5,8 @@ handler's request parser is swapped for one that marks undecodable input, and
 the call is answered before any handler runs. With authentication this is the
 outermost interceptor (`MalformedRequestGuard`), so the security layer never
 looks into a request that did not parse; without it the edge interceptor does
-the same itself (`tolerant`, `MALFORMED`), one wrapper per call instead of two.
+the same itself, one wrapper per call instead of two (for a unary call it
+parses the request in its own wrapper and answers `UNDECODABLE` bytes).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class _Malformed:
 
 
 MALFORMED = _Malformed()
+# What a request parser raises on bytes that are not the message.
+UNDECODABLE = (DecodeError, ValueError, TypeError)
 
 
 def tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
@@ -36,7 +39,7 @@ def tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | N
     def parse_or_mark(data: bytes) -> Any:
         try:
             return parse(data)
-        except (DecodeError, ValueError, TypeError):
+        except UNDECODABLE:
             return MALFORMED
 
     return parse_or_mark
