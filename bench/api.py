@@ -238,6 +238,11 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         results: dict[str, dict[str, list[tuple[K6Run, float, float]]]] = {}
         for rpc in (opts.profile,) if opts.profile else opts.only:
             results[rpc] = {"bare": [], "api": []}
+            for side, (port, _pid) in servers.items():
+                # Unmeasured: k6's connections and reflection, and each server's
+                # first calls of this method (the first measured RPC ran 5-10%
+                # slower than the same RPC measured later).
+                run_k6(port, rpc, root / "ids.json", opts.vus, 1.0, f"warm-{rpc}-{side}", root)
             for n in range(opts.rounds):
                 for side, (port, pid) in servers.items():
                     tag = f"{rpc}-{side}-{n}-{uuid.uuid4().hex[:8]}"

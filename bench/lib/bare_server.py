@@ -4,7 +4,7 @@ constants (the very responses the real api gave, so the messages are the same si
     python bench/lib/bare_server.py PORT PAYLOADS.json     (bench/api.py starts it)
 
 PAYLOADS maps each method name to the hex of one real response. It listens on
-127.0.0.1 only and stops on SIGTERM.
+127.0.0.1 only, runs on uvloop as the api does, and stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -68,4 +69,5 @@ async def serve(port: int, payloads: dict[str, str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())))
+    # The api's event loop (customer_api/main.py), so the ratio is the api's own work.
+    uvloop.run(serve(int(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())))
