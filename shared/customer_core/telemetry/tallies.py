@@ -122,6 +122,8 @@ class _Labelled(Collector, Generic[_Child]):
 
 
 class FastCounter(_Labelled[CounterChild]):
+    type = "counter"
+
     def _new_child(self) -> CounterChild:
         return CounterChild()
 
@@ -136,6 +138,8 @@ class FastCounter(_Labelled[CounterChild]):
 
 
 class FastGauge(_Labelled[GaugeChild]):
+    type = "gauge"
+
     def _new_child(self) -> GaugeChild:
         return GaugeChild()
 
@@ -150,6 +154,8 @@ class FastGauge(_Labelled[GaugeChild]):
 
 
 class FastHistogram(_Labelled[HistogramChild]):
+    type = "histogram"
+
     def __init__(
         self,
         name: str,

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from customer_core.domain import jobs as job_names
 from customer_core.pb.customer.v1 import customer_pb2
+from customer_core.telemetry.tallies import FastCounter, FastGauge, FastHistogram
 from tests.integration.k8s.conftest import CHART, ROOT, Manifest, find
 from tests.integration.k8s.promql import Query, dashboard_queries, rule_queries, uses
 
@@ -44,7 +45,8 @@ def _import_metric_modules() -> None:
         for path in sorted(top.rglob("*.py")):
             if "/pb/" in str(path) or path.name == "__main__.py":
                 continue
-            if "prometheus_client" in path.read_text():
+            text = path.read_text()
+            if "prometheus_client" in text or "telemetry.tallies" in text:
                 module = ".".join(path.relative_to(top).with_suffix("").parts)
                 importlib.import_module(module.removesuffix(".__init__"))
 
@@ -54,10 +56,13 @@ def exported() -> dict[str, set[str]]:
     _import_metric_modules()
     series: dict[str, set[str]] = {}
     for collector in list(REGISTRY._collector_to_names):
-        name, kind = getattr(collector, "_name", None), getattr(collector, "_type", None)
+        if isinstance(collector, FastCounter | FastGauge | FastHistogram):
+            name, kind, labels = collector.name, collector.type, set(collector.labelnames)
+        else:  # prometheus_client's own metrics
+            name, kind = getattr(collector, "_name", None), getattr(collector, "_type", None)
+            labels = set(getattr(collector, "_labelnames", ()))
         if name is None or kind not in SUFFIXES:
             continue
-        labels = set(getattr(collector, "_labelnames", ()))
         for suffix in SUFFIXES[kind]:
             extra = {"le"} if suffix == "_bucket" else set()
             series[name + suffix] = labels | extra
