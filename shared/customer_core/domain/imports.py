@@ -107,10 +107,7 @@ def check_record(r: ImportRecord) -> ImportRecord:
     profile = check_profile(r.profile, "record")
     if profile.role is None:
         profile = Profile(**{**profile.__dict__, "role": Role.ADULT})
-    if not 0 <= r.opening_points <= MAX_OPENING_POINTS:
-        raise InvalidArgument(
-            "opening_points", f"must be 0..{MAX_OPENING_POINTS}, got {r.opening_points}"
-        )
+    check_opening_points(r.opening_points)
     favorites = check_favorites(r.favorites)
     family_name = r.family_display_name.strip()
     if profile is r.profile and favorites is r.favorites and family_name == r.family_display_name:
@@ -124,6 +121,12 @@ def check_record(r: ImportRecord) -> ImportRecord:
         favorites=favorites,
         opening_points=r.opening_points,
     )
+
+
+def check_opening_points(value: int) -> int:
+    if not 0 <= value <= MAX_OPENING_POINTS:
+        raise InvalidArgument("opening_points", f"must be 0..{MAX_OPENING_POINTS}, got {value}")
+    return value
 
 
 def check_favorites(favorites: tuple[ImportFavorite, ...]) -> tuple[ImportFavorite, ...]:

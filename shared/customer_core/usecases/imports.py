@@ -80,12 +80,16 @@ class ImportSession:
 
     async def add(self, record: ImportRecord) -> None:
         """Validate and queue one record; writes a batch when it is full."""
-        self.summary.received += 1
         try:
-            record = check_record(record)
+            checked = check_record(record)
         except InvalidArgument as exc:
-            self.summary.reject(rejection(record.position, record.external_id, exc))
+            self.reject(record.position, record.external_id, exc)
             return
+        await self.add_checked(checked)
+
+    async def add_checked(self, record: ImportRecord) -> None:
+        """Queue one record check_record returned; writes a batch when it is full."""
+        self.summary.received += 1
         if not self._batch.fits(record):
             await self._flush()
         self._batch.add(record)
