@@ -113,8 +113,7 @@ async def _write(
     """The batch's writes, set-based; returns the outcome and the existing customers changed."""
     outcome = BatchOutcome()
     await db.prefer_custom_plans(conn)
-    families = await _families(conn, records, outcome)
-    records = [r for r in records if r.family_external_id in families]
+    families, records = await _families(conn, records, outcome)
     existing = await reads.existing_customers(conn, [r.external_id for r in records])
     holders = await reads.username_holders(conn, [r.username_key for r in records])
     fresh = iter(new_ids(len(records) - len(existing)))
@@ -166,28 +165,31 @@ async def _write(
 
 async def _families(
     conn: Conn, records: Sequence[ImportRecord], outcome: BatchOutcome
-) -> dict[str, tuple[uuid.UUID, bool]]:
-    """(Family id, wallet pooled) by external id, creating the families seen for the first time.
+) -> tuple[dict[str, tuple[uuid.UUID, bool]], list[ImportRecord]]:
+    """(Family id, wallet pooled) by external id, creating the families seen for the first
+    time; and the records whose family is now known.
 
     A record naming a new family without a display name is rejected (and so
     are the batch's other records for that family, unless one names it).
     """
-    wanted = {r.family_external_id for r in records}
-    found = await reads.family_ids(conn, list(wanted))
-    names: dict[str, str] = {}
+    wanted: dict[str, str] = {}  # the first display name given (empty: none yet)
     for r in records:
-        if r.family_external_id not in found and r.family_display_name:
-            names.setdefault(r.family_external_id, r.family_display_name)
-    if names:
-        # In external id order, so two batches lock new families in the same order.
-        ordered = sorted(names.items())
+        if not wanted.get(r.family_external_id):
+            wanted[r.family_external_id] = r.family_display_name
+    found = await reads.family_ids(conn, list(wanted))
+    # In external id order, so two batches lock new families in the same order.
+    ordered = sorted((ext, n) for ext, n in wanted.items() if n and ext not in found)
+    if ordered:
         new = [(i, n, ext) for i, (ext, n) in zip(new_ids(len(ordered)), ordered, strict=True)]
         created = await db.insert_families(conn, new)
         found.update(created)
         if len(created) < len(new):  # a concurrent import created some first
             found = await reads.family_ids(conn, list(wanted))
+    known = []
     for r in records:
-        if r.family_external_id not in found:
+        if r.family_external_id in found:
+            known.append(r)
+        else:
             outcome.rejections.append(
                 rejection(
                     r.position,
@@ -197,7 +199,7 @@ async def _families(
                     ),
                 )
             )
-    return found
+    return found, known
 
 
 async def _post_openings(
