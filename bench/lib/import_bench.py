@@ -26,7 +26,8 @@ from customer_core.context import Context
 from customer_core.db import imports as db
 from customer_core.domain.imports import BATCH_SIZE, ImportRecord, Plan, check_record, plan
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases.imports import IN_FLIGHT, OPENING_REASON, new_ids
+from customer_core.usecases.import_writes import OPENING_REASON, new_ids
+from customer_core.usecases.imports import IN_FLIGHT
 
 Prepared = tuple[list[tuple[uuid.UUID, str, str]], list[Plan], list[uuid.UUID]]
 

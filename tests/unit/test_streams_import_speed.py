@@ -16,7 +16,7 @@ from customer_core.domain.favorites import Customization, Draft, check_draft
 from customer_core.domain.imports import ImportFavorite, ImportRecord, check_record
 from customer_core.errors import InvalidArgument
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases.imports import new_ids
+from customer_core.usecases.import_writes import new_ids
 
 
 def test_control_characters_are_exactly_unicode_categories_cc_and_cs() -> None:

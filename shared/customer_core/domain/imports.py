@@ -107,10 +107,7 @@ def check_record(r: ImportRecord) -> ImportRecord:
     profile = check_profile(r.profile, "record")
     if profile.role is None:
         profile = Profile(**{**profile.__dict__, "role": Role.ADULT})
-    if not 0 <= r.opening_points <= MAX_OPENING_POINTS:
-        raise InvalidArgument(
-            "opening_points", f"must be 0..{MAX_OPENING_POINTS}, got {r.opening_points}"
-        )
+    check_opening_points(r.opening_points)
     favorites = check_favorites(r.favorites)
     family_name = r.family_display_name.strip()
     if profile is r.profile and favorites is r.favorites and family_name == r.family_display_name:
@@ -124,6 +121,12 @@ def check_record(r: ImportRecord) -> ImportRecord:
         favorites=favorites,
         opening_points=r.opening_points,
     )
+
+
+def check_opening_points(value: int) -> int:
+    if not 0 <= value <= MAX_OPENING_POINTS:
+        raise InvalidArgument("opening_points", f"must be 0..{MAX_OPENING_POINTS}, got {value}")
+    return value
 
 
 def check_favorites(favorites: tuple[ImportFavorite, ...]) -> tuple[ImportFavorite, ...]:
@@ -245,26 +248,27 @@ def plan(
     r: ImportRecord, family_id: uuid.UUID, existing: Existing | None, new_id: uuid.UUID
 ) -> Plan:
     """Decide what importing `r` changes; InvalidArgument when it cannot be applied."""
-    if existing is not None and existing.family_id != family_id:
+    if existing is None:
+        added = tuple((f, i, f.is_usual) for i, f in enumerate(r.favorites))
+        return Plan(r, new_id, family_id, "created", True, added, r.opening_points)
+    if existing.family_id != family_id:
         raise InvalidArgument(
             "family_external_id", "the customer was imported into another family; it cannot move"
         )
-    keys = existing.favorite_keys if existing else frozenset()
-    position = existing.next_position if existing else 0
-    usual_taken = existing.has_usual if existing else False
+    keys = existing.favorite_keys
+    position = existing.next_position
+    usual_taken = existing.has_usual
     favorites = []
     for f in r.favorites:
         if f.key in keys:
             continue
         favorites.append((f, position, f.is_usual and not usual_taken))
         position += 1
-    if existing is not None and len(keys) + len(favorites) > MAX_FAVORITES:
+    if len(keys) + len(favorites) > MAX_FAVORITES:
         raise InvalidArgument(
             "favorites", f"the customer would have more than {MAX_FAVORITES} favorites"
         )
-    opening = r.opening_points if not (existing and existing.opening_posted) else 0
-    if existing is None:
-        return Plan(r, new_id, family_id, "created", True, tuple(favorites), opening)
+    opening = 0 if existing.opening_posted else r.opening_points
     write_profile = existing.profile != r.profile
     changed = write_profile or favorites or opening
     return Plan(

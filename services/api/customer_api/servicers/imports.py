@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from customer_api.convert.imports import record_from_pb, summary_to_pb
+from customer_api.convert.imports import checked_record_from_pb, summary_to_pb
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.errors import InvalidArgument
 from customer_core.pb.customer.v1 import customer_pb2 as pb
@@ -23,13 +23,13 @@ class ImportRPCs(RpcBase):
                 records += request.records
                 for m in records:
                     try:
-                        record = record_from_pb(m, position)
+                        record = checked_record_from_pb(m, position)
                     except InvalidArgument as exc:
                         session.reject(position, m.external_id, exc)
                     else:
                         # Awaiting a batch write holds the stream: gRPC flow
                         # control then stops the client, so memory stays bounded.
-                        await session.add(record)
+                        await session.add_checked(record)
                     position += 1
             return summary_to_pb(await session.finish())
         finally:
