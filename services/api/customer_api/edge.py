@@ -1,4 +1,4 @@
-"""The server interceptor every RPC passes through.
+"""What every RPC passes through, innermost: wrapped around each handler once.
 
 It only translates: a request id into the log context, the RPC into metrics,
 the service's errors into status codes (one table, `errors.py`), and a lost
@@ -11,13 +11,22 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from customer_api.malformed import MESSAGE, UNDECODABLE, guarded, tolerant
-from customer_api.rpc import Encoded, RpcContext, abort, arity_of, code_of, rebuild, request_id
+from customer_api.rpc import (
+    Encoded,
+    Handler,
+    RpcContext,
+    abort,
+    arity_of,
+    code_of,
+    rebuild,
+    request_id,
+)
 from customer_core.telemetry import request_id_var
 from customer_core.telemetry.tallies import FastCounter, FastGauge, FastHistogram
 
@@ -47,6 +56,42 @@ def _short(method: str) -> str:
     return method.rsplit("/", 1)[-1]
 
 
+class Registrar:
+    """Stands in for the server in generated `add_*_to_server` calls: registers
+    each handler with the edge around it."""
+
+    def __init__(self, server: grpc.aio.Server, edge: Edge) -> None:
+        self._server = server
+        self._edge = edge
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        wrapped = {name: self._edge.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        # In grpc.aio.Server since gRPC 1.63; the typing stubs do not have it yet.
+        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+
+    def add_generic_rpc_handlers(self, generic: Sequence[grpc.GenericRpcHandler[Any, Any]]) -> None:
+        self._server.add_generic_rpc_handlers([_EdgeGeneric(g, self._edge) for g in generic])
+
+
+class _EdgeGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """A generic handler's methods, each wrapped once (the first time it is looked up)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler[Any, Any], edge: Edge) -> None:
+        self._inner = inner
+        self._edge = edge
+        self._wrapped: dict[str, Handler] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> Handler | None:
+        path: str = details.method  # type: ignore[attr-defined]
+        wrapped = self._wrapped.get(path)
+        if wrapped is None:
+            handler = self._inner.service(details)
+            if handler is None:
+                return None  # not remembered: a client could name any number of methods
+            wrapped = self._wrapped[path] = self._edge.wrap(path, handler)
+        return wrapped
+
+
 def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
     """The method's serializer, letting through a response that is already encoded.
 
@@ -64,42 +109,27 @@ def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], byt
     return encode
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class Edge:
+    """Wraps every method's handler once, when it is registered.
+
+    Not an interceptor: gRPC runs its interceptor chain (a coroutine per
+    interceptor, a call-details object, a handler search) on every call, and the
+    edge's wrapping depends on the method alone. Pass `registrar(server)` where a
+    generated `add_*_to_server` takes the server. Interceptors (the security
+    layer) still run first: they find the handlers already wrapped.
+    """
+
     def __init__(self, *, guard_malformed: bool = False) -> None:
-        # The innermost interceptor: its handler depends on the method alone, so
-        # each is wrapped once. Looking it up again on every call (the handler
-        # search and re-wrapping) cost about as much as the bare server's whole
-        # call (bench/api.py).
-        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         # Without a security interceptor nothing stands between gRPC and the edge,
         # so the edge answers undecodable requests itself (malformed.py).
         self._guard_malformed = guard_malformed
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        wrapped = self._wrapped.get(details.method)
-        if wrapped is None:
-            wrapped = await self._wrap(continuation, details)
-            if wrapped is not None:
-                self._wrapped[details.method] = wrapped
-        return wrapped
+    def registrar(self, server: grpc.aio.Server) -> Registrar:
+        return Registrar(server, self)
 
-    async def _wrap(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        method = _short(details.method)
+    def wrap(self, path: str, handler: Handler) -> Handler:
+        """`handler` of the method `/{service}/{method}` with the edge around it."""
+        method = _short(path)
         arity = arity_of(handler)
         behavior = getattr(handler, arity)
         parse = handler.request_deserializer

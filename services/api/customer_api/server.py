@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from customer_api.edge import EdgeInterceptor
+from customer_api.edge import Edge
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.setup import server_security
 from customer_api.servicer import CustomerServicer
@@ -52,7 +53,7 @@ def build_server(
     # Security settings come from the environment unless given (AUTH_MODE is required).
     sec = server_security(ctx, security)
     server = grpc.aio.server(
-        interceptors=[*sec.interceptors, EdgeInterceptor(guard_malformed=not sec.interceptors)],
+        interceptors=sec.interceptors or None,
         options=[
             ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),
@@ -64,11 +65,15 @@ def build_server(
         ],
     )
     servicer = CustomerServicer(ctx)
-    customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server)  # type: ignore[arg-type]
+    # Every handler is registered with the edge around it (edge.py).
+    edge = Edge(guard_malformed=not sec.interceptors).registrar(server)
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, edge)  # type: ignore[arg-type]
     health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, edge)  # type: ignore[arg-type]
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    # What reflection.enable_server_reflection does for a grpc.aio server.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+        ReflectionServicer(names), edge
     )
     address = f"{host}:{port}"
     if sec.credentials is not None:

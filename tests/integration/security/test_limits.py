@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from customer_api.edge import EdgeInterceptor
+from customer_api.edge import Edge
 from customer_api.security.interceptor import SecurityInterceptor
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import OPERATOR, ORDER_SERVICE, build_authenticator
@@ -96,8 +96,10 @@ class SlowServicer(CustomerServicer):
 async def slow_server(ctx: Context, jwt_security: SecuritySettings) -> AsyncIterator[str]:
     security = replace(jwt_security, default_deadline_seconds=0.5)
     interceptor = SecurityInterceptor(ctx, security, build_authenticator("jwt", None, security.jwt))
-    server = grpc.aio.server(interceptors=[interceptor, EdgeInterceptor()])
-    customer_pb2_grpc.add_CustomerServiceServicer_to_server(SlowServicer(ctx), server)  # type: ignore[arg-type]
+    server = grpc.aio.server(interceptors=[interceptor])
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(
+        SlowServicer(ctx), Edge().registrar(server)
+    )  # type: ignore[arg-type]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

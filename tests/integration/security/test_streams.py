@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from customer_api.edge import EdgeInterceptor
+from customer_api.edge import Edge
 from customer_api.security.interceptor import SecurityInterceptor
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.tokens import APP, OPERATOR, Principal, build_authenticator
@@ -45,8 +45,8 @@ async def feed_server(
     security = replace(jwt_security, max_streams_per_caller=2)
     authenticator = build_authenticator("jwt", None, security.jwt)
     interceptor = SecurityInterceptor(ctx, security, authenticator)
-    server = grpc.aio.server(interceptors=[interceptor, EdgeInterceptor()])
-    customer_pb2_grpc.add_CustomerServiceServicer_to_server(EchoFeed(ctx), server)  # type: ignore[arg-type]
+    server = grpc.aio.server(interceptors=[interceptor])
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(EchoFeed(ctx), Edge().registrar(server))  # type: ignore[arg-type]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
