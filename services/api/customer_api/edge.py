@@ -139,7 +139,7 @@ class Edge:
             # frame per call parses, runs, counts and serializes (each parser or
             # serializer gRPC calls back into is a frame of its own).
             return grpc.unary_unary_rpc_method_handler(
-                self._unary_bytes(method, behavior, parse, handler.response_serializer)
+                self._unary(method, behavior, parse, handler.response_serializer)
             )
         if guard:
             parse = tolerant(parse)
@@ -161,48 +161,14 @@ class Edge:
         )
 
     @staticmethod
-    def _unary_bytes(
+    def _unary(
         method: str,
         behavior: Any,
-        parse: Callable[[bytes], Any],
-        serialize: Callable[[Any], bytes] | None,
+        parse: Callable[[bytes], Any] | None = None,
+        serialize: Callable[[Any], bytes] | None = None,
     ) -> Any:
-        """`_unary` taking and giving bytes: gRPC calls no parser or serializer."""
-        seconds = RPC_SECONDS.labels(method)
-        in_flight = RPC_IN_FLIGHT.labels(method)
-        ok = RPC_REQUESTS.labels(method, "OK")
-        for code in SERVER_ERROR_CODES:
-            RPC_REQUESTS.labels(method, code)
-
-        async def wrapped(data: bytes, context: RpcContext) -> bytes:
-            try:
-                request = parse(data)
-            except UNDECODABLE:
-                # Answered before anything is counted, as the outer guard does
-                # when authentication is on.
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
-            request_id_var.set(request_id(context.invocation_metadata()))
-            start = time.perf_counter()
-            in_flight.inc()
-            try:
-                response = await behavior(request, context)
-                if type(response) is Encoded:
-                    return response.data  # type: ignore[no-any-return]
-                return serialize(response) if serialize is not None else response  # type: ignore[no-any-return]
-            except Exception as exc:
-                if isinstance(exc, grpc.aio.AbortError):
-                    raise
-                await abort(context, method, exc)
-            finally:
-                in_flight.dec()
-                seconds.observe(time.perf_counter() - start)
-                code = code_of(context)
-                (ok if code == "OK" else RPC_REQUESTS.labels(method, code)).inc()
-
-        return wrapped
-
-    @staticmethod
-    def _unary(method: str, behavior: Any) -> Any:
+        """The unary wrapper; given `parse`, it takes and gives bytes (gRPC then
+        calls no parser or serializer of its own)."""
         seconds = RPC_SECONDS.labels(method)
         in_flight = RPC_IN_FLIGHT.labels(method)
         ok = RPC_REQUESTS.labels(method, "OK")
@@ -210,6 +176,13 @@ class Edge:
             RPC_REQUESTS.labels(method, code)
 
         async def wrapped(request: Any, context: RpcContext) -> Any:
+            if parse is not None:
+                try:
+                    request = parse(request)
+                except UNDECODABLE:
+                    # Answered before anything is counted, as the outer guard
+                    # does when authentication is on.
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
             # Each RPC runs in its own task, with its own copy of the context: the
             # id is not reset afterwards (a reset from a coroutine that gRPC closes
             # outside that task raised ValueError).
@@ -217,7 +190,12 @@ class Edge:
             start = time.perf_counter()
             in_flight.inc()
             try:
-                return await behavior(request, context)
+                response = await behavior(request, context)
+                if parse is None:
+                    return response
+                if type(response) is Encoded:
+                    return response.data
+                return response if serialize is None else serialize(response)
             except Exception as exc:
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
