@@ -18,7 +18,7 @@ no decoding and no per-batch reads. The ratio end-to-end / ceiling is the
 figure to watch on a noisy machine.
 
 Before the consumer starts, the process is set up as `customer-service
-consumer` sets itself up (customer_consumer.main.tune_gc), which also keeps the
+consumer` sets itself up (customer_core.context.runtime.tune_gc), which also keeps the
 benchmark's own pre-built events out of the consumer's garbage collections.
 It prints the load average, and the CPU seconds the consumer and each server
 spent, so figures from a shared machine can be read for what they are. The
@@ -63,9 +63,9 @@ from cpu import cpu_by_process  # noqa: E402
 from customer_consumer import demo_traffic, kafka  # noqa: E402
 from customer_consumer import settings as consumer_settings  # noqa: E402
 from customer_consumer.health import Health  # noqa: E402
-from customer_consumer.main import tune_gc, use_uvloop  # noqa: E402
 from customer_consumer.runner import Runner  # noqa: E402
 from customer_core.context import Context, connect_db  # noqa: E402
+from customer_core.context.runtime import tune_gc, use_uvloop  # noqa: E402
 from customer_core.db.migrate import apply_migrations  # noqa: E402
 from customer_launcher.devstack import DevStack  # noqa: E402
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -156,6 +157,18 @@ class Cache:
         if value is not None:
             return value, _NO_SLOT
         return await self.lookup(kind, customer_id)
+
+    async def fetch(
+        self, kind: str, customer_id: UUID, load: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """After `held` found nothing: what Valkey holds, else what `load` reads,
+        which is then stored."""
+        value, slot = await self.lookup(kind, customer_id)
+        if value is not None:
+            return value
+        value = await load()
+        await self.put(slot, value)
+        return value
 
     async def lookup(self, kind: str, customer_id: UUID) -> tuple[bytes | None, Slot]:
         """`get` after `held` found nothing: the value in Valkey, else the slot to fill."""

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
-
-import uvloop
 
 from customer_api.security.settings import load_security_settings
 from customer_api.server import build_server
 from customer_core import telemetry
 from customer_core.config import load_settings
 from customer_core.context import Context
-from customer_core.context.runtime import run_until_signalled
+from customer_core.context.runtime import run_until_signalled, tune_gc, use_uvloop
 
 log = logging.getLogger("customer_api")
-# Allocations (net of frees) between two young-generation collections.
-GC_THRESHOLD = 50_000
 
 
 async def serve(stop: asyncio.Event) -> int:
@@ -57,19 +52,7 @@ async def serve(stop: asyncio.Event) -> int:
     return 0
 
 
-def tune_gc() -> None:
-    """Collect garbage rarely, and never walk what start-up built again: an import
-    holds thousands of records in flight, and with the default thresholds the
-    cyclic collector took a sixth of the api's CPU (bench/streams.py, py-spy)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 100)
-
-
 def main(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="customer-service api").parse_args(argv)
-    # libuv's loop, as the consumer runs: grpc.aio hands every call to the loop,
-    # and asyncio's own loop was a quarter of a cached call's CPU
-    # (bench/api.py --profile); the bench's bare server runs on it too.
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    use_uvloop()  # the bench's bare server runs on it too (bench/lib/bare_server.py)
     return run_until_signalled(serve)

@@ -10,25 +10,20 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import random
 import time
 from datetime import UTC, datetime
-
-import uvloop
 
 from customer_consumer import demo_traffic, kafka, metrics, settings
 from customer_consumer.health import Health, serve
 from customer_consumer.runner import Runner
 from customer_core import telemetry
 from customer_core.context import Context
-from customer_core.context.runtime import run_until_signalled
+from customer_core.context.runtime import run_until_signalled, tune_gc, use_uvloop
 from customer_core.usecases.events import customers_for_demo
 
 log = logging.getLogger("customer_consumer")
-# Allocations (net of frees) between two young-generation collections.
-GC_THRESHOLD = 50_000
 
 
 def main(argv: list[str]) -> int:
@@ -46,25 +41,6 @@ def main(argv: list[str]) -> int:
     if opts.command == "demo-traffic":
         return run_until_signalled(lambda stop: _demo(config, opts.rate, opts.count, stop))
     return run_until_signalled(lambda stop: _consume(config, stop))
-
-
-def use_uvloop() -> None:
-    """Run the process's event loop on libuv: a batch is thousands of socket reads,
-    futures and callbacks, and asyncio's own loop was a seventh of the CPU."""
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def tune_gc() -> None:
-    """Collect garbage rarely, and never look at what start-up built again.
-
-    A batch allocates hundreds of thousands of short-lived objects, nearly all
-    freed by reference counting; with the default thresholds the cyclic
-    collector ran hundreds of times per 20,000 events, each pass walking the
-    batch still in hand (the benchmark measured up to a third of the CPU).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 100)
 
 
 async def _consume(config: settings.ConsumerSettings, stop: asyncio.Event) -> int:

@@ -16,6 +16,7 @@ The names, labels and samples are those prometheus_client would export
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
@@ -95,8 +96,8 @@ class _Labelled(Collector, Generic[_Child]):
         if registry is not None:
             registry.register(self)
 
-    def _new_child(self) -> _Child:
-        raise NotImplementedError
+    @abstractmethod
+    def _new_child(self) -> _Child: ...
 
     def labels(self, *values: str) -> _Child:
         """The child for these label values (look it up once, then keep it)."""
@@ -117,8 +118,8 @@ class _Labelled(Collector, Generic[_Child]):
     def collect(self) -> Iterator[Metric]:
         yield from self._families(self._items())
 
-    def _families(self, items: Iterable[tuple[tuple[str, ...], _Child]]) -> Iterator[Metric]:
-        raise NotImplementedError
+    @abstractmethod
+    def _families(self, items: Iterable[tuple[tuple[str, ...], _Child]]) -> Iterator[Metric]: ...
 
 
 class FastCounter(_Labelled[CounterChild]):

@@ -147,20 +147,19 @@ async def get_customer(
     The cache holds the encoded response, so a hit hands back bytes without
     decoding or rebuilding anything (the GetCustomer hot path).
     """
-    raw = ctx.cache.held(CACHE_KIND, customer_id)
-    if raw is not None:
-        return raw
-    raw, slot = await ctx.cache.lookup(CACHE_KIND, customer_id)
-    if raw is not None:
-        return raw
-    with timed_query("customers.get"):
-        async with ctx.pool.acquire() as conn:
-            customer = await db.fetch_customer(conn, customer_id)
-    if customer is None or customer.deleted:
-        raise NotFound(names.customer_name(customer_id))
-    encoded = encode(customer)
-    await ctx.cache.put(slot, encoded)
-    return encoded
+    held = ctx.cache.held(CACHE_KIND, customer_id)
+    if held is not None:
+        return held
+
+    async def load() -> bytes:
+        with timed_query("customers.get"):
+            async with ctx.pool.acquire() as conn:
+                customer = await db.fetch_customer(conn, customer_id)
+        if customer is None or customer.deleted:
+            raise NotFound(names.customer_name(customer_id))
+        return encode(customer)
+
+    return await ctx.cache.fetch(CACHE_KIND, customer_id, load)
 
 
 async def get_customer_by_username(ctx: Context, username: str) -> Customer:

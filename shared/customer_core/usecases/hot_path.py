@@ -13,7 +13,7 @@ lag by at most CACHE_TTL_SECONDS.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,21 +52,6 @@ class OrderContext:
     pooled: bool
 
 
-async def _cached(
-    ctx: Context,
-    kind: str,
-    customer_id: uuid.UUID,
-    load: Callable[[], Awaitable[bytes]],
-) -> bytes:
-    """What Valkey holds, else what `load` reads (and is then stored): after `held`."""
-    raw, slot = await ctx.cache.lookup(kind, customer_id)
-    if raw is not None:
-        return raw
-    raw = await load()
-    await ctx.cache.put(slot, raw)
-    return raw
-
-
 async def validate_customer(
     ctx: Context, customer_id: uuid.UUID, encode: Callable[[Validation], bytes]
 ) -> bytes:
@@ -84,7 +69,7 @@ async def validate_customer(
             return encode(Validation(None, "not_found"))
         return encode(Validation(customer, "deleted" if customer.deleted else None))
 
-    return await _cached(ctx, VALIDATION_KIND, customer_id, load)
+    return await ctx.cache.fetch(VALIDATION_KIND, customer_id, load)
 
 
 async def order_context(
@@ -99,7 +84,7 @@ async def order_context(
         with timed_query("orders.context"):
             return encode(await _load_context(ctx, customer_id))
 
-    return await _cached(ctx, CONTEXT_KIND, customer_id, load)
+    return await ctx.cache.fetch(CONTEXT_KIND, customer_id, load)
 
 
 async def _load_context(ctx: Context, customer_id: uuid.UUID) -> OrderContext:
