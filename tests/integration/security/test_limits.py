@@ -23,9 +23,22 @@ from customer_core.pb.customer.v1 import customer_pb2_grpc
 from tests.integration.security.conftest import Family, Serve, Signer
 
 
+@pytest.fixture
+async def other_ctx(settings: Settings) -> AsyncIterator[Context]:
+    """A second replica's context (its own pools). Requested before `serve`, so it
+    is closed after the server using it has stopped: closed first, that server's
+    notice listener retried on the closed client, and the teardown once hit the
+    300 s timeout in CI."""
+    ctx = await Context.create(settings)
+    try:
+        yield ctx
+    finally:
+        await ctx.aclose()
+
+
 async def test_the_rate_limit_holds_across_two_api_servers(
+    other_ctx: Context,
     serve: Serve,
-    settings: Settings,
     jwt_security: SecuritySettings,
     signer: Signer,
     families: tuple[Family, Family],
@@ -33,30 +46,26 @@ async def test_the_rate_limit_holds_across_two_api_servers(
     # A refill of one token per 1000 s: only the burst is spendable during the test,
     # however slow the machine is.
     limited = replace(jwt_security, rate_per_second=0.001, rate_burst=4)
-    other_ctx = await Context.create(settings)  # a second replica: its own pools
-    try:
-        a = await serve(limited)
-        b = await serve(limited, other_ctx)
-        token = signer.token(OPERATOR, "ops-rate")
-        stubs = [a.stub(token), b.stub(token)]
-        request = pb.GetFamilyRequest(name=families[0].name)
-        ok, refused_by = 0, set()
-        for i in range(10):
-            try:
-                await stubs[i % 2].GetFamily(request)
-                ok += 1
-            except grpc.aio.AioRpcError as exc:
-                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                hint = dict(exc.trailing_metadata() or ())
-                assert int(hint["retry-after-ms"]) > 0
-                refused_by.add(i % 2)
-        assert ok == 4
-        assert refused_by == {0, 1}
-        # Another caller has a bucket of its own.
-        fresh = a.stub(signer.token(OPERATOR, "ops-other"))
-        assert (await fresh.GetFamily(request)).name == families[0].name
-    finally:
-        await other_ctx.aclose()
+    a = await serve(limited)
+    b = await serve(limited, other_ctx)
+    token = signer.token(OPERATOR, "ops-rate")
+    stubs = [a.stub(token), b.stub(token)]
+    request = pb.GetFamilyRequest(name=families[0].name)
+    ok, refused_by = 0, set()
+    for i in range(10):
+        try:
+            await stubs[i % 2].GetFamily(request)
+            ok += 1
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            hint = dict(exc.trailing_metadata() or ())
+            assert int(hint["retry-after-ms"]) > 0
+            refused_by.add(i % 2)
+    assert ok == 4
+    assert refused_by == {0, 1}
+    # Another caller has a bucket of its own.
+    fresh = a.stub(signer.token(OPERATOR, "ops-other"))
+    assert (await fresh.GetFamily(request)).name == families[0].name
 
 
 async def test_order_service_callers_get_their_own_higher_rate(
