@@ -270,7 +270,10 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
             profiling.finish(children[0], spy_out)
             kept = Path(tempfile.gettempdir()) / f"api-profile-{opts.profile}.txt"
             shutil.copyfile(spy_out, kept)
-            print(profiling.report(opts.profile, profiling.summarise(spy_out)), flush=True)
+            print(
+                profiling.report(f"the api under {opts.profile}", profiling.summarise(spy_out)),
+                flush=True,
+            )
             print(f"collapsed stacks (flamegraph.pl, speedscope): {kept}", flush=True)
             # Sampling takes CPU from the same two cores: these are not figures.
             return {"bench": "api-profile", "figures": []}

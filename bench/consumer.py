@@ -1,6 +1,7 @@
 """Consumer benchmark: order events from the broker into committed database state.
 
     .venv/bin/python bench/consumer.py [--quick] [--events N] [--batch N] [--consumers N]
+                                       [--profile]
 
 Starts its own embedded PostgreSQL, Valkey and Tansu, creates customers (a
 share of them in pooled family wallets), pre-loads N realistic events (mixed
@@ -20,6 +21,9 @@ figure to watch on a noisy machine.
 Before the consumer starts, the process is set up as `customer-service
 consumer` sets itself up (customer_core.context.runtime.tune_gc), which also keeps the
 benchmark's own pre-built events out of the consumer's garbage collections.
+`--profile` runs each consumer process under py-spy (bench/lib/profiling.py) and
+prints where its CPU went; the sampling costs CPU, so that run's figures are not figures.
+
 It prints the load average, and the CPU seconds the consumer and each server
 spent, so figures from a shared machine can be read for what they are. The
 last line is JSON for bench/run_all.py.
@@ -57,7 +61,8 @@ from consumer_ceiling import (  # noqa: E402
     measure_ceiling,
     plan_customers,
 )
-from consumer_procs import START_SHARE, consume_with_processes  # noqa: E402
+import profiling  # noqa: E402
+from consumer_procs import START_SHARE, consume_with_processes, profile_path  # noqa: E402
 from cpu import cpu_by_process  # noqa: E402
 
 from customer_consumer import demo_traffic, kafka  # noqa: E402
@@ -93,7 +98,7 @@ def valkey_commands(before: dict[str, Any], after: dict[str, Any], events: int) 
 
 
 async def run(
-    quick: bool, n_events: int | None, batch: int, consumers: int = 1
+    quick: bool, n_events: int | None, batch: int, consumers: int = 1, profile: bool = False
 ) -> dict[str, object]:
     n = n_events or (20_000 if quick else 100_000)
     n_customers = 2_000 if quick else 10_000
@@ -154,7 +159,15 @@ async def run(
                 len(load),
                 unique,
                 root,
+                profile=profile,
             )
+            if profile:
+                for i in range(consumers):
+                    path = profile_path(root, i)
+                    kept = Path(tempfile.gettempdir()) / f"consumer-profile-{i}.txt"
+                    shutil.copyfile(path, kept)
+                    print(profiling.report(f"consumer {i}", profiling.summarise(path, 25)))
+                    print(f"collapsed stacks: {kept}", flush=True)
             print(
                 "  Valkey commands per event, whole run: "
                 + valkey_commands(commands_before, await valkey.info("commandstats"), len(load))
@@ -202,6 +215,9 @@ async def run(
         await task
         async with ctx.pool.acquire() as conn:
             applied = await conn.fetchval("SELECT count(*) FROM processed_events")
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            for r in await conn.fetch("SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) q FROM pg_stat_statements WHERE query NOT LIKE 'INSERT INTO customers%' AND query not like '%loyalty_accounts (id%' ORDER BY total_exec_time DESC LIMIT 16"):
+                print(f"{r[1]:9.0f} ms {r[0]:7d} calls {r[2]:8d} rows  {r[3]}")
         await ctx.aclose()
         eps = len(load) / e2e_seconds
         print(
@@ -286,10 +302,17 @@ def main() -> int:
         help="N > 1: N `customer-service consumer` processes in one group (default: the "
         "chart's consumer.replicas); 1: the Runner in this process",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each consumer process under py-spy and print where its CPU went",
+    )
     opts = parser.parse_args()
+    if opts.profile and opts.consumers < 2:
+        parser.error("--profile profiles consumer processes: use --consumers 2 or more")
     batch = opts.batch or consumer_settings.load({}).max_batch
     use_uvloop()  # as `customer-service consumer` runs
-    result = asyncio.run(run(opts.quick, opts.events, batch, opts.consumers))
+    result = asyncio.run(run(opts.quick, opts.events, batch, opts.consumers, opts.profile))
     print(json.dumps(result))
     return 0
 

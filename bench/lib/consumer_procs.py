@@ -25,6 +25,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from children import stop_children
 from cpu import cpu_by_process
+from profiling import command, finish
 
 from customer_core.config import KafkaSettings
 from customer_core.context.kafka import client_options
@@ -41,20 +42,29 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
 
 
-def _spawn(n: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
+def _spawn(
+    n: int, env: dict[str, str], log_dir: Path, profile: bool
+) -> list[subprocess.Popen[bytes]]:
     cli = Path(sys.executable).with_name("customer-service")
     procs = []
     for i in range(n):
+        argv = [str(cli), "consumer"]
+        if profile:
+            argv = command(argv, profile_path(log_dir, i))
         with (log_dir / f"consumer-{i}.log").open("wb") as log:
             procs.append(
                 subprocess.Popen(
-                    [str(cli), "consumer"],
+                    argv,
                     env={**env, "CONSUMER_HEALTH_PORT": "0"},
                     stdout=subprocess.DEVNULL,
                     stderr=log,
                 )
             )
     return procs
+
+
+def profile_path(log_dir: Path, i: int) -> Path:
+    return log_dir / f"consumer-{i}.profile.txt"
 
 
 async def consume_with_processes(
@@ -67,12 +77,15 @@ async def consume_with_processes(
     unique: int,
     log_dir: Path,
     within: float = 600,
+    profile: bool = False,
 ) -> tuple[float, int, Counter[str]]:
     """(seconds from when 5% of the `records` were committed to the last, how many
     were committed in that time, CPU seconds meanwhile by process name, see
-    cpu_by_process). Raises unless the inbox then holds exactly `unique` events."""
-    procs = _spawn(n, env, log_dir)
+    cpu_by_process). Raises unless the inbox then holds exactly `unique` events.
+    With `profile`, each consumer runs under py-spy (profile_path(log_dir, i))."""
+    procs = _spawn(n, env, log_dir, profile)
     conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
@@ -114,6 +127,10 @@ async def consume_with_processes(
         cpu.subtract(cpu_start)
         assert started_at is not None
         applied = await conn.fetchval("SELECT count(*) FROM processed_events")
+        for r in await conn.fetch("SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"):
+            print(f"{r[1]:9.0f} ms {r[0]:7d} calls {r[2]:8d} rows  {r[3]}")
+        for r in await conn.fetch("SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions ORDER BY total_time DESC LIMIT 10"):
+            print("fn", tuple(r))
         if applied != unique:
             raise RuntimeError(f"{applied:,} events applied, {unique:,} expected")
         total = sum(waits.values()) or 1
@@ -125,4 +142,7 @@ async def consume_with_processes(
     finally:
         await admin.close()
         await conn.close()
+        if profile:
+            for i, p in enumerate(procs):
+                finish(p, profile_path(log_dir, i))
         stop_children(procs, 20)

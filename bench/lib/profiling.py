@@ -169,9 +169,10 @@ def summarise(path: Path, top: int = 12) -> Profile:
     )
 
 
-def report(rpc: str, profile: Profile) -> str:
+def report(what: str, profile: Profile) -> str:
+    """`what`: whose profile, e.g. "the api under GetCustomer"."""
     lines = [
-        f"profile of the api under {rpc}: {profile.samples} samples on the CPU "
+        f"profile of {what}: {profile.samples} samples on the CPU "
         f"({profile.waiting} more waiting, left out), billed to the nearest caller's area:"
     ]
     lines += [f"  {share:6.1%}  {area}" for area, share in profile.by_area]
