@@ -215,9 +215,6 @@ async def run(
         await task
         async with ctx.pool.acquire() as conn:
             applied = await conn.fetchval("SELECT count(*) FROM processed_events")
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            for r in await conn.fetch("SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) q FROM pg_stat_statements WHERE query NOT LIKE 'INSERT INTO customers%' AND query not like '%loyalty_accounts (id%' ORDER BY total_exec_time DESC LIMIT 16"):
-                print(f"{r[1]:9.0f} ms {r[0]:7d} calls {r[2]:8d} rows  {r[3]}")
         await ctx.aclose()
         eps = len(load) / e2e_seconds
         print(

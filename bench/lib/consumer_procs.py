@@ -85,7 +85,6 @@ async def consume_with_processes(
     With `profile`, each consumer runs under py-spy (profile_path(log_dir, i))."""
     procs = _spawn(n, env, log_dir, profile)
     conn = await asyncpg.connect(dsn)
-    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
@@ -127,10 +126,6 @@ async def consume_with_processes(
         cpu.subtract(cpu_start)
         assert started_at is not None
         applied = await conn.fetchval("SELECT count(*) FROM processed_events")
-        for r in await conn.fetch("SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"):
-            print(f"{r[1]:9.0f} ms {r[0]:7d} calls {r[2]:8d} rows  {r[3]}")
-        for r in await conn.fetch("SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions ORDER BY total_time DESC LIMIT 10"):
-            print("fn", tuple(r))
         if applied != unique:
             raise RuntimeError(f"{applied:,} events applied, {unique:,} expected")
         total = sum(waits.values()) or 1
