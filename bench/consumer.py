@@ -55,13 +55,13 @@ sys.path[:0] = [
     str(HERE / "lib"),
 ]
 
+import profiling  # noqa: E402
 from consumer_ceiling import (  # noqa: E402
     ceiling_batches,
     insert_customers,
     measure_ceiling,
     plan_customers,
 )
-import profiling  # noqa: E402
 from consumer_procs import START_SHARE, consume_with_processes, profile_path  # noqa: E402
 from cpu import cpu_by_process  # noqa: E402
 
