@@ -31,6 +31,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
+from customer_core.domain.values import quick_init
+
 log = logging.getLogger(__name__)
 
 NOTICE_CHANNEL = "cs:notices"
@@ -49,6 +51,7 @@ ACTIVITY = "activity"  # new entries in the customer's (and family's) activity s
 START_CURSOR = "0-0"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Activity:
     """One thing that happened, for the activity feed (kinds as in ActivityKind, lower-case)."""
@@ -139,6 +142,7 @@ class Entry:
     activity: Activity
 
 
+@quick_init
 @dataclass(frozen=True)
 class Notice:
     customer_id: uuid.UUID

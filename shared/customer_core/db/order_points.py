@@ -14,6 +14,7 @@ import asyncpg
 
 from customer_core.db import Conn
 from customer_core.db.loyalty import VIEWERS_OF_MOVED
+from customer_core.domain.values import quick_init
 
 # Earn entries of the orders not reversed yet (the index on source_ref comes with
 # 0003; a reversal's first entry carries the `:reverse` key, and one that could
@@ -144,6 +145,7 @@ FROM unnest($1::uuid[], $2::text[]) AS t(id, tier) WHERE a.id = t.id
 """
 
 
+@quick_init
 @dataclass(frozen=True)
 class EarnedEntry:
     account_id: uuid.UUID

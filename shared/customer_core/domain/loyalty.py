@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from customer_core.domain.values import quick_init
+
 # Currencies whose minor unit is not 1/100 (ISO 4217 exponent 0 or 3).
 _MINOR_PER_UNIT = {"JPY": 1, "KRW": 1, "VND": 1, "CLP": 1, "ISK": 1, "BHD": 1000, "KWD": 1000}
 
@@ -87,6 +89,7 @@ _POSITIVE_KINDS = frozenset({"earn"})
 _NEGATIVE_KINDS = frozenset({"redeem", "expire"})
 
 
+@quick_init
 @dataclass(frozen=True)
 class LedgerEntry:
     """One append-only change of an account's balance.
@@ -140,6 +143,7 @@ class LedgerEntry:
         return self.kind != "expire"
 
 
+@quick_init
 @dataclass(frozen=True)
 class PostedEntry(LedgerEntry):
     """A ledger entry as stored: its increasing id and when it was written."""

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from customer_core.domain.values import quick_init
+
 
 class Topic(StrEnum):
     """The event types, which are also the base names of their topics."""
@@ -29,6 +31,7 @@ class Topic(StrEnum):
 SCHEMA_VERSIONS = frozenset({1})
 
 
+@quick_init
 @dataclass(frozen=True)
 class Item:
     drink_id: str
@@ -38,6 +41,7 @@ class Item:
     unit_price_minor: int
 
 
+@quick_init
 @dataclass(frozen=True)
 class Placed:
     items: tuple[Item, ...]
@@ -46,6 +50,7 @@ class Placed:
     total_minor: int
 
 
+@quick_init
 @dataclass(frozen=True)
 class Completed:
     total_minor: int
@@ -53,11 +58,13 @@ class Completed:
     items: tuple[Item, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True)
 class Cancelled:
     reason: str = ""
 
 
+@quick_init
 @dataclass(frozen=True)
 class Payment:
     payment_id: str
@@ -75,6 +82,7 @@ BODY_FOR_TOPIC: dict[Topic, type[Body]] = {
 }
 
 
+@quick_init
 @dataclass(frozen=True)
 class OrderEvent:
     event_id: str
@@ -86,6 +94,7 @@ class OrderEvent:
     body: Body
 
 
+@quick_init
 @dataclass(frozen=True)
 class OrderState:
     """One order as far as its events have told us (a row of order_history)."""
@@ -127,6 +136,7 @@ class OrderState:
         return self.completed_at is not None and self.cancelled_at is not None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Change:
     """What one event changed in its order (nothing, for a repeat of a kind already seen)."""

@@ -33,6 +33,7 @@ from customer_core.domain.order_events import (
     apply_event,
     stats_deltas,
 )
+from customer_core.domain.values import quick_init
 from customer_core.errors import Unavailable
 from customer_core.notices import Activity, Notice
 from customer_core.usecases import order_points
@@ -40,6 +41,7 @@ from customer_core.usecases import order_points
 log = logging.getLogger(__name__)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Incoming:
     """A decoded event and where it came from."""
