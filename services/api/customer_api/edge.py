@@ -27,33 +27,16 @@ from customer_api.rpc import (
     rebuild,
     request_id,
 )
+from customer_api.rpc_metrics import (
+    RPC_IN_FLIGHT,
+    RPC_REQUESTS,
+    RPC_SECONDS,
+    SERVER_ERROR_CODES,
+    short_name,
+)
 from customer_core.telemetry import request_id_var
-from customer_core.telemetry.tallies import FastCounter, FastGauge, FastHistogram
 
 log = logging.getLogger(__name__)
-
-# Counted on every call: plain-attribute tallies, not prometheus_client's locked
-# metrics (telemetry/tallies.py says why).
-RPC_REQUESTS = FastCounter(
-    "customer_grpc_requests", "RPCs handled, by method and status code.", ["method", "code"]
-)
-RPC_SECONDS = FastHistogram(
-    "customer_grpc_request_duration_seconds",
-    "RPC latency by method (for streams: the whole stream).",
-    ["method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
-# The codes the dashboards and alerts count as server errors. Their series start at 0 with
-# the method's first call, so an error ratio reads 0 (not "No data") and the first error
-# is seen by rate() (a series that appears at 1 has no increase).
-SERVER_ERROR_CODES = ("INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS")
-RPC_IN_FLIGHT = FastGauge(
-    "customer_grpc_in_flight", "RPCs and streams being served now.", ["method"]
-)
-
-
-def _short(method: str) -> str:
-    return method.rsplit("/", 1)[-1]
 
 
 class Registrar:
@@ -129,7 +112,7 @@ class Edge:
 
     def wrap(self, path: str, handler: Handler) -> Handler:
         """`handler` of the method `/{service}/{method}` with the edge around it."""
-        method = _short(path)
+        method = short_name(path)
         arity = arity_of(handler)
         behavior = getattr(handler, arity)
         parse = handler.request_deserializer
@@ -180,8 +163,8 @@ class Edge:
                 try:
                     request = parse(request)
                 except UNDECODABLE:
-                    # Answered before anything is counted, as the outer guard
-                    # does when authentication is on.
+                    # Counted, but not timed: the handler never ran.
+                    RPC_REQUESTS.labels(method, "INVALID_ARGUMENT").inc()
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
             # Each RPC runs in its own task, with its own copy of the context: the
             # id is not reset afterwards (a reset from a coroutine that gRPC closes

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from customer_api.rpc import Handler, RpcContext, arity_of, rebuild
+from customer_api.rpc_metrics import RPC_REQUESTS, short_name
 
 MESSAGE = "the request is not a valid protobuf message of the method's type"
 
@@ -52,7 +53,19 @@ async def _checked(requests: AsyncIterator[Any], context: RpcContext) -> AsyncIt
         yield request
 
 
-def guarded(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
+def guarded(
+    inner: Callable[..., Any], streams_in: bool, method: str | None = None
+) -> Callable[..., Any]:
+    """`inner` answering a malformed request INVALID_ARGUMENT. Given `method`, a
+    malformed single request is counted in the RPC metrics here: the guard is
+    then outside the edge, which counts every call that reaches it (a malformed
+    message in a request stream is found inside the edge, and counted there)."""
+
+    async def refuse(context: RpcContext) -> None:
+        if method is not None:
+            RPC_REQUESTS.labels(method, "INVALID_ARGUMENT").inc()
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
+
     # Keep the kind of callable gRPC expects: an async generator stays one.
     if inspect.isasyncgenfunction(inner):
 
@@ -60,7 +73,7 @@ def guarded(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
             if streams_in:
                 request = _checked(request, context)
             elif request is MALFORMED:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
+                await refuse(context)
             async for response in inner(request, context):
                 yield response
 
@@ -70,7 +83,7 @@ def guarded(inner: Callable[..., Any], streams_in: bool) -> Callable[..., Any]:
         if streams_in:
             request = _checked(request, context)
         elif request is MALFORMED:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
+            await refuse(context)
         return await inner(request, context)
 
     return call
@@ -88,7 +101,8 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
         if handler is None or handler.request_deserializer is None:
             return handler
         arity = arity_of(handler)
-        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"))
+        path: str = details.method  # type: ignore[attr-defined]
+        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"), short_name(path))
         return rebuild(
             handler, behavior, request_deserializer=tolerant(handler.request_deserializer)
         )

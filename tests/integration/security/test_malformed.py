@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from customer_api.malformed import MESSAGE
 from customer_core.pb.customer.v1 import customer_pb2 as pb
@@ -68,3 +69,26 @@ async def test_undecodable_bytes_are_invalid_argument_on_every_rpc(
         response_deserializer=pb.HealthCheckResponse.FromString,
     )
     await health(pb.HealthCheckRequest(), metadata=md, timeout=20)
+
+
+def _invalid_argument_count(method: str) -> float:
+    labels = {"method": method, "code": "INVALID_ARGUMENT"}
+    return REGISTRY.get_sample_value("customer_grpc_requests_total", labels) or 0.0
+
+
+@pytest.mark.parametrize("mode", ["jwt", "none"])
+async def test_undecodable_requests_are_counted_as_invalid_argument(
+    serve: Serve, signer: Signer, mode: str
+) -> None:
+    """The dashboards' client-error rate sees a client sending bytes that do not parse."""
+    running = await serve(NO_AUTH if mode == "none" else None)
+    channel = grpc.aio.insecure_channel(running.target)
+    running.channels.append(channel)
+    md = (("authorization", f"Bearer {signer.token('operator', 'malformed')}"),)
+    uncounted = {}
+    for method in sorted(METHODS):
+        before = _invalid_argument_count(method)
+        await _status(channel, method, md)
+        if _invalid_argument_count(method) != before + 1:
+            uncounted[method] = _invalid_argument_count(method) - before
+    assert uncounted == {}
