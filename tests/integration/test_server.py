@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 
 from customer_api.server import build_server
+from customer_core.config import Settings
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
@@ -86,3 +87,19 @@ async def test_grpc_health_service_is_served(ctx: Context) -> None:
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         await server.stop(0)
+
+
+async def test_a_server_stops_after_its_valkey_and_database_clients_were_closed(
+    settings: Settings,
+) -> None:
+    """Shutdown in the wrong order (the context closed before the server) still ends:
+    the notice listener must not retry forever on a client that was closed."""
+    ctx = await Context.create(settings)
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = customer_pb2_grpc.CustomerServiceStub(channel)
+        await stub.HealthCheck(pb.HealthCheckRequest(), timeout=20)
+    await ctx.aclose()
+    await asyncio.sleep(0.5)  # the listener notices its connection is gone
+    await asyncio.wait_for(server.stop(0), 15)
