@@ -1,7 +1,7 @@
 """API benchmark: the hot path under k6 against a bare grpc.aio server, same run.
 
     .venv/bin/python bench/api.py [--quick] [--seconds S] [--vus N] [--rounds R] [--python-view]
-                                  [--only RPC,RPC] [--profile RPC]
+                                  [--only RPC,RPC] [--profile RPC] [--auth order-service]
 
 Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
 temporary folder, migrates, seeds customers with favorites, a usual order and
@@ -19,6 +19,10 @@ calls are not OK, or if the redemptions in the database are not the calls k6
 counted as OK. `--python-view` adds the older Python load generator's figures;
 `--profile RPC` runs only that RPC with the api started under py-spy
 (bench/lib/profiling.py) and prints where the api's CPU went instead of figures.
+`--auth order-service` runs the api as deployed instead (AUTH_MODE=jwt) and sends
+an Order Service token with every call (bench/lib/bench_tokens.py): each call's
+token is checked and its caller rate-limited; the bare server gets the same
+metadata and ignores it.
 The last line is one JSON object for bench/run_all.py.
 """
 
@@ -42,6 +46,7 @@ from customer_core.pb.customer.v1 import customer_pb2 as pb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 import profiling
+from bench_tokens import order_service_token
 from children import stop_children
 from cpu import cpu_seconds
 from k6load import K6Run, k6_binary, run_k6
@@ -146,9 +151,9 @@ async def count_redemptions(env: dict[str, str], prefix: str) -> int:
         await conn.close()
 
 
-async def record(api_port: int, ids: list[uuid.UUID]) -> dict[str, str]:
+async def record(api_port: int, ids: list[uuid.UUID], token: str) -> dict[str, str]:
     """One real response of each hot-path RPC, as hex, for the bare server to answer."""
-    stub, name = stubs(api_port, 1)[0], f"customers/{ids[0]}"
+    stub, name = stubs(api_port, 1, token)[0], f"customers/{ids[0]}"
     answers = {
         "ValidateCustomer": await stub.ValidateCustomer(pb.ValidateCustomerRequest(customer=name)),
         "GetOrderContext": await stub.GetOrderContext(pb.GetOrderContextRequest(customer=name)),
@@ -177,7 +182,7 @@ def measure(
 ) -> tuple[K6Run, float, float]:
     """One k6 run; with the server's and Valkey's CPU microseconds per successful call."""
     cpu, valkey = cpu_seconds(pid), cpu_seconds(valkey_pid)
-    run = run_k6(port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root)
+    run = run_k6(port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root, opts.token)
     calls = max(1, run.ok)
     return (
         run,
@@ -194,14 +199,22 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
     stack.start()
     children: list[subprocess.Popen[bytes]] = []
     try:
-        # AUTH_MODE=none: this measures the unauthenticated path (it has no default).
+        # AUTH_MODE=none unless --auth: the unauthenticated path (it has no default).
+        auth_env, opts.token = ({"AUTH_MODE": "none"}, "")
+        if opts.auth == "order-service":
+            auth_env, opts.token = order_service_token(root)
+            # Above what k6 can drive, so no call is refused: the limiter still
+            # decides every call (a lease then holds 5,000 tokens, not the 100 of
+            # the default 2,000/s; at 3,000 calls/s either is a round trip per
+            # 30 ms or less, a fraction of a percent of the api's CPU).
+            auth_env["RATE_LIMIT_ORDER_SERVICE_PER_SECOND"] = "100000"
         env = {
             **os.environ,
             **stack.env(),
             "LOG_LEVEL": "WARNING",
             "METRICS_PORT": "0",
             "DB_POOL_MAX": "10",
-            "AUTH_MODE": "none",
+            **auth_env,
         }
         ids = await seed(env)
         (root / "ids.json").write_text(json.dumps([str(i) for i in ids]))
@@ -213,7 +226,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
         children.append(spawn(cli, {**env, "GRPC_PORT": str(api_port)}, root / "api.log"))
         api_pid = profiling.profiled_pid(children[0].pid) if opts.profile else children[0].pid
         await wait_serving(api_port)
-        api = callers(api_port, ids, 4)
+        api = callers(api_port, ids, 4, opts.token)
         warm = ("GetCustomer", "GetOrderContext", "ValidateCustomer", "GetUsualOrder")
         if opts.profile:  # only what is profiled, so the warm-up is of the same path
             warm = tuple(m for m in warm if m == opts.profile)
@@ -221,7 +234,7 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
             for method in warm:
                 await api[method](i)
         payloads = root / "payloads.json"
-        payloads.write_text(json.dumps(await record(api_port, ids)))
+        payloads.write_text(json.dumps(await record(api_port, ids, opts.token)))
         children.append(
             spawn(
                 [sys.executable, str(BARE), str(bare_port), str(payloads)],
@@ -242,7 +255,8 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                 # Unmeasured: k6's connections and reflection, and each server's
                 # first calls of this method (the first measured RPC ran 5-10%
                 # slower than the same RPC measured later).
-                run_k6(port, rpc, root / "ids.json", opts.vus, 1.0, f"warm-{rpc}-{side}", root)
+                warm_tag = f"warm-{rpc}-{side}"
+                run_k6(port, rpc, root / "ids.json", opts.vus, 1.0, warm_tag, root, opts.token)
             for n in range(opts.rounds):
                 for side, (port, pid) in servers.items():
                     tag = f"{rpc}-{side}-{n}-{uuid.uuid4().hex[:8]}"
@@ -294,9 +308,10 @@ def summarise(
     load_end: tuple[float, float, float],
 ) -> list[dict[str, Any]]:
     load = f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
+    auth = ", Order Service token" if opts.auth == "order-service" else ""
     print(
         f"k6: {opts.vus} virtual users, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
-        f"RPC and server, through server reflection; {os.cpu_count()} cores; {load}"
+        f"RPC and server, through server reflection{auth}; {os.cpu_count()} cores; {load}"
     )
     print(
         f"{'call':<18}{'server':<8}{'req/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
@@ -336,7 +351,7 @@ def summarise(
             )
         figures.append(
             {
-                "name": f"{rpc} req/s (k6)",
+                "name": f"{rpc} req/s (k6{auth})",
                 "value": round(med["api"]["rps"], 1),
                 "unit": "req/s",
                 "baseline": round(med["bare"]["rps"], 1),
@@ -348,7 +363,7 @@ def summarise(
         )
         figures.append(
             {
-                "name": f"{rpc} p50 (k6)",
+                "name": f"{rpc} p50 (k6{auth})",
                 "value": round(med["api"]["p50"], 2),
                 "unit": "ms",
                 "baseline": round(med["bare"]["p50"], 2),
@@ -358,7 +373,7 @@ def summarise(
         )
         figures.append(
             {
-                "name": f"{rpc} p99 (k6)",
+                "name": f"{rpc} p99 (k6{auth})",
                 "value": round(med["api"]["p99"], 2),
                 "unit": "ms",
                 "baseline": round(med["bare"]["p99"], 2),
@@ -397,6 +412,12 @@ def main() -> int:
         default=RPCS,
         metavar="RPC,RPC",
         help="measure only these RPCs (comma-separated)",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "order-service"),
+        default="none",
+        help="order-service: the api with AUTH_MODE=jwt, every call with an Order Service token",
     )
     opts = parser.parse_args()
     unknown = sorted(set(opts.only) - set(RPCS))

@@ -6,6 +6,7 @@
 //   IDS       path of a JSON array of customer ids
 //   RUN       a tag unique to this k6 run: RedeemReward's order ids and keys start with it
 //   VUS, DURATION, SUMMARY (path of the JSON summary handleSummary writes)
+//   TOKEN     a bearer token sent with every call (empty: none)
 import grpc from 'k6/net/grpc';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
@@ -30,6 +31,10 @@ export const options = {
 const client = new grpc.Client();
 let connected = false;
 let logged = 0;
+const params = { timeout: '5s' };
+if (__ENV.TOKEN) {
+  params.metadata = { authorization: `Bearer ${__ENV.TOKEN}` };
+}
 
 function request(i) {
   const customer = `customers/${ids[i % ids.length]}`;
@@ -61,9 +66,7 @@ export default function () {
     connected = true;
   }
   const i = exec.scenario.iterationInTest;
-  const res = client.invoke(`customer.v1.CustomerService/${__ENV.RPC}`, request(i), {
-    timeout: '5s',
-  });
+  const res = client.invoke(`customer.v1.CustomerService/${__ENV.RPC}`, request(i), params);
   if (res && res.status === grpc.StatusOK) {
     ok.add(1);
   } else {

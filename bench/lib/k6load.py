@@ -44,7 +44,14 @@ def k6_binary() -> str:
 
 
 def run_k6(
-    port: int, rpc: str, ids: Path, vus: int, seconds: float, run_tag: str, out: Path
+    port: int,
+    rpc: str,
+    ids: Path,
+    vus: int,
+    seconds: float,
+    run_tag: str,
+    out: Path,
+    token: str = "",
 ) -> K6Run:
     summary = out / f"k6-{run_tag}.json"
     env = {
@@ -58,6 +65,7 @@ def run_k6(
         "VUS": str(vus),
         "DURATION": f"{seconds}s",
         "SUMMARY": str(summary),
+        "TOKEN": token,
     }
     cmd = [k6_binary(), "run", "--quiet", "--no-color", "--no-usage-report", str(SCRIPT)]
     with (out / f"k6-{run_tag}.log").open("wb") as log:

@@ -40,15 +40,33 @@ async def drive(call: Call, concurrency: int, seconds: float) -> tuple[float, li
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
-def stubs(port: int, channels: int) -> list[customer_pb2_grpc.CustomerServiceStub]:
+class _Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Sends `authorization: Bearer <token>` with every call."""
+
+    def __init__(self, token: str) -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        details = details._replace(metadata=(*(details.metadata or ()), *self.metadata))
+        return await continuation(details, request)
+
+
+def stubs(
+    port: int, channels: int, token: str | None = None
+) -> list[customer_pb2_grpc.CustomerServiceStub]:
+    interceptors = [_Bearer(token)] if token else None
     return [
-        customer_pb2_grpc.CustomerServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+        customer_pb2_grpc.CustomerServiceStub(
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=interceptors)
+        )
         for _ in range(channels)
     ]
 
 
-def callers(port: int, ids: list[uuid.UUID], channels: int) -> dict[str, Call]:
-    pool = stubs(port, channels)
+def callers(
+    port: int, ids: list[uuid.UUID], channels: int, token: str | None = None
+) -> dict[str, Call]:
+    pool = stubs(port, channels, token)
     get = [pb.GetCustomerRequest(name=f"customers/{i}") for i in ids]
     ctx = [pb.GetOrderContextRequest(customer=f"customers/{i}") for i in ids]
     check = [pb.ValidateCustomerRequest(customer=f"customers/{i}") for i in ids]
