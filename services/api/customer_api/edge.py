@@ -21,6 +21,7 @@ from customer_api.rpc import (
     Encoded,
     Handler,
     RpcContext,
+    Wraps,
     abort,
     arity_of,
     code_of,
@@ -98,20 +99,31 @@ class Edge:
     Not an interceptor: gRPC runs its interceptor chain (a coroutine per
     interceptor, a call-details object, a handler search) on every call, and the
     edge's wrapping depends on the method alone. Pass `registrar(server)` where a
-    generated `add_*_to_server` takes the server. Interceptors (the security
-    layer) still run first: they find the handlers already wrapped.
+    generated `add_*_to_server` takes the server. The security layer is given
+    as `around` (build_server); interceptors, if a server has any, still run
+    first and find the handlers already wrapped.
     """
 
-    def __init__(self, *, guard_malformed: bool = False) -> None:
-        # Without a security interceptor nothing stands between gRPC and the edge,
-        # so the edge answers undecodable requests itself (malformed.py).
+    def __init__(self, *, guard_malformed: bool = False, around: Sequence[Wraps] = ()) -> None:
+        # Without a security layer nothing stands between gRPC and the edge, so
+        # the edge answers undecodable requests itself (malformed.py).
         self._guard_malformed = guard_malformed
+        # Wrapped around the edge, innermost first, once per method: the security
+        # layer as interceptors cost a coroutine each, and their wrapping, per call.
+        self._around = tuple(around)
 
     def registrar(self, server: grpc.aio.Server) -> Registrar:
         return Registrar(server, self)
 
     def wrap(self, path: str, handler: Handler) -> Handler:
-        """`handler` of the method `/{service}/{method}` with the edge around it."""
+        """`handler` of the method `/{service}/{method}` with the edge around it,
+        and what the edge was given to put around itself."""
+        wrapped = self._wrap(path, handler)
+        for outer in self._around:
+            wrapped = outer.wrap(path, wrapped)
+        return wrapped
+
+    def _wrap(self, path: str, handler: Handler) -> Handler:
         method = short_name(path)
         arity = arity_of(handler)
         behavior = getattr(handler, arity)

@@ -3,10 +3,10 @@
 Left alone, gRPC answers UNKNOWN and names the parser's exception. Each
 handler's request parser is swapped for one that marks undecodable input, and
 the call is answered before any handler runs. With authentication this is the
-outermost interceptor (`MalformedRequestGuard`), so the security layer never
-looks into a request that did not parse; without it the edge interceptor does
-the same itself, one wrapper per call instead of two (for a unary call it
-parses the request in its own wrapper and answers `UNDECODABLE` bytes).
+outermost wrapper (`MalformedRequestGuard`), so the security layer never
+looks into a request that did not parse; without it the edge does the same
+itself, one wrapper per call instead of two (for a unary call it parses the
+request in its own wrapper and answers `UNDECODABLE` bytes).
 """
 
 from __future__ import annotations
@@ -90,7 +90,21 @@ def guarded(
 
 
 class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """In front of the security interceptor, whose handler is new on every call."""
+    """In front of the security layer. Registered with the edge (`wrap`, once per
+    method) by build_server; as an interceptor, each method's wrapping is still
+    built once (for the handler the chain returns)."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def wrap(self, path: str, handler: Handler) -> Handler:
+        if handler.request_deserializer is None:
+            return handler
+        arity = arity_of(handler)
+        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"), short_name(path))
+        return rebuild(
+            handler, behavior, request_deserializer=tolerant(handler.request_deserializer)
+        )
 
     async def intercept_service(
         self,
@@ -98,11 +112,12 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-ar
         details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(details)
-        if handler is None or handler.request_deserializer is None:
+        if handler is None:
             return handler
-        arity = arity_of(handler)
         path: str = details.method  # type: ignore[attr-defined]
-        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"), short_name(path))
-        return rebuild(
-            handler, behavior, request_deserializer=tolerant(handler.request_deserializer)
-        )
+        known = self._wrapped.get(path)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self.wrap(path, handler)
+        self._wrapped[path] = (handler, wrapped)  # registered methods only: bounded
+        return wrapped

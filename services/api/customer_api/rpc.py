@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn, Protocol, TypeAlias
 
 import grpc
 
@@ -41,6 +41,12 @@ _FACTORIES = {
 }
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class Wraps(Protocol):
+    """Wraps a method's handler once, when it is registered (see edge.Edge)."""
+
+    def wrap(self, path: str, handler: Handler) -> Handler: ...
 
 
 def arity_of(handler: Handler) -> str:

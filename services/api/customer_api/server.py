@@ -53,7 +53,6 @@ def build_server(
     # Security settings come from the environment unless given (AUTH_MODE is required).
     sec = server_security(ctx, security)
     server = grpc.aio.server(
-        interceptors=sec.interceptors or None,
         options=[
             ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),
@@ -66,7 +65,7 @@ def build_server(
     )
     servicer = CustomerServicer(ctx)
     # Every handler is registered with the edge around it (edge.py).
-    edge = Edge(guard_malformed=not sec.interceptors).registrar(server)
+    edge = Edge(guard_malformed=not sec.wrappers, around=sec.wrappers).registrar(server)
     customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, edge)  # type: ignore[arg-type]
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, edge)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -55,6 +56,24 @@ def refusal(
     return refuse
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a guard needs of a method's handler, found once per method."""
+
+    inner: Callable[..., Any]
+    streams_in: bool
+    streams_out: bool
+    generator: bool  # an async generator (responses yielded, not written)
+
+    @classmethod
+    def of(cls, handler: Handler) -> Shape:
+        arity = arity_of(handler)
+        inner = getattr(handler, arity)
+        streams_out = arity.endswith("_stream")
+        generator = streams_out and inspect.isasyncgenfunction(inner)
+        return cls(inner, arity.startswith("stream_"), streams_out, generator)
+
+
 class Owner(Protocol):
     """What a guard uses of the security interceptor that made it."""
 
@@ -75,6 +94,7 @@ class CallGuard:
         rule: Rule,
         principal: Principal,
         request_id: str,
+        shape: Shape,
     ) -> None:
         self.owner = owner
         self.method = method
@@ -82,6 +102,7 @@ class CallGuard:
         self.principal = principal
         self.request_id = request_id
         self.caller: Caller | None = None
+        self.shape = shape
 
     def refusal(self, code: grpc.StatusCode, message: str) -> Callable[..., Any]:
         async def refuse(request: Any, context: RpcContext) -> Any:
@@ -146,73 +167,62 @@ class CallGuard:
                     await abort(context, self.method, exc)
             yield request
 
-    def guard(self, handler: Handler) -> Callable[..., Any]:
-        arity = arity_of(handler)
-        inner = getattr(handler, arity)
-        streams_in = arity.startswith("stream_")
-        streams_out = arity.endswith("_stream")
-        if streams_out and inspect.isasyncgenfunction(inner):
+    def guard(self) -> Callable[..., Any]:
+        """The call's behavior: the handler with this guard's checks around it."""
+        return self._generate if self.shape.generator else self._call
 
-            async def generate(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-                try:
-                    with self.owner.streams.hold(self.principal):
-                        request = await self._prepare(request, context, streams_in)
-                        responses = inner(request, context)
-                        while True:
-                            # The token's expiry bounds each wait, never a yield.
-                            try:
-                                async with asyncio.timeout_at(self._expiry()):
-                                    response = await anext(responses)
-                            except StopAsyncIteration:
-                                break
-                            except TimeoutError:
-                                await responses.aclose()
-                                await self._expired(context)
-                            yield response
-                except Exception as exc:
-                    if not _answerable(exc):
-                        raise
-                    await abort(context, self.method, exc)
-                finally:
-                    await self._audit(context, None if streams_in else request, None)
-
-            return generate
-
-        deadline = (
-            None if (streams_in or streams_out) else self.owner.settings.default_deadline_seconds
-        )
-
-        async def call(request: Any, context: RpcContext) -> Any:
-            response = None
-            try:
-                with (
-                    self.owner.streams.hold(self.principal)
-                    if (streams_in or streams_out)
-                    else nullcontext()
-                ):
-                    request = await self._prepare(request, context, streams_in)
-                    if streams_in or streams_out:
-                        try:
-                            async with asyncio.timeout_at(self._expiry()):
-                                response = await inner(request, context)
-                        except TimeoutError:
-                            await self._expired(context)
-                        return response
-                    timeout = deadline if context.time_remaining() is None else None
+    async def _generate(self, request: Any, context: RpcContext) -> AsyncIterator[Any]:
+        shape = self.shape
+        try:
+            with self.owner.streams.hold(self.principal):
+                request = await self._prepare(request, context, shape.streams_in)
+                responses = shape.inner(request, context)
+                while True:
+                    # The token's expiry bounds each wait, never a yield.
                     try:
-                        async with asyncio.timeout(timeout):
-                            response = await inner(request, context)
+                        async with asyncio.timeout_at(self._expiry()):
+                            response = await anext(responses)
+                    except StopAsyncIteration:
+                        break
                     except TimeoutError:
-                        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
-                return response
-            except Exception as exc:
-                if not _answerable(exc):
-                    raise
-                await abort(context, self.method, exc)
-            finally:
-                await self._audit(context, None if streams_in else request, response)
+                        await responses.aclose()
+                        await self._expired(context)
+                    yield response
+        except Exception as exc:
+            if not _answerable(exc):
+                raise
+            await abort(context, self.method, exc)
+        finally:
+            await self._audit(context, None if shape.streams_in else request, None)
 
-        return call
+    async def _call(self, request: Any, context: RpcContext) -> Any:
+        shape = self.shape
+        streams_in, streams = shape.streams_in, shape.streams_in or shape.streams_out
+        response = None
+        try:
+            with self.owner.streams.hold(self.principal) if streams else nullcontext():
+                request = await self._prepare(request, context, streams_in)
+                if streams:
+                    try:
+                        async with asyncio.timeout_at(self._expiry()):
+                            response = await shape.inner(request, context)
+                    except TimeoutError:
+                        await self._expired(context)
+                    return response
+                if context.time_remaining() is not None:
+                    return (response := await shape.inner(request, context))
+                try:
+                    async with asyncio.timeout(self.owner.settings.default_deadline_seconds):
+                        response = await shape.inner(request, context)
+                except TimeoutError:
+                    await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+            return response
+        except Exception as exc:
+            if not _answerable(exc):
+                raise
+            await abort(context, self.method, exc)
+        finally:
+            await self._audit(context, None if streams_in else request, response)
 
     def _expiry(self) -> float | None:
         """When the caller's token expires, on the event loop's clock."""

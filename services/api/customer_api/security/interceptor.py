@@ -21,7 +21,7 @@ import grpc
 from customer_api.rpc import SERVICE, Handler, RpcContext, arity_of, given_request_id, rebuild
 from customer_api.security.audit import Auditor
 from customer_api.security.families import FamilyResolver
-from customer_api.security.guard import DENIALS, CallGuard, refusal
+from customer_api.security.guard import DENIALS, CallGuard, Shape, refusal
 from customer_api.security.ratelimit import PeerFailures, RateLimiter, StreamSlots
 from customer_api.security.scopes import OPEN_METHODS, OPEN_SERVICES, Rule, rule_for
 from customer_api.security.settings import SecuritySettings
@@ -56,6 +56,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self.peers = PeerFailures(settings.unauthenticated_rate_per_second)
         self.families = FamilyResolver(ctx)
         self.auditor = Auditor(ctx)
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -65,14 +66,31 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(details)
         if handler is None:
             return handler
-        service, _, method = details.method.lstrip("/").rpartition("/")
+        path: str = details.method  # type: ignore[attr-defined]
+        # gRPC runs interceptors on every call, but what wraps a handler depends
+        # on the method alone (the call's metadata and peer are read inside the
+        # call): built once per method, not per call.
+        known = self._wrapped.get(path)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self.wrap(path, handler)
+        self._wrapped[path] = (handler, wrapped)  # registered methods only: bounded
+        return wrapped
+
+    def wrap(self, path: str, handler: Handler) -> Handler:
+        """`handler` admitting each call first (build_server registers it so, once
+        per method: no interceptor chain on every call)."""
+        service, _, method = path.lstrip("/").rpartition("/")
         ours = service == SERVICE.full_name
         if service in OPEN_SERVICES or (ours and method in OPEN_METHODS):
             return handler
-        metadata: Sequence[tuple[str, Any]] = tuple(details.invocation_metadata or ())
 
-        async def admit(peer: str) -> Callable[..., Any]:
-            return await self._admit(handler, method, ours, metadata, peer)
+        shape = Shape.of(handler)
+        rule = rule_for(method) if ours else None
+
+        async def admit(context: RpcContext) -> Callable[..., Any]:
+            metadata: Sequence[tuple[str, Any]] = tuple(context.invocation_metadata() or ())
+            return await self._admit(shape, method, rule, metadata, context.peer())
 
         # Admission runs inside the call, where the peer is known.
         return rebuild(handler, _deferred(handler, admit))
@@ -102,9 +120,9 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     async def _admit(
         self,
-        handler: Handler,
+        shape: Shape,
         method: str,
-        ours: bool,
+        rule: Rule | None,
         metadata: Sequence[tuple[str, Any]],
         peer: str,
     ) -> Callable[..., Any]:
@@ -123,9 +141,8 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         principal = await self._authenticate(method, token, peer)
         if principal is None:
             return refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
-        rule = rule_for(method) if ours else None
         call = CallGuard(
-            self, method, rule or Rule(frozenset()), principal, given_request_id(metadata)
+            self, method, rule or Rule(frozenset()), principal, given_request_id(metadata), shape
         )
         if rule is None or principal.kind not in rule.kinds:
             DENIALS.labels(method, "scope").inc()
@@ -135,7 +152,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if retry_ms is not None:
             DENIALS.labels(method, "rate").inc()
             return _rate_refusal(retry_ms)
-        return call.guard(handler)
+        return call.guard()
 
 
 def _rate_refusal(retry_ms: int) -> Callable[..., Any]:
@@ -147,7 +164,7 @@ def _rate_refusal(retry_ms: int) -> Callable[..., Any]:
 
 
 def _deferred(
-    handler: Handler, admit: Callable[[str], Awaitable[Callable[..., Any]]]
+    handler: Handler, admit: Callable[[RpcContext], Awaitable[Callable[..., Any]]]
 ) -> Callable[..., Any]:
     """A behavior of the handler's shape that admits the call, then runs what
     admission chose (an async generator for a generator handler)."""
@@ -155,7 +172,7 @@ def _deferred(
     if arity.endswith("_stream") and inspect.isasyncgenfunction(getattr(handler, arity)):
 
         async def generate(request: Any, context: RpcContext) -> AsyncIterator[Any]:
-            behavior = await admit(context.peer())
+            behavior = await admit(context)
             if inspect.isasyncgenfunction(behavior):
                 async for response in behavior(request, context):
                     yield response
@@ -165,7 +182,7 @@ def _deferred(
         return generate
 
     async def call(request: Any, context: RpcContext) -> Any:
-        behavior = await admit(context.peer())
+        behavior = await admit(context)
         return await behavior(request, context)
 
     return call

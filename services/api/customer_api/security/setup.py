@@ -1,4 +1,4 @@
-"""What the server needs from the security settings: interceptors, credentials, limits."""
+"""What the server needs from the security settings: wrappers, credentials, limits."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import grpc
 from prometheus_client import Gauge
 
 from customer_api.malformed import MalformedRequestGuard
+from customer_api.rpc import Wraps
 from customer_api.security.interceptor import SecurityInterceptor
 from customer_api.security.settings import SecuritySettings, load_security_settings
 from customer_api.security.tls import server_credentials
@@ -26,8 +27,9 @@ AUTH_DISABLED = Gauge(
 @dataclass
 class ServerSecurity:
     settings: SecuritySettings
-    # Placed before the edge interceptor, so refused calls do no work at all.
-    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)  # type: ignore[type-arg]
+    # Around the edge, innermost first (edge.Edge `around`), so refused calls do
+    # no work at all: the security layer, then the guard against undecodable bytes.
+    wrappers: list[Wraps] = field(default_factory=list)
     credentials: grpc.ServerCredentials | None = None
 
 
@@ -39,7 +41,7 @@ def server_security(ctx: Context, settings: SecuritySettings | None = None) -> S
         authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
         # Undecodable requests are INVALID_ARGUMENT (not UNKNOWN), answered before
         # the security layer looks into them; without it the edge answers them.
-        out.interceptors = [MalformedRequestGuard(), SecurityInterceptor(ctx, s, authenticator)]
+        out.wrappers = [SecurityInterceptor(ctx, s, authenticator), MalformedRequestGuard()]
         AUTH_DISABLED.set(0)
     else:
         AUTH_DISABLED.set(1)
