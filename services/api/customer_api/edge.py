@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from customer_api.malformed import MESSAGE, UNDECODABLE, guarded, tolerant
+from customer_api.malformed import MESSAGE, UNDECODABLE, guard_handler, guarded, tolerant
 from customer_api.rpc import (
     Encoded,
     Handler,
@@ -93,6 +93,30 @@ def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], byt
     return encode
 
 
+def _in_bytes(
+    method: str,
+    behavior: Callable[..., Any],
+    parse: Callable[[bytes], Any],
+    serialize: Callable[[Any], bytes] | None,
+) -> Callable[..., Any]:
+    """A unary behavior taking and giving bytes: undecodable ones are INVALID_ARGUMENT
+    (counted) before `behavior` (and the layers in it) runs."""
+    invalid = RPC_REQUESTS.labels(method, "INVALID_ARGUMENT")
+
+    async def call(data: bytes, context: RpcContext) -> Any:
+        try:
+            request = parse(data)
+        except UNDECODABLE:
+            invalid.inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
+        response = await behavior(request, context)
+        if type(response) is Encoded:
+            return response.data
+        return response if serialize is None else serialize(response)
+
+    return call
+
+
 class Edge:
     """Wraps every method's handler once, when it is registered.
 
@@ -118,24 +142,35 @@ class Edge:
     def wrap(self, path: str, handler: Handler) -> Handler:
         """`handler` of the method `/{service}/{method}` with the edge around it,
         and what the edge was given to put around itself."""
-        wrapped = self._wrap(path, handler)
-        for outer in self._around:
-            wrapped = outer.wrap(path, wrapped)
-        return wrapped
-
-    def _wrap(self, path: str, handler: Handler) -> Handler:
         method = short_name(path)
         arity = arity_of(handler)
         behavior = getattr(handler, arity)
         parse = handler.request_deserializer
         guard = self._guard_malformed and parse is not None
-        if arity == "unary_unary" and guard and parse is not None:
+        fast = arity == "unary_unary" and guard and parse is not None
+        if fast and not self._around and parse is not None:
             # The hot path with nothing between gRPC and the edge: one Python
             # frame per call parses, runs, counts and serializes (each parser or
             # serializer gRPC calls back into is a frame of its own).
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, behavior, parse, handler.response_serializer)
             )
+        wrapped = self._wrap(method, arity, handler, guard and not self._around)
+        for outer in self._around:
+            wrapped = outer.wrap(path, wrapped)
+        if not (guard and self._around):
+            return wrapped
+        layered = wrapped.unary_unary
+        if fast and parse is not None and layered is not None:
+            # Parsed and serialized in one outer frame here too, around the layers.
+            return grpc.unary_unary_rpc_method_handler(
+                _in_bytes(method, layered, parse, handler.response_serializer)
+            )
+        return guard_handler(path, wrapped)
+
+    def _wrap(self, method: str, arity: str, handler: Handler, guard: bool) -> Handler:
+        behavior = getattr(handler, arity)
+        parse = handler.request_deserializer
         if guard:
             parse = tolerant(parse)
         if arity == "unary_unary":

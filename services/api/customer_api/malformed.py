@@ -2,17 +2,16 @@
 
 Left alone, gRPC answers UNKNOWN and names the parser's exception. Each
 handler's request parser is swapped for one that marks undecodable input, and
-the call is answered before any handler runs. With authentication this is the
-outermost wrapper (`MalformedRequestGuard`), so the security layer never
-looks into a request that did not parse; without it the edge does the same
-itself, one wrapper per call instead of two (for a unary call it parses the
-request in its own wrapper and answers `UNDECODABLE` bytes).
+the call is answered before any handler runs, by the edge, outermost: the
+security layer never looks into a request that did not parse. A unary call's
+request is parsed in the edge's own outer wrapper (`UNDECODABLE` bytes are
+answered there); other methods get `guard_handler`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -89,35 +88,12 @@ def guarded(
     return call
 
 
-class MalformedRequestGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """In front of the security layer. Registered with the edge (`wrap`, once per
-    method) by build_server; as an interceptor, each method's wrapping is still
-    built once (for the handler the chain returns)."""
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
-
-    def wrap(self, path: str, handler: Handler) -> Handler:
-        if handler.request_deserializer is None:
-            return handler
-        arity = arity_of(handler)
-        behavior = guarded(getattr(handler, arity), arity.startswith("stream_"), short_name(path))
-        return rebuild(
-            handler, behavior, request_deserializer=tolerant(handler.request_deserializer)
-        )
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        path: str = details.method  # type: ignore[attr-defined]
-        known = self._wrapped.get(path)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = self.wrap(path, handler)
-        self._wrapped[path] = (handler, wrapped)  # registered methods only: bounded
-        return wrapped
+def guard_handler(path: str, handler: Handler) -> Handler:
+    """`handler` (of the method `path`) answering undecodable bytes INVALID_ARGUMENT,
+    counted, before anything else of it runs: the edge puts this outermost, around
+    the security layer, for the methods it does not parse itself."""
+    if handler.request_deserializer is None:
+        return handler
+    arity = arity_of(handler)
+    behavior = guarded(getattr(handler, arity), arity.startswith("stream_"), short_name(path))
+    return rebuild(handler, behavior, request_deserializer=tolerant(handler.request_deserializer))

@@ -65,7 +65,9 @@ def build_server(
     )
     servicer = CustomerServicer(ctx)
     # Every handler is registered with the edge around it (edge.py).
-    edge = Edge(guard_malformed=not sec.wrappers, around=sec.wrappers).registrar(server)
+    # Undecodable requests are INVALID_ARGUMENT (not UNKNOWN), answered by the
+    # edge before the security layer (if any) looks into them.
+    edge = Edge(guard_malformed=True, around=sec.wrappers).registrar(server)
     customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, edge)  # type: ignore[arg-type]
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, edge)  # type: ignore[arg-type]

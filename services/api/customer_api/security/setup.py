@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import grpc
 from prometheus_client import Gauge
 
-from customer_api.malformed import MalformedRequestGuard
 from customer_api.rpc import Wraps
 from customer_api.security.interceptor import SecurityInterceptor
 from customer_api.security.settings import SecuritySettings, load_security_settings
@@ -27,8 +26,8 @@ AUTH_DISABLED = Gauge(
 @dataclass
 class ServerSecurity:
     settings: SecuritySettings
-    # Around the edge, innermost first (edge.Edge `around`), so refused calls do
-    # no work at all: the security layer, then the guard against undecodable bytes.
+    # Around the edge (edge.Edge `around`), so refused calls do no work at all; the
+    # edge answers undecodable bytes outside them.
     wrappers: list[Wraps] = field(default_factory=list)
     credentials: grpc.ServerCredentials | None = None
 
@@ -39,9 +38,7 @@ def server_security(ctx: Context, settings: SecuritySettings | None = None) -> S
     out = ServerSecurity(settings=s)
     if s.auth_enabled:
         authenticator = build_authenticator(s.auth_mode, s.static_tokens_file, s.jwt)
-        # Undecodable requests are INVALID_ARGUMENT (not UNKNOWN), answered before
-        # the security layer looks into them; without it the edge answers them.
-        out.wrappers = [SecurityInterceptor(ctx, s, authenticator), MalformedRequestGuard()]
+        out.wrappers = [SecurityInterceptor(ctx, s, authenticator)]
         AUTH_DISABLED.set(0)
     else:
         AUTH_DISABLED.set(1)
