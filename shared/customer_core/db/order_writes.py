@@ -15,11 +15,14 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from customer_core.db import Conn
+from customer_core.db import Conn, outage
 from customer_core.domain.order_events import Item, OrderState, StatsDelta
 
 # Items NULL: unchanged since read (the row exists and is locked), keep them; a
 # proposed row cannot carry SQL NULL into a NOT NULL column, so JSON null stands in.
+# Only the order's own customer's row is updated: a "new" order another customer's
+# batch created meanwhile (not visible when this batch read its orders) is left
+# alone, and write_batch raises WriteConflict; run again, the batch sees it.
 UPSERT_ORDERS = """
 INSERT INTO order_history AS h (
     order_id, customer_id, family_id, placed_at, completed_at, cancelled_at, items,
@@ -46,6 +49,7 @@ ON CONFLICT (order_id) DO UPDATE SET
     points_earned = EXCLUDED.points_earned,
     cancel_reason = EXCLUDED.cancel_reason,
     update_time = now()
+WHERE h.customer_id = EXCLUDED.customer_id
 """
 
 ADD_STATS = """
@@ -194,4 +198,9 @@ async def write_batch(
     if not orders and not deltas:
         return
     columns = _order_columns(orders, family_of, loaded) + _stats_columns(deltas)
-    await conn.fetchval(WRITE_BATCH, *columns)
+    written = await conn.fetchval(WRITE_BATCH, *columns)
+    if written != len(orders):
+        raise outage.WriteConflict(
+            f"{len(orders) - written} of {len(orders)} orders were created meanwhile by"
+            " another customer's batch"
+        )

@@ -24,11 +24,19 @@ _OUTAGE_TYPES: tuple[type[BaseException], ...] = (
 # starting up), system error.
 _OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
 
+
+class WriteConflict(Exception):
+    """A row this transaction meant to create was created meanwhile by another, for
+    something else (found at the write, as an upsert that changed nothing). Like a
+    concurrent insert of the same key: run again, the transaction sees that row."""
+
+
 # Contention between concurrent writers: a deadlock or serialisation failure
 # (class 40), a concurrent insert of the same key (the retry sees the row).
 _CONTENTION_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.TransactionRollbackError,
     asyncpg.UniqueViolationError,
+    WriteConflict,
 )
 
 
