@@ -115,7 +115,14 @@ def write(
 ) -> str:
     text = summary(results, quick, load)
     out.write_text(text)
+    if out == OUT:
+        show_in_readme()
     return text
+
+
+def show_in_readme() -> None:
+    """Rebuild the README, which shows the page's figures that have a target."""
+    subprocess.run([sys.executable, str(HERE.parent / "scripts" / "build_readme.py")], check=True)
 
 
 def main() -> int:

@@ -5,7 +5,10 @@ The prose is docs/_readme.md. Three parts of it are generated, so they cannot dr
 - {api_overview}: one line per RPC of proto/customer/v1/customer.proto, with the first
   sentence of the comment the proto gives it;
 - {docs_index}: the pages of docs/ (PAGES below; tests/unit/test_readme.py checks that
-  it names every page and that mkdocs.yml's nav has the same ones).
+  it names every page and that mkdocs.yml's nav has the same ones);
+- {latest_figures}: the figures of docs/performance.md that have a target, and the
+  req/s of the authenticated hot path, with the run's machine and load average
+  (`make bench` writes that page, then runs this).
 
 The area docs (docs/*.md) stay in docs/ and are not copied in. `python
 scripts/build_readme.py` rewrites README.md; `--check` fails when it is stale
@@ -106,12 +109,23 @@ def docs_index() -> str:
     return "\n".join(rows)
 
 
+def latest_figures() -> str:
+    """docs/performance.md's line about the run, and its rows with a target (plus the
+    authenticated hot path's req/s): the README shows the latest run, and only it."""
+    page = (DOCS / "performance.md").read_text()
+    when = next((line for line in page.splitlines() if line.startswith("Written by")), "")
+    rows = [line for line in page.splitlines() if line.startswith("|")]
+    kept = rows[:2] + [r for r in rows[2:] if not r.endswith("| – |") or "req/s (k6, " in r]
+    return when + "\n\n" + "\n".join(kept)
+
+
 def build() -> str:
     text = (DOCS / "_readme.md").read_text()
     for key, part in (
         ("{config_table}", table()),
         ("{api_overview}", api_overview()),
         ("{docs_index}", docs_index()),
+        ("{latest_figures}", latest_figures()),
     ):
         text = text.replace(key, part)
     return text.rstrip() + "\n"
