@@ -247,15 +247,22 @@ async def _with_ceiling(
 ) -> dict[str, object]:
     conn = await connect_db(ceiling_config.core)
     try:
+        before = cpu_by_process()
         ceiling_seconds = await measure_ceiling(conn, batches)
+        spent = cpu_by_process()
     finally:
         await conn.close()
     ceiling = events / ceiling_seconds
     ratio = eps / ceiling
+    # What the same rows cost PostgreSQL when written this way: the consumer's
+    # PostgreSQL CPU per event less this is the database work the consumer adds.
+    pg_us = (spent["postgres"] - before["postgres"]) / events * 1e6
+    bench_us = (spent["consumer"] - before["consumer"]) / events * 1e6
     print(
         f"raw ceiling (one set-based statement per {batch}-event batch): "
         f"{ceiling:,.0f} events/s; ratio {ratio:.3f} "
-        f"(load average {os.getloadavg()[0]:.2f})",
+        f"(load average {os.getloadavg()[0]:.2f}); CPU per event, µs: postgres {pg_us:.0f}, "
+        f"bench {bench_us:.0f}",
         flush=True,
     )
     return {
