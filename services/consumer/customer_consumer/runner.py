@@ -28,16 +28,15 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, ProducerClosed
 
 from customer_consumer import kafka, metrics
 from customer_consumer.health import Health
+from customer_consumer.rebalance import Rebalance, count_outcomes
 from customer_consumer.records import (
     DeadLetter,
     Fetched,
     decode_records,
-    field_label,
     rejected_letters,
 )
 from customer_consumer.settings import ConsumerSettings
@@ -45,7 +44,7 @@ from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
 from customer_core.context.kafka import client_options
 from customer_core.errors import Unavailable
-from customer_core.usecases.events import Applying, BatchResult
+from customer_core.usecases.events import Applying
 from customer_core.usecases.notifier import Notifier
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ class Runner:
         core = self.settings.core.kafka
         await kafka.ensure_topics(core, list(self.topics), self.settings.partitions)
         self.consumer = consumer = self._new_consumer()
-        consumer.subscribe(list(self.topics), listener=_Listener(self))
+        consumer.subscribe(list(self.topics), listener=Rebalance(self))
         self.producer = kafka.producer(core)
         await self.producer.start()
         self.notifier.start()
@@ -221,7 +220,7 @@ class Runner:
         # What the commits changed, however many attempts the batch took: a retry
         # applies only what had not committed, so it finds no duplicates of its own.
         await self.notifier.put(result.notices, result.activities)
-        _count(result, dead)
+        count_outcomes(result, dead)
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -305,41 +304,3 @@ class Runner:
             metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
             total += lag
         return total
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        try:
-            async with asyncio.timeout(30):
-                async with self.runner.lock:
-                    pass  # the batch in hand is done (or failed and will be replayed)
-        except TimeoutError:
-            log.warning("rebalance: batch still in hand after 30s; its events will replay")
-        await self.runner.commit(only=list(revoked))
-        for tp in revoked:
-            self.runner.done.pop(tp, None)
-            self.runner.committed.pop(tp, None)
-            with contextlib.suppress(KeyError):
-                metrics.LAG.remove(tp.topic, str(tp.partition))
-        log.info("partitions revoked", extra={"partitions": len(revoked)})
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info(
-            "partitions assigned",
-            extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
-        )
-
-
-def _count(result: BatchResult, dead: Sequence[DeadLetter]) -> None:
-    for outcome, items in (("applied", result.applied), ("duplicate", result.duplicates)):
-        by_topic: dict[str, int] = {}
-        for i in items:
-            by_topic[i.topic] = by_topic.get(i.topic, 0) + 1
-        for topic, n in by_topic.items():
-            metrics.EVENTS.labels(topic, outcome).inc(n)
-    for d in dead:
-        metrics.EVENTS.labels(d.source.topic, "dead_lettered").inc()
-        metrics.DEAD_LETTERS.labels(d.source.topic, field_label(d.field)).inc()
