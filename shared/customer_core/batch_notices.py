@@ -27,7 +27,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from customer_core import notices
-from customer_core.cache import generation_key
+from customer_core.cache_keys import generation_key
 from customer_core.notices import Activity, Notice
 
 log = logging.getLogger(__name__)

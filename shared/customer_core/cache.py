@@ -14,7 +14,6 @@ database and the failure is counted, never raised.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,14 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as ValkeyConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from customer_core.cache_keys import (
+    GLOBAL_GEN,
+    LOOKUP_MANY,
+    LOOKUP_MANY_SHA,
+    PUT,
+    gen_key,
+    slots_key,
+)
 from customer_core.local_cache import LocalCache
 from customer_core.loop_load import SATURATED, ThreadLoad
 from customer_core.telemetry import CACHE_REQUESTS, CACHE_RESULTS
@@ -32,61 +39,9 @@ from customer_core.valkey_link import ValkeyLink, pack
 
 log = logging.getLogger(__name__)
 
-GLOBAL_GEN = "cs:gen:global"
-
-# Reads the generations and the values of every look-up that arrives in one
-# event-loop turn: one round trip serves them all (at load, the per-command
-# cost dominated a cached call). KEYS[1] = global generation, KEYS[i + 1] = customer
-# generations, ARGV[i] = key prefixes; returns {key, value or false, ...}.
-_LOOKUP_MANY = """
-local gg = redis.call('GET', KEYS[1]) or '0'
-local out = {}
-for i = 2, #KEYS do
-    local key = ARGV[i - 1] .. (redis.call('GET', KEYS[i]) or '0') .. '.' .. gg
-    out[#out + 1] = key
-    out[#out + 1] = redis.call('GET', key)
-end
-return out
-"""
-
 _Pending = tuple[str, str, "asyncio.Future[tuple[Any, Any]]"]
 # Round trips in flight at once; look-ups arriving meanwhile wait for the next.
 _MAX_IN_FLIGHT = 2
-# Valkey names a script by the SHA-1 of its text (an identifier, not security).
-_SCRIPT_SHA = hashlib.sha1(_LOOKUP_MANY.encode(), usedforsecurity=False).hexdigest()
-
-
-def _gen_key(customer_id: UUID) -> str:
-    # The hash tag keeps a customer's keys in one slot on a Valkey cluster.
-    return f"cs:{{{customer_id}}}:gen"
-
-
-def _slots_key(customer_id: UUID) -> str:
-    return f"cs:{{{customer_id}}}:slots"
-
-
-# Stores a value only under the generations its slot was made under, and records
-# the slot in the customer's set, so erasure (`forget`) finds every stored copy:
-# a reader that raced the erasure stores nothing, one that stored first is in
-# the set. The set is scored by expiry time and sheds expired slots, so it
-# holds at most one TTL's worth of them however busy the customer is.
-# KEYS: slot, customer generation, global generation, the slot set;
-# ARGV: the slot's prefix, the value, the TTL.
-_PUT = """
-local gen = (redis.call('GET', KEYS[2]) or '0') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
-if ARGV[1] .. gen ~= KEYS[1] then return 0 end
-local now = tonumber(redis.call('TIME')[1])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), KEYS[1])
-redis.call('EXPIRE', KEYS[4], ARGV[3])
-return 1
-"""
-
-
-def generation_key(customer_id: UUID) -> str:
-    """The customer's generation counter, for a writer that bumps it in its own script."""
-    return _gen_key(customer_id)
 
 
 def _link_for(client: redis.Redis) -> ValkeyLink:
@@ -144,7 +99,7 @@ class Cache:
         self._last_sent = float("-inf")
         self._scheduled: asyncio.Handle | None = None
         self._counters: dict[tuple[str, str], Any] = {}
-        self._put = client.register_script(_PUT)
+        self._put = client.register_script(PUT)
 
     def held(self, kind: str, customer_id: UUID) -> bytes | None:
         """The value this process holds (no I/O, nothing awaited), or None: then `lookup`."""
@@ -177,7 +132,7 @@ class Cache:
         mark = 0 if local is None else local.mark()
         prefix = f"cs:{{{customer_id}}}:{kind}:"
         try:
-            key, value = await self._enqueue(_gen_key(customer_id), prefix)
+            key, value = await self._enqueue(gen_key(customer_id), prefix)
         except RedisError as exc:
             self._count(kind, "error")
             log.warning("cache lookup failed", extra={"cache": kind, "error": str(exc)})
@@ -228,7 +183,7 @@ class Cache:
         batch, self._batch = self._batch, []
         self._in_flight += 1
         self._last_sent = asyncio.get_running_loop().time()
-        self._send(batch, "EVALSHA", _SCRIPT_SHA)
+        self._send(batch, "EVALSHA", LOOKUP_MANY_SHA)
 
     def _send(self, batch: list[_Pending], command: str, script: str) -> None:
         keys = [gen_key for gen_key, _, _ in batch]
@@ -238,7 +193,7 @@ class Cache:
     def _answer(self, batch: list[_Pending], reply: Any) -> None:
         if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
             # Valkey restarted or flushed its scripts: send the script itself once.
-            self._send(batch, "EVAL", _LOOKUP_MANY)
+            self._send(batch, "EVAL", LOOKUP_MANY)
             return
         self._in_flight -= 1
         if not isinstance(reply, Exception) and not (
@@ -270,7 +225,7 @@ class Cache:
     async def put(self, slot: Slot, value: bytes) -> None:
         if slot.key is None or slot.customer_id is None:
             return
-        keys = [slot.key, _gen_key(slot.customer_id), GLOBAL_GEN, _slots_key(slot.customer_id)]
+        keys = [slot.key, gen_key(slot.customer_id), GLOBAL_GEN, slots_key(slot.customer_id)]
         try:
             stored = await self._put(keys=keys, args=[slot.prefix, value, self._ttl])
         except RedisError as exc:
@@ -286,7 +241,7 @@ class Cache:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for customer_id in customer_ids:
-                    pipe.incr(_gen_key(customer_id))
+                    pipe.incr(gen_key(customer_id))
                 await pipe.execute()
         except RedisError as exc:
             # Values expire after the TTL; until then a replica may serve the old one.
@@ -304,7 +259,7 @@ class Cache:
         await self.invalidate(*customer_ids)
         try:
             for customer_id in customer_ids:
-                slots = _slots_key(customer_id)
+                slots = slots_key(customer_id)
                 stored = await self._client.zrange(slots, 0, -1)
                 await self._client.delete(slots, *stored)
         except RedisError as exc:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from customer_core import batch_notices as notifier
 from customer_core import notices
-from customer_core.cache import generation_key
+from customer_core.cache_keys import generation_key
 from customer_core.notices import Activity, Notice
 
 texts = st.text(max_size=20)

@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
-from customer_core.cache import GLOBAL_GEN, Cache
+from customer_core.cache import Cache
+from customer_core.cache_keys import GLOBAL_GEN
 from customer_core.config import Settings
 from customer_core.db.migrate import check_schema
 from customer_core.errors import Unavailable

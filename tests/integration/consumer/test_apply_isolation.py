@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from customer_consumer import demo_traffic
 from customer_core import notices
-from customer_core.cache import generation_key
+from customer_core.cache_keys import generation_key
 from customer_core.context import Context
 from customer_core.domain.order_events import OrderEvent, Placed
 from customer_core.events.encode import event_json

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_core import batch_notices, notices
-from customer_core.cache import Cache, generation_key
+from customer_core.cache import Cache
+from customer_core.cache_keys import generation_key
 from customer_core.context import Context
 from customer_core.notices import Activity, Notice
 

@@ -19,7 +19,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from prometheus_client import REGISTRY
 
 from customer_api.server import build_server
-from customer_core.cache import generation_key
+from customer_core.cache_keys import generation_key
 from customer_core.config import Settings, load_settings
 from customer_core.context import Context
 from customer_core.local_cache import LocalCache

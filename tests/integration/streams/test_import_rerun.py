@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from customer_core.cache import _gen_key
+from customer_core.cache_keys import gen_key as _gen_key
 from customer_core.context import Context
 from tests.integration.streams.conftest import Stub
 from tests.integration.streams.test_imports import in_messages, record
