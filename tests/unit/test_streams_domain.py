@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from customer_api.flow import Outbox
+from customer_core.activity_streams import cursor_key
 from customer_core.domain.customers import Dietary, Preferences, Profile, Role
 from customer_core.domain.favorites import Customization, Draft
 from customer_core.domain.imports import (
@@ -26,7 +27,6 @@ from customer_core.domain.imports import (
 )
 from customer_core.domain.streams import DrinkCount, rank_drinks, rank_hours, refresh_delay
 from customer_core.errors import InvalidArgument, LimitExceeded
-from customer_core.notices import cursor_key
 
 
 def rec(**changes: object) -> ImportRecord:

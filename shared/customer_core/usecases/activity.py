@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from redis.asyncio.client import PubSub
 
-from customer_core import notices
+from customer_core import activity_streams, notices
+from customer_core.activity_streams import cursor_key
 from customer_core.context import Context
-from customer_core.notices import Entry, Notice, cursor_key
+from customer_core.notices import Entry, Notice
 from customer_core.usecases.stats import ensure_feed_target
 
 __all__ = [
@@ -68,14 +69,14 @@ async def family_feed(ctx: Context, family_id: uuid.UUID) -> str:
 
 async def read_after(ctx: Context, stream: str, cursor: str, count: int) -> list[Entry]:
     """Up to `count` entries strictly after `cursor`, oldest first."""
-    return await notices.read_after(ctx.valkey, stream, cursor, count)
+    return await activity_streams.read_after(ctx.valkey, stream, cursor, count)
 
 
 async def replay(ctx: Context, stream: str, cursor: str, chunk: int) -> AsyncIterator[list[Entry]]:
     """Every entry after `cursor` up to the newest, oldest first, `chunk` at a time
     (each chunk non-empty)."""
     while True:
-        entries = await notices.read_after(ctx.valkey, stream, cursor, chunk)
+        entries = await activity_streams.read_after(ctx.valkey, stream, cursor, chunk)
         if entries:
             yield entries
             cursor = entries[-1].cursor
@@ -85,12 +86,12 @@ async def replay(ctx: Context, stream: str, cursor: str, chunk: int) -> AsyncIte
 
 async def latest_cursor(ctx: Context, stream: str) -> str:
     """The newest entry's cursor, or START_CURSOR for an empty stream."""
-    return await notices.latest_cursor(ctx.valkey, stream)
+    return await activity_streams.latest_cursor(ctx.valkey, stream)
 
 
 async def lost_after(ctx: Context, stream: str, cursor: str) -> bool:
     """Whether entries after `cursor` may have been trimmed from the replay window."""
-    return await notices.lost_after(ctx.valkey, stream, cursor)
+    return await activity_streams.lost_after(ctx.valkey, stream, cursor)
 
 
 # ---- Doorbells ---------------------------------------------------------------------

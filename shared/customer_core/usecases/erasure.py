@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from customer_core import notices
+from customer_core import activity_streams, notices
 from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import customers as customers_db
@@ -63,7 +63,7 @@ async def forget(
 ) -> None:
     """After the commit: the cached values and activity of (customer, family) pairs."""
     await ctx.cache.forget(*(cid for cid, _ in customers))
-    await notices.forget(ctx.valkey, customers, emptied)
+    await activity_streams.forget(ctx.valkey, customers, emptied)
 
 
 async def delete_customer(

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from customer_consumer import demo_traffic
-from customer_core import notices
+from customer_core import activity_streams, notices
 from customer_core.cache_keys import generation_key
 from customer_core.context import Context
 from customer_core.domain.order_events import OrderEvent, Placed
@@ -96,7 +96,9 @@ async def test_a_dead_letter_send_failing_after_the_commit_still_publishes_each_
 
 
 async def _kinds(ctx: Context, cid: uuid.UUID) -> Counter[str]:
-    entries = await notices.read_after(ctx.valkey, notices.customer_stream(cid), "0-0", 100)
+    entries = await activity_streams.read_after(
+        ctx.valkey, notices.customer_stream(cid), "0-0", 100
+    )
     return Counter(e.activity.kind for e in entries)
 
 

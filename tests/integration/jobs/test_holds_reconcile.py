@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from customer_core import notices
+from customer_core import activity_streams, notices
 from customer_core.context import Context
 from customer_core.db.loyalty import post_entries
 from customer_core.domain.jobs import JobPolicy
@@ -93,7 +93,9 @@ async def test_an_expired_hold_is_in_the_redeemers_activity_feed(
 
     assert (await release_holds(ctx, policy, NOW)).rows == 1
 
-    feed = await notices.read_after(ctx.valkey, notices.customer_stream(customer), "0-0", 10)
+    feed = await activity_streams.read_after(
+        ctx.valkey, notices.customer_stream(customer), "0-0", 10
+    )
     assert [(e.activity.kind, e.activity.order_id, e.activity.points) for e in feed] == [
         ("reward_reversed", f"order-{redemption}", 100)
     ]

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from customer_api.server import ApiServer
-from customer_core import notices
+from customer_core import activity_streams, notices
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
@@ -52,7 +52,7 @@ async def events(feed: Feed, n: int, within: float = 30) -> list[pb.ActivityEven
 
 
 def key(cursor: str) -> tuple[int, int]:
-    return notices.cursor_key(cursor)
+    return activity_streams.cursor_key(cursor)
 
 
 async def test_live_events_carry_increasing_cursors_per_subscription(

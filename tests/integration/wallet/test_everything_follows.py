@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from customer_core import notices
+from customer_core import activity_streams, notices
 from customer_core.context import Context
 from customer_core.db import campaigns as campaigns_db
 from customer_core.domain.campaign_spec import campaign_from_spec
@@ -68,7 +68,7 @@ async def test_wallet_events_reach_the_familys_activity_feed(
     await wallet.set_wallet(ctx, fam.id, True, fam.owner, "")
     asked = await rewards.redeem_reward(ctx, fam.child, FREE_COFFEE, "o-1", "k-1")
     await wallet_approvals.decline(ctx, asked.redemption.id, fam.adult, "not today", "")
-    entries = await notices.read_after(
+    entries = await activity_streams.read_after(
         ctx.valkey, notices.family_stream(fam.id), notices.START_CURSOR, 100
     )
     kinds = [(e.activity.kind, e.activity.customer_id, e.activity.points) for e in entries]
