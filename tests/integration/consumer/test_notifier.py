@@ -8,8 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from customer_core import batch_notices as notifier
-from customer_core import cache as cache_module
-from customer_core import notices
+from customer_core import cache_keys, notices
 from customer_core.context import Context
 from customer_core.notices import Activity, Notice
 from customer_core.usecases.notifier import Notifier
@@ -107,7 +106,7 @@ async def test_notices_go_out_after_a_lost_script_and_valkey_errors_are_swallowe
 
 async def test_the_notifier_bumps_cache_generations_then_publishes_in_order(ctx: Context):
     cid = uuid.uuid4()
-    gen_key = cache_module.generation_key(cid)
+    gen_key = cache_keys.generation_key(cid)
     before = int(await ctx.valkey.get(gen_key) or 0)
     task = Notifier(ctx)
     task.start()
