@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import asyncpg
@@ -110,7 +111,9 @@ WITH moved AS (SELECT id, customer_id, family_id FROM loyalty_accounts WHERE id 
 {VIEWERS_OF_MOVED}"""
 
 
-async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[PostedEntry]:
+async def post_entries(
+    conn: Conn, entries: Sequence[LedgerEntry], locked: AbstractSet[uuid.UUID] = frozenset()
+) -> list[PostedEntry]:
     """Append `entries` to the ledger and move the balances; returns those actually posted.
 
     An entry whose idempotency key is already in the ledger (or earlier in the
@@ -127,7 +130,8 @@ async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[Poste
     clean under concurrency; the CHECK is the backstop.
 
     Accounts touched by a batch are locked in id order first, so concurrent
-    batches over the same accounts cannot deadlock. Counts points into the
+    batches over the same accounts cannot deadlock; unless the caller says it
+    holds them all already (`locked`, the consumer's batch lock). Counts points into the
     loyalty metrics (counted when posted; a later rollback of the caller's
     transaction is rare and not subtracted).
     """
@@ -136,7 +140,7 @@ async def post_entries(conn: Conn, entries: Sequence[LedgerEntry]) -> list[Poste
     for e in entries:
         e.check()
     accounts = {e.account_id for e in entries}
-    if len(accounts) > 1:
+    if len(accounts) > 1 and not accounts <= locked:
         await conn.execute(LOCK_ACCOUNTS, sorted(accounts))
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
     for e in entries:

@@ -108,7 +108,7 @@ async def settle(
     entries += await order_campaigns.award_entries(
         conn, completions, base, accounts, states, family_of
     )
-    posted = await loyalty_db.post_entries(conn, entries)
+    posted = await loyalty_db.post_entries(conn, entries, locked)
     # A campaign entry whose key was already in the ledger was budgeted before:
     # what `award_entries` reserved for it now goes back.
     kept = {e.idempotency_key for e in posted}
@@ -248,7 +248,7 @@ async def _reverse(
                     idempotency_key=f"{e.idempotency_key}:reverse" + (f":{n}" if n else ""),
                 )
             )
-    posted = await loyalty_db.post_entries(conn, entries)
+    posted = await loyalty_db.post_entries(conn, entries, locked)
     for p in posted:
         assert p.source_ref is not None
         out.earned_by_order[p.source_ref] += p.points
