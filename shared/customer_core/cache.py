@@ -29,7 +29,7 @@ from customer_core.cache_keys import (
     LOOKUP_MANY,
     LOOKUP_MANY_SHA,
     PUT,
-    gen_key,
+    generation_key,
     slots_key,
 )
 from customer_core.local_cache import LocalCache
@@ -132,7 +132,7 @@ class Cache:
         mark = 0 if local is None else local.mark()
         prefix = f"cs:{{{customer_id}}}:{kind}:"
         try:
-            key, value = await self._enqueue(gen_key(customer_id), prefix)
+            key, value = await self._enqueue(generation_key(customer_id), prefix)
         except RedisError as exc:
             self._count(kind, "error")
             log.warning("cache lookup failed", extra={"cache": kind, "error": str(exc)})
@@ -225,7 +225,7 @@ class Cache:
     async def put(self, slot: Slot, value: bytes) -> None:
         if slot.key is None or slot.customer_id is None:
             return
-        keys = [slot.key, gen_key(slot.customer_id), GLOBAL_GEN, slots_key(slot.customer_id)]
+        keys = [slot.key, generation_key(slot.customer_id), GLOBAL_GEN, slots_key(slot.customer_id)]
         try:
             stored = await self._put(keys=keys, args=[slot.prefix, value, self._ttl])
         except RedisError as exc:
@@ -241,7 +241,7 @@ class Cache:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for customer_id in customer_ids:
-                    pipe.incr(gen_key(customer_id))
+                    pipe.incr(generation_key(customer_id))
                 await pipe.execute()
         except RedisError as exc:
             # Values expire after the TTL; until then a replica may serve the old one.

@@ -30,8 +30,9 @@ return out
 LOOKUP_MANY_SHA = hashlib.sha1(LOOKUP_MANY.encode(), usedforsecurity=False).hexdigest()
 
 
-def gen_key(customer_id: UUID) -> str:
-    # The hash tag keeps a customer's keys in one slot on a Valkey cluster.
+def generation_key(customer_id: UUID) -> str:
+    """The customer's generation counter (writers bump it, in scripts of their own too).
+    The hash tag keeps a customer's keys in one slot on a Valkey cluster."""
     return f"cs:{{{customer_id}}}:gen"
 
 
@@ -56,8 +57,3 @@ redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), KEYS[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
 return 1
 """
-
-
-def generation_key(customer_id: UUID) -> str:
-    """The customer's generation counter, for a writer that bumps it in its own script."""
-    return gen_key(customer_id)

@@ -93,30 +93,6 @@ def _encoded_or(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], byt
     return encode
 
 
-def _in_bytes(
-    method: str,
-    behavior: Callable[..., Any],
-    parse: Callable[[bytes], Any],
-    serialize: Callable[[Any], bytes] | None,
-) -> Callable[..., Any]:
-    """A unary behavior taking and giving bytes: undecodable ones are INVALID_ARGUMENT
-    (counted) before `behavior` (and the layers in it) runs."""
-    invalid = RPC_REQUESTS.labels(method, "INVALID_ARGUMENT")
-
-    async def call(data: bytes, context: RpcContext) -> Any:
-        try:
-            request = parse(data)
-        except UNDECODABLE:
-            invalid.inc()
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE)
-        response = await behavior(request, context)
-        if type(response) is Encoded:
-            return response.data
-        return response if serialize is None else serialize(response)
-
-    return call
-
-
 class Edge:
     """Wraps every method's handler once, when it is registered.
 
@@ -147,8 +123,7 @@ class Edge:
         behavior = getattr(handler, arity)
         parse = handler.request_deserializer
         guard = self._guard_malformed and parse is not None
-        fast = arity == "unary_unary" and guard and parse is not None
-        if fast and not self._around and parse is not None:
+        if arity == "unary_unary" and guard and not self._around and parse is not None:
             # The hot path with nothing between gRPC and the edge: one Python
             # frame per call parses, runs, counts and serializes (each parser or
             # serializer gRPC calls back into is a frame of its own).
@@ -158,15 +133,8 @@ class Edge:
         wrapped = self._wrap(method, arity, handler, guard and not self._around)
         for outer in self._around:
             wrapped = outer.wrap(path, wrapped)
-        if not (guard and self._around):
-            return wrapped
-        layered = wrapped.unary_unary
-        if fast and parse is not None and layered is not None:
-            # Parsed and serialized in one outer frame here too, around the layers.
-            return grpc.unary_unary_rpc_method_handler(
-                _in_bytes(method, layered, parse, handler.response_serializer)
-            )
-        return guard_handler(path, wrapped)
+        # Undecodable bytes are answered outside the layers, before they look in.
+        return guard_handler(path, wrapped) if guard and self._around else wrapped
 
     def _wrap(self, method: str, arity: str, handler: Handler, guard: bool) -> Handler:
         behavior = getattr(handler, arity)

@@ -3,9 +3,9 @@
 Left alone, gRPC answers UNKNOWN and names the parser's exception. Each
 handler's request parser is swapped for one that marks undecodable input, and
 the call is answered before any handler runs, by the edge, outermost: the
-security layer never looks into a request that did not parse. A unary call's
-request is parsed in the edge's own outer wrapper (`UNDECODABLE` bytes are
-answered there); other methods get `guard_handler`.
+security layer never looks into a request that did not parse
+(`guard_handler`). Without that layer, a unary call's request is parsed in the
+edge's own wrapper, which answers `UNDECODABLE` bytes itself.
 """
 
 from __future__ import annotations

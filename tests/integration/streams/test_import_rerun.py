@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from customer_core.cache_keys import gen_key as _gen_key
+from customer_core.cache_keys import generation_key
 from customer_core.context import Context
 from tests.integration.streams.conftest import Stub
 from tests.integration.streams.test_imports import in_messages, record
@@ -12,7 +12,7 @@ async def _state(ctx: Context) -> dict[str, tuple[object, object]]:
     """external id -> (update_time, cache generation)."""
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch("SELECT id, external_id, update_time FROM customers")
-    gens = await ctx.valkey.mget([_gen_key(r["id"]) for r in rows])
+    gens = await ctx.valkey.mget([generation_key(r["id"]) for r in rows])
     return {r["external_id"]: (r["update_time"], g) for r, g in zip(rows, gens, strict=True)}
 
 

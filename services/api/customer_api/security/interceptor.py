@@ -56,7 +56,6 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self.peers = PeerFailures(settings.unauthenticated_rate_per_second)
         self.families = FamilyResolver(ctx)
         self.auditor = Auditor(ctx)
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -66,16 +65,9 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(details)
         if handler is None:
             return handler
-        path: str = details.method  # type: ignore[attr-defined]
-        # gRPC runs interceptors on every call, but what wraps a handler depends
-        # on the method alone (the call's metadata and peer are read inside the
-        # call): built once per method, not per call.
-        known = self._wrapped.get(path)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = self.wrap(path, handler)
-        self._wrapped[path] = (handler, wrapped)  # registered methods only: bounded
-        return wrapped
+        # The interceptor form, for servers built by hand (tests); build_server
+        # registers `wrap` once per method instead.
+        return self.wrap(details.method, handler)  # type: ignore[attr-defined]
 
     def wrap(self, path: str, handler: Handler) -> Handler:
         """`handler` admitting each call first (build_server registers it so, once
