@@ -78,5 +78,9 @@ class ConfigError(CustomerServiceError):
         self.variable = variable
 
 
+class BrokenInstall(CustomerServiceError):
+    """The installation lacks a library the process needs; the message names it."""
+
+
 class SchemaOutOfDate(CustomerServiceError):
     """The database schema is older (or newer) than this code expects."""

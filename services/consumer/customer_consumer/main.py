@@ -35,6 +35,8 @@ def main(argv: list[str]) -> int:
     opts = parser.parse_args(argv)
     if opts.rate <= 0 if opts.command else False:
         parser.error("--rate must be positive")
+    if opts.command is None:
+        kafka.check_codecs()  # before anything else: it is the image, not the settings
     config = settings.load()
     telemetry.setup(config.core, "consumer")
     use_uvloop()

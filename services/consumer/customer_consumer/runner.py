@@ -5,9 +5,10 @@ dead letters were acknowledged by the broker), so a crash anywhere replays
 the batch and the inbox turns the replay into no-ops. While the database (or
 the broker, for dead letters) is unavailable, the loop stops fetching and
 retries the same batch with capped exponential backoff, so nothing is lost or
-skipped. On SIGTERM it finishes the batch in hand, commits, and leaves the
-group. The rebalance listener waits for the batch in hand and commits what is
-done before partitions move to another member.
+skipped; so is a fetch the client cannot read (fetching.py). On SIGTERM it
+finishes the batch in hand, commits, and leaves the group. The rebalance
+listener waits for the batch in hand and commits what is done before
+partitions move to another member.
 
 Throughput: while a batch is in the database, the next one is fetched and
 decoded (one batch ahead at most; records of partitions revoked meanwhile are
@@ -30,15 +31,10 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerClosed
 
-from customer_consumer import kafka, metrics
+from customer_consumer import fetching, kafka, metrics
 from customer_consumer.health import Health
 from customer_consumer.rebalance import Rebalance, count_outcomes
-from customer_consumer.records import (
-    DeadLetter,
-    Fetched,
-    decode_records,
-    rejected_letters,
-)
+from customer_consumer.records import Fetched, rejected_letters
 from customer_consumer.settings import ConsumerSettings
 from customer_consumer.tracing import continue_producer_traces, trace_of, tracer
 from customer_core.context import Context
@@ -48,8 +44,6 @@ from customer_core.usecases.events import Applying
 from customer_core.usecases.notifier import Notifier
 
 log = logging.getLogger(__name__)
-# Records decoded between two yields to the event loop.
-DECODE_SLICE = 100
 # Attempts at a batch that fails with an unexpected exception (not an outage, not a
 # refusal by the database) before the event at fault is bisected out.
 APPLY_ATTEMPTS = 3
@@ -85,6 +79,9 @@ class Runner:
             client_id=f"customer-consumer-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # A producer's aborted transaction is not an order: its events must
+            # never count (read_uncommitted would apply them, exactly once).
+            isolation_level="read_committed",
             max_poll_records=self.settings.max_batch,
             fetch_max_wait_ms=min(self.settings.poll_ms, 500),
             max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -109,8 +106,10 @@ class Runner:
             )
             while not stop.is_set():
                 self.health.loop_turned()
-                fetched = await (ahead or self._fetch())
+                fetched = await self._next(ahead, stop)
                 ahead = None
+                if fetched is None:
+                    break
                 assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
                 fetched = fetched.keep(assigned)
                 if fetched.records:
@@ -124,7 +123,7 @@ class Runner:
                 # Also on idle turns: a commit that failed is retried, and nothing
                 # done waits for the next batch to be committed.
                 self._commit_soon()
-                self.health.progressed(lag=await self._measure_lag())
+                self.health.progressed(lag=await fetching.measure_lag(consumer))
         finally:
             self.health.started = False
             if ahead is not None:
@@ -138,22 +137,40 @@ class Runner:
             log.info("consumer stopped")
 
     async def _fetch(self) -> Fetched:
-        """The next batch, decoded in slices so that other tasks (the batch in the
-        database, the notifier) are not held up for a whole batch's decoding."""
         assert self.consumer is not None
-        fetched = await self.consumer.getmany(
-            timeout_ms=self.settings.poll_ms, max_records=self.settings.max_batch
+        most, wait = self.settings.max_batch, self.settings.poll_ms
+        fetched = await fetching.fetch(
+            self.consumer, self.topics, max_records=most, timeout_ms=wait
         )
-        records = [r for batch in fetched.values() for r in batch]
-        if records and self.first_fetch_at is None:
+        if fetched.records and self.first_fetch_at is None:
             self.first_fetch_at = time.perf_counter()
-        out = Fetched(records, [], [])
-        for start in range(0, len(records), DECODE_SLICE):
-            part = decode_records(records[start : start + DECODE_SLICE], self.topics)
-            out.good += part.good
-            out.bad += part.bad
-            await asyncio.sleep(0)
-        return out
+        return fetched
+
+    async def _next(
+        self, ahead: asyncio.Task[Fetched] | None, stop: asyncio.Event
+    ) -> Fetched | None:
+        """The next batch (None: shutdown came first). A fetch the client cannot
+        read is retried with backoff, from what was applied (fetching.rewind)."""
+        assert self.consumer is not None
+        attempt, lost = 0, False
+        while True:
+            try:
+                if lost:
+                    await fetching.rewind(self.consumer, self.done)
+                    lost = False
+                return await (ahead or self._fetch())
+            except KafkaError as exc:
+                ahead, lost = None, True
+                metrics.RETRIES.labels("kafka").inc()
+                problem = f"kafka: cannot read the fetched records: {type(exc).__name__}: {exc}"
+                self.health.waiting(problem)
+                delay = _backoff(self.settings.retry_max_seconds, attempt)
+                log.error(
+                    "fetch failed; reading it again", extra={"error": problem, "retry_in": delay}
+                )
+                if await _stopped_within(stop, delay):
+                    return None
+                attempt += 1
 
     async def handle(self, fetched: Fetched, stop: asyncio.Event) -> None:
         """Apply one fetched batch until it succeeds (or shutdown abandons it)."""
@@ -183,7 +200,9 @@ class Runner:
                         await applying.apply(self.ctx, isolate_any=failures >= APPLY_ATTEMPTS)
                         result = applying.committed
                         dead = bad + rejected_letters(result.rejected, fetched)
-                        await self._send_dead_letters(dead)
+                        await kafka.send_dead_letters(
+                            self.producer, self.settings.core.kafka.dlq_topic, dead
+                        )
                         self.done.update(offsets)
                 continue_producer_traces(links, batch_span, started)
                 break
@@ -200,8 +219,7 @@ class Runner:
                     log.exception("applying a batch failed unexpectedly")
                 metrics.RETRIES.labels(dependency).inc()
                 self.health.waiting(f"{dependency}: {exc}")
-                delay = min(self.settings.retry_max_seconds, 0.2 * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)
+                delay = _backoff(self.settings.retry_max_seconds, attempt)
                 log.warning(
                     "batch not done; retrying",
                     extra={
@@ -211,12 +229,9 @@ class Runner:
                         "committed": len(good) - len(applying.pending),
                     },
                 )
+                if await _stopped_within(stop, delay):
+                    raise Abandoned from exc
                 attempt += 1
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    continue
-                raise Abandoned from exc
         # What the commits changed, however many attempts the batch took: a retry
         # applies only what had not committed, so it finds no duplicates of its own.
         await self.notifier.put(result.notices, result.activities)
@@ -229,26 +244,6 @@ class Runner:
         log.warning("the dead-letter producer was closed; starting a new one")
         self.producer = kafka.producer(self.settings.core.kafka)
         await self.producer.start()
-
-    async def _send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
-        if not dead:
-            return
-        topic = self.settings.core.kafka.dlq_topic
-        futures = [
-            await self.producer.send(topic, d.value, key=d.source.key, headers=d.headers())
-            for d in dead
-        ]
-        await asyncio.gather(*futures)
-        for d in dead:
-            log.warning(
-                "event dead-lettered",
-                extra={
-                    "topic": d.source.topic,
-                    "partition": d.source.partition,
-                    "offset": d.source.offset,
-                    "reason": d.reason,
-                },
-            )
 
     def _commit_soon(self) -> None:
         """Commit what is done in the background, while the next batch is applied
@@ -291,16 +286,16 @@ class Runner:
         self.committed.update(pending)
         metrics.LAST_COMMIT.set(time.time())
 
-    async def _measure_lag(self) -> int:
-        consumer = self.consumer
-        if consumer is None:
-            return 0
-        total = 0
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            lag = max(high - await consumer.position(tp), 0)
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
-            total += lag
-        return total
+
+def _backoff(most: float, attempt: int) -> float:
+    """Seconds before retry `attempt`: capped exponential backoff, jittered."""
+    return min(most, 0.2 * 2.0**attempt) * random.uniform(0.5, 1.0)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`; True when shutdown came first."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

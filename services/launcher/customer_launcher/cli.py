@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from customer_core.errors import (
+    BrokenInstall,
     ConfigError,
     CustomerServiceError,
     SchemaOutOfDate,
@@ -50,6 +51,7 @@ EXIT_CODES: tuple[tuple[type[CustomerServiceError], int, str], ...] = (
     (ConfigError, 2, "configuration error"),
     (SchemaOutOfDate, 3, "database schema"),
     (Unavailable, 4, "unavailable"),
+    (BrokenInstall, 5, "installation"),
     (CustomerServiceError, 1, "error"),
 )
 
