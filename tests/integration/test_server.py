@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 
+from customer_api import server as server_module
 from customer_api.server import build_server
 from customer_core.config import Settings
 from customer_core.context import Context
@@ -103,3 +104,33 @@ async def test_a_server_stops_after_its_valkey_and_database_clients_were_closed(
     await ctx.aclose()
     await asyncio.sleep(0.5)  # the listener notices its connection is gone
     await asyncio.wait_for(server.stop(0), 15)
+
+
+async def test_a_client_keeping_its_idle_connection_alive_is_not_cut_off(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client of another stack pings its idle connections to keep them through
+    # proxies (grpc-go's keepalive with PermitWithoutStream, Envoy), at the interval
+    # the server allows (shortened here, so the test takes seconds, not minutes).
+    monkeypatch.setattr(server_module, "MIN_PING_INTERVAL_MS", 1000)
+    server = build_server(ctx, 0, host="127.0.0.1", security=NO_AUTH)
+    await server.start()
+    options = [
+        ("grpc.keepalive_time_ms", 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=options) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            await health.Check(health_pb2.HealthCheckRequest(service=""))
+            states = set()
+            for _ in range(60):  # 6 s idle: about six pings
+                states.add(ch.get_state())
+                await asyncio.sleep(0.1)
+            # Cut off, the channel goes IDLE (GOAWAY "too_many_pings") and the
+            # client's next call pays a reconnect.
+            assert states == {grpc.ChannelConnectivity.READY}
+            await health.Check(health_pb2.HealthCheckRequest(service=""))
+    finally:
+        await server.stop(0)

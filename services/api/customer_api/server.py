@@ -46,6 +46,24 @@ class ApiServer:
         await self.server.stop(grace)
 
 
+# The most often a client may ping a connection (a ping more often is a strike; two
+# and gRPC answers GOAWAY "too_many_pings").
+MIN_PING_INTERVAL_MS = 10_000
+
+
+def keepalive_options() -> list[tuple[str, int]]:
+    """Keep idle connections alive through proxies (a ping every 60 s), and let a
+    client do the same at most every MIN_PING_INTERVAL_MS: also while it has no
+    call open, which is when keepalive matters (grpc-go's PermitWithoutStream,
+    Envoy). Without `permit_without_calls` gRPC allows such a ping only every two
+    hours, and cuts the idle connection of every client that keeps it alive."""
+    return [
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+    ]
+
+
 def build_server(
     ctx: Context, port: int, host: str = "[::]", security: SecuritySettings | None = None
 ) -> ApiServer:
@@ -57,10 +75,7 @@ def build_server(
             ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),
-            # Keep idle client connections alive through proxies, but refuse pings
-            # more often than every 10 s.
-            ("grpc.keepalive_time_ms", 60_000),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            *keepalive_options(),
         ],
     )
     servicer = CustomerServicer(ctx)
