@@ -46,6 +46,8 @@ class ApiServer:
         await self.server.stop(grace)
 
 
+# Request metadata gRPC reads, all entries together (HPACK sizes: name, value, 32).
+MAX_METADATA_BYTES = 16 * 1024
 # The most often a client may ping a connection (a ping more often is a strike; two
 # and gRPC answers GOAWAY "too_many_pings").
 MIN_PING_INTERVAL_MS = 10_000
@@ -75,6 +77,12 @@ def build_server(
             ("grpc.max_receive_message_length", min(limit, sec.settings.max_receive_bytes)),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),
+            # One limit, not gRPC's default soft 8 KiB and hard 16 KiB, between which
+            # it refuses a share of calls at random: a token as long as the security
+            # layer accepts (8 KiB) always reaches it, and what is longer than the
+            # transport reads is refused every time (RESOURCE_EXHAUSTED).
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
             *keepalive_options(),
         ],
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import Any
 
 import grpc
 import jwt
@@ -10,13 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from customer_api.security.interceptor import MAX_TOKEN_CHARS
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from tests.integration.security.conftest import AUDIENCE, ISSUER, KID, Family, Serve, Signer
-
-
-def _claims() -> dict[str, object]:
-    now = int(time.time())
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "kind": "operator", "exp": now + 60}
 
 
 def _claims() -> dict[str, object]:
@@ -103,3 +101,41 @@ async def test_health_and_reflection_stay_open(serve: Serve) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     checked = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
     assert checked.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def _outcomes(stub: Any, name: str, calls: int) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for _ in range(calls):
+        try:
+            await stub.GetFamily(pb.GetFamilyRequest(name=name))
+            seen["OK"] += 1
+        except grpc.aio.AioRpcError as exc:
+            seen[exc.code().name] += 1
+    return seen
+
+
+async def test_a_long_token_is_read_on_every_call(
+    serve: Serve, signer: Signer, families: tuple[Family, Family]
+) -> None:
+    # Identity providers put groups and roles into tokens: several KiB are real.
+    # gRPC's default metadata limits refuse a share of calls at random above 8 KiB
+    # of metadata, below the token length we accept (interceptor.MAX_TOKEN_CHARS).
+    token = signer.token("operator", "ops-1", groups="g" * 5_890)
+    assert 7_900 < len(token) <= MAX_TOKEN_CHARS
+    running = await serve()
+    seen = await _outcomes(running.stub(token), families[0].name, 60)
+    assert seen == Counter(OK=60)
+
+
+async def test_a_token_over_the_limit_is_refused_every_time(
+    serve: Serve, signer: Signer, families: tuple[Family, Family]
+) -> None:
+    running = await serve()
+    longer = signer.token("operator", "ops-1", groups="g" * 7_000)
+    assert len(longer) > MAX_TOKEN_CHARS
+    seen = await _outcomes(running.stub(longer), families[0].name, 30)
+    assert seen == Counter(UNAUTHENTICATED=30)
+    # Beyond what the transport reads at all: refused by it, but also every time.
+    huge = signer.token("operator", "ops-1", groups="g" * 20_000)
+    seen = await _outcomes(running.stub(huge), families[0].name, 30)
+    assert seen == Counter(RESOURCE_EXHAUSTED=30)

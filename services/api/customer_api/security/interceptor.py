@@ -30,7 +30,9 @@ from customer_core.context import Context
 from customer_core.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
-_MAX_TOKEN_CHARS = 8192
+# The longest bearer token read (identity providers that list groups in tokens
+# write several KiB); the server reads metadata up to server.MAX_METADATA_BYTES.
+MAX_TOKEN_CHARS = 8192
 
 
 def bearer_token(metadata: Sequence[tuple[str, Any]]) -> str:
@@ -40,7 +42,7 @@ def bearer_token(metadata: Sequence[tuple[str, Any]]) -> str:
         raise Unauthenticated("expected exactly one authorization entry")
     scheme, _, token = values[0].partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+    if scheme.lower() != "bearer" or not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise Unauthenticated("expected a bearer token")
     return token
 
