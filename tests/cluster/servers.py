@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from customer_launcher.devstack import free_port
 from tests.support.pki import Authority, Pair, service_account_keys
 
 CACHE = Path(os.environ.get("CLUSTER_BIN_CACHE", "/var/cache/customer-service-cluster"))
@@ -29,12 +29,6 @@ KUBE_APISERVER = BIN / "kube-apiserver"
 # Newer than kube-apiserver: serves CRDs with CEL rules (x-kubernetes-validations).
 APIEXTENSIONS_APISERVER = BIN / "apiextensions-apiserver"
 READY_SECONDS = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Process:

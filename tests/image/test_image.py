@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 import tomllib
 import uuid
@@ -23,7 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from customer_core.db.migrate import check_schema
-from customer_launcher.devstack import DevStack
+from customer_launcher.devstack import DevStack, free_port
 from tests.support.image import IMAGE, ROOT, podman, why_absent
 
 ABSENT = why_absent()
@@ -89,12 +88,6 @@ def test_size_and_user() -> None:
     assert user == f"{UID}:{UID}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _health(port: int) -> int | None:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         try:
@@ -150,7 +143,7 @@ def test_migrates_then_serves_health_as_non_root_and_drains_on_sigterm(
     assert "applied 0001_" in migrated.stdout, migrated.stdout + migrated.stderr
     asyncio.run(_schema_is_current(database))
 
-    grpc_port, metrics_port = _free_port(), _free_port()
+    grpc_port, metrics_port = free_port(), free_port()
     env = {
         **database,
         "GRPC_PORT": str(grpc_port),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -14,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from customer_launcher.devstack import die_with_parent
+from customer_launcher.devstack import die_with_parent, free_port
 from tests.support.e2e_stack import Proc
 
 BINARY = shutil.which("prometheus")
@@ -23,17 +22,11 @@ NAMESPACE = "e2e"
 SCRAPE_SECONDS = 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Prometheus:
     def __init__(self, root: Path, procs: list[Proc], rules: list[dict[str, Any]]) -> None:
         assert BINARY is not None
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         jobs: dict[str, list[str]] = {}
         for p in procs:
             jobs.setdefault(p.name, []).append(f"127.0.0.1:{p.metrics_port}")

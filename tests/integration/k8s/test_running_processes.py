@@ -12,7 +12,6 @@ The operator needs a Kubernetes API server, so its metrics are not scraped here.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from customer_launcher.devstack import free_port
 from customer_operator import metrics as operator_metrics
 from tests.integration.k8s.conftest import Manifest, find
 from tests.integration.k8s.promql import dashboard_queries, rule_queries, uses
@@ -41,12 +41,6 @@ STARTUP_SECONDS = 120  # generous: several suites share two cores
 OPERATOR_METRICS = tuple(
     m._name for m in vars(operator_metrics).values() if isinstance(m, MetricWrapperBase)
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -8,7 +8,6 @@ clock is the only thing replaced (to walk a campaign through its window).
 from __future__ import annotations
 
 import copy
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import campaigns as db
 from customer_core.domain.campaigns import Award
 from customer_core.usecases import campaigns as usecases
+from customer_launcher.devstack import free_port
 from customer_operator import handlers
 
 from .conftest import resource
@@ -324,17 +324,11 @@ async def test_a_recreated_resource_replaces_a_live_row_it_missed_the_deletion_o
     assert len(await usecases.list_campaigns(ctx, "coffee", include_ended=True)) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_database_down_is_a_temporary_error(
     ctx: Context, settings: Settings, posted: list[K8sEvent]
 ) -> None:
     # A pool pointed at a port nothing listens on: every acquire fails to connect.
-    pool = await asyncpg.create_pool(host="127.0.0.1", port=_free_port(), min_size=0)
+    pool = await asyncpg.create_pool(host="127.0.0.1", port=free_port(), min_size=0)
     down = Context(settings=settings, pool=pool, valkey=ctx.valkey, cache=ctx.cache)
     body = resource()
     body["status"] = {"phase": "Active"}
@@ -376,7 +370,7 @@ async def test_database_down_is_a_temporary_error(
 async def test_a_new_resource_while_the_database_is_down_is_pending(
     ctx: Context, settings: Settings
 ) -> None:
-    pool = await asyncpg.create_pool(host="127.0.0.1", port=_free_port(), min_size=0)
+    pool = await asyncpg.create_pool(host="127.0.0.1", port=free_port(), min_size=0)
     down = Context(settings=settings, pool=pool, valkey=ctx.valkey, cache=ctx.cache)
     patch = kopf.Patch()
     body = resource()

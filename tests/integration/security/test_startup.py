@@ -5,7 +5,6 @@ says so in the log and in /metrics."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -18,16 +17,10 @@ from typing import Any
 
 import pytest
 
+from customer_launcher.devstack import free_port
 from tests.integration.security.conftest import AUDIENCE, ISSUER
 
 API = [sys.executable, "-m", "customer_launcher", "api"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -43,7 +36,7 @@ def _without_auth(env: dict[str, str]) -> dict[str, str]:
 def test_an_api_without_auth_mode_exits_2_naming_it(env: dict[str, str]) -> None:
     for value in (None, ""):
         child = _without_auth(env) | ({} if value is None else {"AUTH_MODE": value})
-        done = _run({**child, "GRPC_PORT": str(_free_port())})
+        done = _run({**child, "GRPC_PORT": str(free_port())})
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
@@ -83,18 +76,18 @@ def test_a_key_set_that_cannot_be_loaded_at_start_exits_2_naming_it(
         (("JWT_JWKS_FILE", str(empty)), "JWT_JWKS_FILE"),
     ):
         child = {**_without_auth(env), **jwt_env, source[0]: source[1]}
-        done = _run({**child, "GRPC_PORT": str(_free_port())})
+        done = _run({**child, "GRPC_PORT": str(free_port())})
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and variable in lines[0], done.stderr
 
 
 def test_auth_mode_none_must_be_explicit_and_is_announced(env: dict[str, str]) -> None:
-    metrics = _free_port()
+    metrics = free_port()
     child = {
         **_without_auth(env),
         "AUTH_MODE": "none",
-        "GRPC_PORT": str(_free_port()),
+        "GRPC_PORT": str(free_port()),
         "METRICS_PORT": str(metrics),
         "LOG_FORMAT": "text",
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -22,16 +23,61 @@ class DevStackError(RuntimeError):
     """An embedded server could not be started; the message says which and why."""
 
 
-def free_port(preferred: int = 0) -> int:
-    """`preferred` if it is free on 127.0.0.1, else any free port."""
-    for candidate in (preferred, 0) if preferred else (0,):
-        with socket.socket() as sock:
+# Below this are the well-known and registered ports people run services on.
+_LOWEST_PORT = 10000
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _outside_ephemeral() -> range:
+    """Ports the kernel never gives an outgoing connection as its source port."""
+    try:
+        low = int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(_LOWEST_PORT, low) if low - _LOWEST_PORT >= 1000 else range(0)
+
+
+def _bindable(port: int) -> bool:
+    # Children bind the wildcard ("[::]:port"), so loopback alone is not enough.
+    probes = ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::"))  # noqa: S104 (closed at once)
+    for family, host in probes:
+        try:
+            sock = socket.socket(family)
+        except OSError:
+            continue  # no IPv6 on this host
+        with sock:
             try:
-                sock.bind(("127.0.0.1", candidate))
+                sock.bind((host, port))
             except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise DevStackError("no free TCP port on 127.0.0.1")
+                return False
+    return True
+
+
+def _kernel_pick() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free, else a free port no other caller here was given.
+
+    The port is handed to a child that binds it later. A port from the kernel's
+    ephemeral range (what binding port 0 gives) can be taken in the meantime as
+    the source port of any outgoing connection, so we pick below that range.
+    """
+    if preferred and _bindable(preferred):
+        _handed_out.add(preferred)
+        return preferred
+    pool = _outside_ephemeral()
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.choice(pool) if pool else _kernel_pick()
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise DevStackError("no free TCP port on this host")
 
 
 def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:
