@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
-from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from customer_api.edge import Edge
+from customer_api.reflection import add_reflection
 from customer_api.security.settings import SecuritySettings
 from customer_api.security.setup import server_security
 from customer_api.servicer import CustomerServicer
@@ -94,11 +93,7 @@ def build_server(
     customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, edge)  # type: ignore[arg-type]
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, edge)  # type: ignore[arg-type]
-    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    # What reflection.enable_server_reflection does for a grpc.aio server.
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
-        ReflectionServicer(names), edge
-    )
+    add_reflection((SERVICE_NAME, health.SERVICE_NAME), edge)
     address = f"{host}:{port}"
     if sec.credentials is not None:
         bound = server.add_secure_port(address, sec.credentials)

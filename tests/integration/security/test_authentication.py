@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 from customer_api.security.interceptor import MAX_TOKEN_CHARS
 from customer_core.pb.customer.v1 import customer_pb2 as pb
@@ -101,6 +102,15 @@ async def test_health_and_reflection_stay_open(serve: Serve) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     checked = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
     assert checked.status == health_pb2.HealthCheckResponse.SERVING
+    # Both reflection versions answer a caller without a token (grpcurl, k6).
+    for version in ("v1", "v1alpha"):
+        call = channel.stream_stream(
+            f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=30)
+        names = {s.name async for reply in call for s in reply.list_services_response.service}
+        assert "customer.v1.CustomerService" in names, version
 
 
 async def _outcomes(stub: Any, name: str, calls: int) -> Counter[str]:

@@ -98,7 +98,11 @@ SELF = frozenset({CHILD})
 C, F, FAV = Target.CUSTOMER, Target.FAMILY, Target.FAVORITE
 
 # Open to every caller, authenticated or not (probes, load balancers, grpcurl).
-OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+OPEN_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+)
 OPEN_METHODS = frozenset({"HealthCheck"})
 
 SCOPES: dict[str, Rule] = {
