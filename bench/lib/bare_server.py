@@ -20,8 +20,8 @@ import grpc
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
+from customer_api.reflection import add_reflection
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
 
@@ -56,9 +56,9 @@ async def serve(port: int, payloads: dict[str, str]) -> None:
     checks = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     service = pb.DESCRIPTOR.services_by_name["CustomerService"].full_name
-    reflection.enable_server_reflection(
-        (service, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    # Both reflection versions, as the api serves them: a client asking for v1
+    # first spends the same on either server.
+    add_reflection((service, health.SERVICE_NAME), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await checks.set("", health_pb2.HealthCheckResponse.SERVING)
