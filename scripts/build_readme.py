@@ -71,9 +71,9 @@ def api_overview() -> str:
         "## API overview",
         "",
         "`customer.v1.CustomerService` on `GRPC_PORT`, beside `grpc.health.v1.Health` and "
-        "server reflection (`grpc.reflection.v1` and `v1alpha`, both open). The full contract, with every field's rules, is "
-        "`proto/customer/v1/customer.proto`; each area's page in `docs/` says what the calls "
-        "guarantee.",
+        "server reflection (`grpc.reflection.v1` and `v1alpha`, both open). The full "
+        "contract, with every field's rules, is `proto/customer/v1/customer.proto`; each "
+        "area's page in `docs/` says what the calls guarantee.",
         "",
         "| Area | RPC | Kind | What it does |",
         "|---|---|---|---|",

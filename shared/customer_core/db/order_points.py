@@ -1,6 +1,7 @@
 """Loyalty reads and writes of the consumer's batch, set-based: accounts, what orders
-earned, tiers, and the facts campaign rules need. Posting entries goes through
-customer_core.db.loyalty.post_entries; which account a customer uses, db.accounts.
+earned and tiers. Posting entries goes through customer_core.db.loyalty.post_entries;
+which account a customer uses, db.accounts; the facts campaign rules need,
+db.order_campaigns.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
@@ -56,37 +56,6 @@ SELECT cand.member_id, cand.current, a.id, a.balance, a.family_id IS NOT NULL AS
 FROM cand JOIN loyalty_accounts a ON a.id = cand.account_id
 WHERE a.id = ANY($3::uuid[])
 ORDER BY a.id
-"""
-
-# Per customer, the earliest completion already recorded (first-order facts);
-# ties between equal times go to the smaller order id, so arrival never decides.
-SELECT_FIRST_COMPLETIONS = """
-SELECT DISTINCT ON (customer_id) customer_id, completed_at, order_id FROM order_history
-WHERE customer_id = ANY($1::uuid[]) AND completed_at IS NOT NULL
-ORDER BY customer_id, completed_at, order_id
-"""
-
-# Whether a first-order-only campaign may have awarded an order completed after $1.
-FIRST_ORDER_CAMPAIGNS_AFTER = """
-SELECT EXISTS (SELECT 1 FROM reward_campaigns
-               WHERE ends_at > $1 AND spec #>> '{eligibility,firstOrderOnly}' = 'true')
-"""
-
-# Awards of first-order-only campaigns on orders completed after a completion
-# that arrived late: they were never the customer's first order.
-SELECT_LATER_FIRST_ORDER_AWARDS = """
-SELECT p.account_id, p.member_id, p.points, p.source, p.source_ref, p.campaign_id,
-       p.idempotency_key
-FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS t(customer_id, at, order_id)
-JOIN order_history o ON o.customer_id = t.customer_id
- AND (o.completed_at, o.order_id) > (t.at, t.order_id)
-JOIN loyalty_points p ON p.source_ref = o.order_id AND p.kind = 'earn' AND p.source = 'campaign'
-JOIN reward_campaigns rc ON rc.id = p.campaign_id
-WHERE rc.spec #>> '{eligibility,firstOrderOnly}' = 'true'
-  AND NOT EXISTS (SELECT 1 FROM loyalty_points r
-                  WHERE r.idempotency_key = p.idempotency_key || ':reverse')
-  AND NOT EXISTS (SELECT 1 FROM points_owed o WHERE o.idempotency_key = p.idempotency_key)
-ORDER BY p.id
 """
 
 # Every account the batch may move, locked in id order before any is touched:
@@ -197,7 +166,8 @@ class FamilyAccount:
     owner: uuid.UUID | None  # the customer of an own account
 
 
-def _earned(rows: Iterable[asyncpg.Record]) -> list[EarnedEntry]:
+def earned_from(rows: Iterable[asyncpg.Record]) -> list[EarnedEntry]:
+    """Earn entries from rows of SELECT_EARNED's columns."""
     return [
         EarnedEntry(
             r["account_id"],
@@ -214,28 +184,7 @@ def _earned(rows: Iterable[asyncpg.Record]) -> list[EarnedEntry]:
 
 async def earned_for_orders(conn: Conn, order_ids: Iterable[str]) -> list[EarnedEntry]:
     """The orders' earn entries that were not reversed yet, in ledger order."""
-    return _earned(await conn.fetch(SELECT_EARNED, sorted(set(order_ids))))
-
-
-async def later_first_order_awards(
-    conn: Conn, firsts: Mapping[uuid.UUID, tuple[datetime, str]]
-) -> list[EarnedEntry]:
-    """First-order-only awards (not reversed) on each customer's orders completed after
-    the customer's (time, order id) in `firsts`."""
-    if not firsts:
-        return []
-    ids = sorted(firsts)
-    rows = await conn.fetch(
-        SELECT_LATER_FIRST_ORDER_AWARDS,
-        ids,
-        [firsts[i][0] for i in ids],
-        [firsts[i][1] for i in ids],
-    )
-    return _earned(rows)
-
-
-async def first_order_campaigns_after(conn: Conn, at: datetime) -> bool:
-    return bool(await conn.fetchval(FIRST_ORDER_CAMPAIGNS_AFTER, at))
+    return earned_from(await conn.fetch(SELECT_EARNED, sorted(set(order_ids))))
 
 
 async def family_accounts(
@@ -260,14 +209,6 @@ async def family_accounts(
     return per_member, balances
 
 
-async def first_completions(
-    conn: Conn, customer_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[datetime, str]]:
-    """Per customer, (time, order id) of their earliest completion already recorded."""
-    rows = await conn.fetch(SELECT_FIRST_COMPLETIONS, sorted(set(customer_ids)))
-    return {r["customer_id"]: (r["completed_at"], r["order_id"]) for r in rows}
-
-
 async def add_order_points(conn: Conn, deltas: Mapping[str, int]) -> None:
     if deltas:
         ids = sorted(deltas)
@@ -278,26 +219,3 @@ async def set_tiers(conn: Conn, tiers: Mapping[uuid.UUID, str]) -> None:
     if tiers:
         ids = sorted(tiers)
         await conn.execute(SET_TIERS, ids, [tiers[i] for i in ids])
-
-
-CAMPAIGNS_OVERLAP = """
-SELECT EXISTS (
-    SELECT 1 FROM reward_campaigns
-    WHERE starts_at <= $2 AND ends_at > $1 AND NOT paused AND (ended_at IS NULL OR ended_at > $1)
-)
-"""
-
-FAMILY_SIZES = """
-SELECT family_id, count(*) AS members FROM customers
-WHERE family_id = ANY($1::uuid[]) AND deleted_at IS NULL GROUP BY family_id
-"""
-
-
-async def campaigns_overlap(conn: Conn, first: datetime, last: datetime) -> bool:
-    """Whether any campaign may be active between `first` and `last` (a cheap pre-check)."""
-    return bool(await conn.fetchval(CAMPAIGNS_OVERLAP, first, last))
-
-
-async def family_sizes(conn: Conn, family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = await conn.fetch(FAMILY_SIZES, list(set(family_ids)))
-    return {r["family_id"]: r["members"] for r in rows}

@@ -22,6 +22,7 @@ from datetime import datetime
 from customer_core.db import Conn
 from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import campaigns as campaigns_db
+from customer_core.db import order_campaigns as facts_db
 from customer_core.db import order_points as db
 from customer_core.domain.campaigns import Campaign, OrderFacts, campaign_awards
 from customer_core.domain.loyalty import LedgerEntry
@@ -45,11 +46,11 @@ async def award_entries(
     if not completions:
         return []
     times = [c.event.occurred_at for c in completions]
-    if not await db.campaigns_overlap(conn, min(times), max(times)):
+    if not await facts_db.campaigns_overlap(conn, min(times), max(times)):
         return []
     customers = {c.event.customer_id for c in completions}
-    recorded = await db.first_completions(conn, customers)
-    sizes = await db.family_sizes(conn, {family_of[c] for c in customers if c in family_of})
+    recorded = await facts_db.first_completions(conn, customers)
+    sizes = await facts_db.family_sizes(conn, {family_of[c] for c in customers if c in family_of})
     active: dict[object, list[Campaign]] = {}
     first_seen: set[uuid.UUID] = set()
     awards = []
@@ -100,7 +101,7 @@ async def not_first_orders(conn: Conn, completions: Sequence[Change]) -> list[db
     """First-order-only awards of orders that a completion in this batch precedes."""
     if not completions:
         return []
-    if not await db.first_order_campaigns_after(
+    if not await facts_db.first_order_campaigns_after(
         conn, min(c.event.occurred_at for c in completions)
     ):
         return []
@@ -109,6 +110,6 @@ async def not_first_orders(conn: Conn, completions: Sequence[Change]) -> list[db
         cid = change.event.customer_id
         if cid not in earliest or _when(change) < earliest[cid]:
             earliest[cid] = _when(change)
-    recorded = await db.first_completions(conn, earliest)
+    recorded = await facts_db.first_completions(conn, earliest)
     late = {c: at for c, at in earliest.items() if c in recorded and at < recorded[c]}
-    return await db.later_first_order_awards(conn, late)
+    return await facts_db.later_first_order_awards(conn, late)

@@ -25,7 +25,6 @@ from customer_core.db import campaign_budgets as campaign_budgets_db
 from customer_core.db import loyalty as loyalty_db
 from customer_core.db import order_points as db
 from customer_core.db import owed as owed_db
-from customer_core.db import redemptions as redemptions_db
 from customer_core.domain.loyalty import (
     EarningRules,
     LedgerEntry,
@@ -38,7 +37,7 @@ from customer_core.domain.loyalty import (
 from customer_core.domain.order_events import Change, Completed, OrderState
 from customer_core.domain.wallet import take_back
 from customer_core.notices import Activity
-from customer_core.usecases import order_campaigns
+from customer_core.usecases import order_campaigns, order_holds
 
 
 @dataclass
@@ -90,8 +89,8 @@ async def settle(
         lock = await db.lock_batch_accounts(conn, mine, cancelled, reversals, reversing)
         out.viewers, locked = lock.viewers, lock.accounts
     # Approvals, then redemption rows, after the accounts (the global order).
-    await _end_pending(conn, changes, out)
-    await _settle_holds(conn, changes, states, out)
+    await order_holds.end_pending(conn, changes, out.changed)
+    await order_holds.settle_holds(conn, changes, states, out.changed)
     if not customers:
         return out
     # Before awarding: a first-order award given back frees budget for the order
@@ -160,34 +159,6 @@ def _earn_entries(
                 )
             )
     return entries
-
-
-async def _settle_holds(
-    conn: Conn, changes: Sequence[Change], states: Mapping[str, OrderState], out: PointsOutcome
-) -> None:
-    # A completion captures the order's reward hold, unless the order is
-    # already cancelled; a cancellation releases it (or refunds a captured one).
-    capture = sorted(
-        {
-            c.event.order_id
-            for c in changes
-            if c.completed and states[c.event.order_id].cancelled_at is None
-        }
-    )
-    cancelled = sorted({c.event.order_id for c in changes if c.cancelled})
-    for r in await redemptions_db.capture_holds_for_order(conn, capture):
-        out.changed[r.customer_id].add(notices.POINTS)
-    if cancelled:
-        for r in await redemptions_db.release_holds_for_order(conn, cancelled, "order cancelled"):
-            out.changed[r.customer_id].add(notices.POINTS)
-
-
-async def _end_pending(conn: Conn, changes: Sequence[Change], out: PointsOutcome) -> None:
-    # After the batch's account lock, before any redemption row is released or
-    # captured: ApproveRedemption takes account, approval, redemption in that order.
-    finished = sorted({c.event.order_id for c in changes if c.completed or c.cancelled})
-    for customer_id in await redemptions_db.end_pending_for_orders(conn, finished):
-        out.changed[customer_id].add(notices.POINTS)
 
 
 async def _reverse(
