@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py [--quick] [--seconds S] [--vus N] [--rounds R] [--python-view]
                                   [--only RPC,RPC] [--profile RPC] [--auth order-service]
+                                  [--rate N]
 
 Starts its own PostgreSQL and Valkey (customer_launcher.devstack.DevStack) in a
 temporary folder, migrates, seeds customers with favorites, a usual order and
@@ -23,6 +24,12 @@ counted as OK. `--python-view` adds the older Python load generator's figures;
 an Order Service token with every call (bench/lib/bench_tokens.py): each call's
 token is checked and its caller rate-limited; the bare server gets the same
 metadata and ignores it.
+`--rate N` drives every server at the same N calls/s instead (k6's
+constant-arrival-rate, at most --vus in flight) and compares the CPU each call
+cost, api against bare: as fast as the callers go, a server that gets less CPU
+answers fewer calls per wake-up and each call then costs more, so the req/s
+ratio amplifies a small difference and swings from run to run; at a fixed
+rate it does not. No target applies to it; it is the yardstick for a change.
 The last line is one JSON object for bench/run_all.py.
 """
 
@@ -62,6 +69,7 @@ RPCS = (
     "RedeemReward",
 )
 # Issue 19 item 3: warm reads against the bare server's req/s, and p99 at most 1.5x its p99.
+MAX_DROPPED = 0.05  # of a fixed-rate run's calls
 RATIO_TARGETS = {"GetCustomer": 0.85, "ValidateCustomer": 0.85, "GetOrderContext": 0.8}
 P99_FACTOR = 1.5
 MAX_ERRORS = 0.001
@@ -182,7 +190,9 @@ def measure(
 ) -> tuple[K6Run, float, float]:
     """One k6 run; with the server's and Valkey's CPU microseconds per successful call."""
     cpu, valkey = cpu_seconds(pid), cpu_seconds(valkey_pid)
-    run = run_k6(port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root, opts.token)
+    run = run_k6(
+        port, rpc, root / "ids.json", opts.vus, opts.seconds, tag, root, opts.token, opts.rate
+    )
     calls = max(1, run.ok)
     return (
         run,
@@ -262,6 +272,15 @@ async def run(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
                     tag = f"{rpc}-{side}-{n}-{uuid.uuid4().hex[:8]}"
                     got = measure(port, pid, valkey_pid, rpc, tag, opts, root)
                     results[rpc][side].append(got)
+                    # Each virtual user's first call connects and reflects, so a few
+                    # calls at the start are never made; more means the rate was
+                    # not held, and the CPU per call compares nothing.
+                    if got[0].dropped > MAX_DROPPED * opts.rate * opts.seconds:
+                        raise SystemExit(
+                            f"{rpc} on the {side} server: {got[0].dropped} calls of the "
+                            f"fixed rate {opts.rate}/s were never made (all {opts.vus} "
+                            "virtual users busy): lower --rate or raise --vus"
+                        )
                     if got[0].error_fraction > MAX_ERRORS:
                         log = (root / f"k6-{tag}.log").read_text(errors="replace")
                         raise SystemExit(
@@ -309,12 +328,21 @@ def summarise(
 ) -> list[dict[str, Any]]:
     load = f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
     auth = ", Order Service token" if opts.auth == "order-service" else ""
+    # At a fixed rate every server does the same calls: what compares is the CPU
+    # each call cost (the ratio column is api/bare CPU per call), not req/s.
+    fixed = opts.rate > 0
+    callers = (
+        f"{opts.rate} calls/s, at most {opts.vus} in flight"
+        if fixed
+        else (f"{opts.vus} virtual users")
+    )
     print(
-        f"k6: {opts.vus} virtual users, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
+        f"k6: {callers}, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
         f"RPC and server, through server reflection{auth}; {os.cpu_count()} cores; {load}"
     )
     print(
-        f"{'call':<18}{'server':<8}{'req/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'call':<18}{'server':<8}{'req/s':>9}{'CPU x' if fixed else 'ratio':>7}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}{'CPU us/req':>12}{'Valkey us/req':>15}  target"
     )
     figures: list[dict[str, Any]] = []
@@ -332,8 +360,10 @@ def summarise(
             for side, runs in sides.items()
         }
         ratio = med["api"]["rps"] / med["bare"]["rps"]
+        cpu_ratio = med["api"]["cpu"] / med["bare"]["cpu"]
         p99_ratio = med["api"]["p99"] / med["bare"]["p99"]
-        target = RATIO_TARGETS.get(rpc)
+        # The targets are of req/s as fast as the callers go: none at a fixed rate.
+        target = None if fixed else RATIO_TARGETS.get(rpc)
         verdict = "–"
         if target is not None:
             ok_rps, ok_p99 = ratio >= target, p99_ratio <= P99_FACTOR
@@ -343,11 +373,23 @@ def summarise(
             )
         for side in ("bare", "api"):
             m = med[side]
-            shown = f"{ratio:>7.2f}" if side == "api" else f"{'':>7}"
+            shown = f"{cpu_ratio if fixed else ratio:>7.2f}" if side == "api" else f"{'':>7}"
             print(
                 f"{rpc:<18}{side:<8}{m['rps']:>9.0f}{shown}{m['p50']:>9.2f}{m['p99']:>9.2f}"
                 f"{m['errors']:>8}{m['cpu']:>12.0f}{m['valkey']:>15.0f}"
                 f"  {verdict if side == 'api' else ''}"
+            )
+        if fixed:
+            figures.append(
+                {
+                    "name": f"{rpc} CPU per call at {opts.rate} calls/s (k6{auth})",
+                    "value": round(med["api"]["cpu"]),
+                    "unit": "µs",
+                    "baseline": round(med["bare"]["cpu"]),
+                    "baseline_name": "bare grpc.aio server, µs",
+                    "ratio": round(cpu_ratio, 3),
+                    "target": f"– ({load})",
+                }
             )
         figures.append(
             {
@@ -396,6 +438,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="k6 runs per RPC and server")
     parser.add_argument("--vus", type=int, default=32, help="k6 virtual users")
     parser.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="k6 at this fixed number of calls/s (at most --vus in flight): compare CPU per "
+        "call, not req/s; no targets apply",
+    )
+    parser.add_argument(
         "--python-view",
         action="store_true",
         help="also the older Python load generator (GetCustomer, GetOrderContext)",
@@ -426,6 +475,8 @@ def main() -> int:
     opts.seconds = opts.seconds or (3.0 if opts.quick else 10.0)
     if not (0 < opts.seconds <= 600 and 1 <= opts.rounds <= 20 and 1 <= opts.vus <= 1000):
         parser.error("--seconds 0..600, --rounds 1..20, --vus 1..1000")
+    if not 0 <= opts.rate <= 100_000:
+        parser.error("--rate 0..100000 calls/s (0: as fast as the virtual users go)")
     with tempfile.TemporaryDirectory(prefix="customer-bench-api-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)  # PostgreSQL runs as another user when we are root

@@ -6,6 +6,8 @@
 //   IDS       path of a JSON array of customer ids
 //   RUN       a tag unique to this k6 run: RedeemReward's order ids and keys start with it
 //   VUS, DURATION, SUMMARY (path of the JSON summary handleSummary writes)
+//   RATE      calls per second at a fixed arrival rate, VUS of them at most in
+//             flight (empty: VUS callers as fast as they can, the req/s figure)
 //   TOKEN     a bearer token sent with every call (empty: none)
 import grpc from 'k6/net/grpc';
 import exec from 'k6/execution';
@@ -16,14 +18,24 @@ const REWARD = 'rewards/5eed0000-0000-4000-8000-000000000001'; // 25 points, no 
 const ok = new Counter('rpc_ok');
 const failed = new Counter('rpc_failed');
 
+const rate = parseInt(__ENV.RATE || '0', 10);
 export const options = {
   scenarios: {
-    load: {
-      executor: 'constant-vus',
-      vus: parseInt(__ENV.VUS, 10),
-      duration: __ENV.DURATION,
-      gracefulStop: '5s',
-    },
+    load: rate > 0
+      ? {
+        executor: 'constant-arrival-rate',
+        rate,
+        timeUnit: '1s',
+        preAllocatedVUs: parseInt(__ENV.VUS, 10),
+        duration: __ENV.DURATION,
+        gracefulStop: '5s',
+      }
+      : {
+        executor: 'constant-vus',
+        vus: parseInt(__ENV.VUS, 10),
+        duration: __ENV.DURATION,
+        gracefulStop: '5s',
+      },
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(50)', 'p(99)', 'max'],
 };

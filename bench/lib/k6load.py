@@ -24,6 +24,8 @@ class K6Run:
     seconds: float
     p50_ms: float
     p99_ms: float
+    # Calls a fixed-rate run could not start (every virtual user busy).
+    dropped: int = 0
 
     @property
     def rps(self) -> float:
@@ -52,7 +54,11 @@ def run_k6(
     run_tag: str,
     out: Path,
     token: str = "",
+    rate: int = 0,
 ) -> K6Run:
+    """One k6 run: `vus` callers as fast as they go, or with `rate`, that many calls a
+    second at most `vus` in flight (the same work for every server, so CPU per call
+    compares without the throughput feeding back into it)."""
     summary = out / f"k6-{run_tag}.json"
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -66,6 +72,7 @@ def run_k6(
         "DURATION": f"{seconds}s",
         "SUMMARY": str(summary),
         "TOKEN": token,
+        "RATE": str(rate) if rate else "",
     }
     cmd = [k6_binary(), "run", "--quiet", "--no-color", "--no-usage-report", str(SCRIPT)]
     with (out / f"k6-{run_tag}.log").open("wb") as log:
@@ -93,4 +100,5 @@ def run_k6(
         seconds=data["state"]["testRunDurationMs"] / 1000,
         p50_ms=float(trend["p(50)"]),
         p99_ms=float(trend["p(99)"]),
+        dropped=count("dropped_iterations"),
     )
