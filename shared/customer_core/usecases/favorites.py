@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +32,8 @@ from customer_core.domain.favorites import (
 from customer_core.errors import AlreadyExists, LimitExceeded, NotFound
 from customer_core.telemetry import timed_query
 from customer_core.usecases import idempotency
+
+USUAL_KIND = "usual"
 
 
 class FavoriteCodec:
@@ -220,14 +222,27 @@ async def set_usual_order(
     return favorite
 
 
-async def get_usual_order(ctx: Context, customer_id: uuid.UUID) -> Favorite:
-    """NotFound when the customer is unknown, deleted or has no usual order."""
-    with timed_query("favorites.get_usual"):
-        async with ctx.pool.acquire() as conn:
-            customer = await customers_db.fetch_customer(conn, customer_id)
-            if customer is None or customer.deleted:
-                raise NotFound(names.customer_name(customer_id))
-            usual = await db.fetch_usual(conn, customer_id)
-    if usual is None:
-        raise NotFound(f"usual order of {names.customer_name(customer_id)}")
-    return usual
+async def get_usual_order(
+    ctx: Context, customer_id: uuid.UUID, encode: Callable[[Favorite], bytes]
+) -> bytes:
+    """The usual order, encoded by `encode`, through the cache ("Order My Usual" is on
+    the Order Service's hot path); NotFound when the customer is unknown, deleted or
+    has no usual order, which is not cached. Every favorite write bumps the
+    customer's generation (`_after_write`), as for GetOrderContext, which holds it too.
+    """
+    held = ctx.cache.held(USUAL_KIND, customer_id)
+    if held is not None:
+        return held
+
+    async def load() -> bytes:
+        with timed_query("favorites.get_usual"):
+            async with ctx.pool.acquire() as conn:
+                customer = await customers_db.fetch_customer(conn, customer_id)
+                if customer is None or customer.deleted:
+                    raise NotFound(names.customer_name(customer_id))
+                usual = await db.fetch_usual(conn, customer_id)
+        if usual is None:
+            raise NotFound(f"usual order of {names.customer_name(customer_id)}")
+        return encode(usual)
+
+    return await ctx.cache.fetch(USUAL_KIND, customer_id, load)

@@ -190,3 +190,94 @@ async def test_reads_racing_writes_never_leave_a_stale_value(
         for task in readers:
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await task
+
+
+async def usual_of(api: Stub, cid: uuid.UUID) -> pb.Favorite:
+    return await api.GetUsualOrder(pb.GetUsualOrderRequest(customer=f"customers/{cid}"))
+
+
+async def add_usual(api: Stub, cid: uuid.UUID, drink: str) -> pb.Favorite:
+    fav = await api.AddFavorite(
+        pb.AddFavoriteRequest(
+            parent=f"customers/{cid}", favorite=pb.Favorite(drink_id=drink, drink_name=drink)
+        )
+    )
+    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=fav.name))
+    return fav
+
+
+async def test_the_usual_order_is_served_from_the_cache_when_warm(
+    api: Stub, ctx: Context, new_customer: NewCustomer
+) -> None:
+    """'Order My Usual' is on the Order Service's hot path, like GetOrderContext."""
+    cid = await new_customer()
+    await add_usual(api, cid, "mocha")
+    assert (await usual_of(api, cid)).drink_name == "mocha"
+    # Behind the service's back (no cache bump): the warm cache still answers.
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE favorites SET drink_name = 'Changed' WHERE customer_id = $1", cid
+        )
+    assert (await usual_of(api, cid)).drink_name == "mocha"
+    await ctx.cache.invalidate(cid)
+    assert (await usual_of(api, cid)).drink_name == "Changed"
+
+
+async def test_the_usual_order_is_never_stale_after_a_write(
+    api: Stub, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await usual_of(api, cid)  # none yet; a miss is not cached as an answer
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    mocha = await add_usual(api, cid, "mocha")
+    assert (await usual_of(api, cid)).drink_id == "mocha"
+
+    latte = await add_usual(api, cid, "latte")  # another usual: the first is not any more
+    assert (await usual_of(api, cid)).name == latte.name
+    await api.UpdateFavorite(
+        pb.UpdateFavoriteRequest(
+            favorite=pb.Favorite(name=latte.name, drink_name="Oat latte"),
+            update_mask=FieldMask(paths=["drink_name"]),
+        )
+    )
+    assert (await usual_of(api, cid)).drink_name == "Oat latte"
+    await api.RemoveFavorite(pb.RemoveFavoriteRequest(name=latte.name))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await usual_of(api, cid)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+    await api.SetUsualOrder(pb.SetUsualOrderRequest(favorite=mocha.name))
+    assert (await usual_of(api, cid)).name == mocha.name
+    await api.DeleteCustomer(pb.DeleteCustomerRequest(name=f"customers/{cid}"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await usual_of(api, cid)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_usual_order_reads_racing_writes_never_leave_a_stale_value(
+    api: Stub, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer()
+    fav = await add_usual(api, cid, "mocha")
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await usual_of(api, cid)
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    try:
+        for n in range(1, 11):
+            await api.UpdateFavorite(
+                pb.UpdateFavoriteRequest(
+                    favorite=pb.Favorite(name=fav.name, drink_name=f"mocha {n}"),
+                    update_mask=FieldMask(paths=["drink_name"]),
+                )
+            )
+            assert (await usual_of(api, cid)).drink_name == f"mocha {n}"
+    finally:
+        stop.set()
+        for task in readers:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await task

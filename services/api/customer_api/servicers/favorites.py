@@ -5,10 +5,16 @@ from __future__ import annotations
 from google.protobuf.empty_pb2 import Empty
 
 from customer_api.convert.favorites import draft_from_pb, favorite_to_pb
+from customer_api.rpc import Encoded
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
+from customer_core.domain.favorites import Favorite
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases import favorites, idempotency
+
+
+def _encode_favorite(favorite: Favorite) -> bytes:
+    return favorite_to_pb(favorite).SerializeToString()
 
 
 def _call(request: object, key: str, method: str) -> idempotency.Call | None:
@@ -64,8 +70,6 @@ class FavoriteRPCs(RpcBase):
         customer_id, fid = names.favorite_ids(request.favorite, "favorite")
         return favorite_to_pb(await favorites.set_usual_order(self.ctx, customer_id, fid, call))
 
-    async def GetUsualOrder(
-        self, request: pb.GetUsualOrderRequest, context: RpcContext
-    ) -> pb.Favorite:
+    async def GetUsualOrder(self, request: pb.GetUsualOrderRequest, context: RpcContext) -> Encoded:
         customer_id = names.customer_id(request.customer, "customer")
-        return favorite_to_pb(await favorites.get_usual_order(self.ctx, customer_id))
+        return Encoded(await favorites.get_usual_order(self.ctx, customer_id, _encode_favorite))
