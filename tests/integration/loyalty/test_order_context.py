@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -16,6 +17,25 @@ from customer_core.pb.customer.v1 import customer_pb2_grpc
 from tests.integration.loyalty.conftest import NewCustomer
 
 Stub = customer_pb2_grpc.CustomerServiceStub
+
+
+@contextlib.asynccontextmanager
+async def readers_refilling(read: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Four readers calling `read` over and over, refilling the cache, while the body runs."""
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await read()
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in readers:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await task
 
 
 async def context_of(api: Stub, cid: uuid.UUID) -> pb.OrderContext:
@@ -174,22 +194,10 @@ async def test_reads_racing_writes_never_leave_a_stale_value(
     """Readers keep refilling the cache while balances change: after each write
     returns, the very next read shows it."""
     cid = await new_customer()
-    stop = asyncio.Event()
-
-    async def reader() -> None:
-        while not stop.is_set():
-            await context_of(api, cid)
-
-    readers = [asyncio.create_task(reader()) for _ in range(4)]
-    try:
+    async with readers_refilling(lambda: context_of(api, cid)):
         for expected in range(1, 16):
             await adjust(api, cid, 1)
             assert (await context_of(api, cid)).points_balance == expected
-    finally:
-        stop.set()
-        for task in readers:
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                await task
 
 
 async def usual_of(api: Stub, cid: uuid.UUID) -> pb.Favorite:
@@ -260,14 +268,7 @@ async def test_usual_order_reads_racing_writes_never_leave_a_stale_value(
 ) -> None:
     cid = await new_customer()
     fav = await add_usual(api, cid, "mocha")
-    stop = asyncio.Event()
-
-    async def reader() -> None:
-        while not stop.is_set():
-            await usual_of(api, cid)
-
-    readers = [asyncio.create_task(reader()) for _ in range(4)]
-    try:
+    async with readers_refilling(lambda: usual_of(api, cid)):
         for n in range(1, 11):
             await api.UpdateFavorite(
                 pb.UpdateFavoriteRequest(
@@ -276,8 +277,3 @@ async def test_usual_order_reads_racing_writes_never_leave_a_stale_value(
                 )
             )
             assert (await usual_of(api, cid)).drink_name == f"mocha {n}"
-    finally:
-        stop.set()
-        for task in readers:
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                await task
