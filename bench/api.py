@@ -68,8 +68,8 @@ RPCS = (
     "QuoteRedemption",
     "RedeemReward",
 )
-# Issue 19 item 3: warm reads against the bare server's req/s, and p99 at most 1.5x its p99.
 MAX_DROPPED = 0.05  # of a fixed-rate run's calls
+# Issue 19 item 3: warm reads against the bare server's req/s, and p99 at most 1.5x its p99.
 RATIO_TARGETS = {"GetCustomer": 0.85, "ValidateCustomer": 0.85, "GetOrderContext": 0.8}
 P99_FACTOR = 1.5
 MAX_ERRORS = 0.001
@@ -334,7 +334,7 @@ def summarise(
     callers = (
         f"{opts.rate} calls/s, at most {opts.vus} in flight"
         if fixed
-        else (f"{opts.vus} virtual users")
+        else f"{opts.vus} virtual users"
     )
     print(
         f"k6: {callers}, {opts.rounds} round(s) of {opts.seconds:.0f}s per "
