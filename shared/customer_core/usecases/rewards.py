@@ -34,7 +34,6 @@ from customer_core.domain.rewards import (
     offered_to,
     request_digest,
 )
-from customer_core.domain.wallet import needs_approval
 from customer_core.errors import (
     FailedPrecondition,
     IdempotencyConflict,
@@ -105,15 +104,6 @@ async def _redeemable(
     ]
 
 
-@dataclass(frozen=True)
-class Quote:
-    reward: Reward
-    redeemable: bool
-    reason: Ineligible | None
-    balance_before: int
-    balance_after: int
-
-
 async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
     reward = await rewards_db.fetch_reward(conn, reward_id)
     if reward is None:
@@ -122,47 +112,14 @@ async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
 
 
 async def _check(
-    conn: Conn,
-    ctx: Context,
-    account: Account,
-    reward: Reward,
-    order_id: str,
-    now: datetime,
-    *,
-    seen_by: uuid.UUID | None = None,
+    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime
 ) -> Ineligible | None:
-    """`seen_by`: judge the order only by that customer's family's redemptions."""
     rules = tier_rules(ctx)
     tier = tier_for(
         await accounts_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
     )
-    taken = await (
-        rewards_db.order_taken(conn, order_id)
-        if seen_by is None
-        else rewards_db.order_taken_in_family(conn, order_id, seen_by)
-    )
+    taken = await rewards_db.order_taken(conn, order_id)
     return ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=taken)
-
-
-async def quote_redemption(
-    ctx: Context, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str
-) -> Quote:
-    """Whether the customer could redeem the reward for the order now; changes nothing."""
-    check_order_id(order_id)
-    with timed_query("loyalty.quote"):
-        async with ctx.pool.acquire() as conn:
-            customer = await live_customer(conn, customer_id)
-            reward = await _reward(conn, reward_id)
-            account = await account_of(conn, customer_id)
-            # A quote says nothing about other families' orders (whoever asks):
-            # redeeming still refuses an order taken anywhere.
-            reason = await _check(
-                conn, ctx, account, reward, order_id, datetime.now(UTC), seen_by=customer_id
-            )
-    if reason is None and needs_approval(customer.role, account.pooled):
-        reason = Ineligible.NEEDS_APPROVAL
-    after = account.balance - reward.points_cost if reason is None else account.balance
-    return Quote(reward, reason is None, reason, account.balance, after)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from customer_core.domain.loyalty import KINDS, SOURCES, AccountSummary, PostedE
 from customer_core.domain.rewards import Ineligible, Redemption, RedemptionState, Reward
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.usecases.hot_path import OrderContext, Validation
-from customer_core.usecases.rewards import Quote
+from customer_core.usecases.quotes import Quote
 
 TIER = EnumMap[pb.Tier.ValueType](pb.Tier.DESCRIPTOR, "TIER", [t.value for t in Tier])
 KIND = EnumMap[pb.TransactionKind.ValueType](

@@ -12,7 +12,7 @@ from customer_api.convert.loyalty import (
 from customer_api.servicers.base import RpcBase, RpcContext
 from customer_core.domain import names
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from customer_core.usecases import loyalty, rewards
+from customer_core.usecases import loyalty, quotes, rewards
 
 
 class LoyaltyRPCs(RpcBase):
@@ -48,7 +48,7 @@ class LoyaltyRPCs(RpcBase):
     async def QuoteRedemption(
         self, request: pb.QuoteRedemptionRequest, context: RpcContext
     ) -> pb.QuoteRedemptionResponse:
-        quote = await rewards.quote_redemption(
+        quote = await quotes.quote_redemption(
             self.ctx,
             names.customer_id(request.customer),
             names.reward_id(request.reward),
