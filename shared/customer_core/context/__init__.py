@@ -25,6 +25,7 @@ from customer_core.cache import Cache
 from customer_core.cache_keys import GLOBAL_GEN
 from customer_core.config import Settings
 from customer_core.db.migrate import check_schema
+from customer_core.db.sessions import reset_if_marked
 from customer_core.errors import Unavailable
 from customer_core.local_cache import LocalCache
 from customer_core.tracking import Tracker
@@ -69,6 +70,8 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             min_size=db.pool_min,
             max_size=db.pool_max,
             init=_init_connection,
+            # Only a connection that took session-level state is reset (db/sessions.py).
+            reset=reset_if_marked,
             # Statements are few and fixed; a larger cache buys nothing.
             statement_cache_size=256,
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
+from customer_core.db.sessions import mark_session_state
 
 # A session-level lock per job name, so it is released when the holder's
 # connection ends, including when its process is killed.
@@ -60,6 +61,7 @@ class RunRow:
 
 
 async def try_lock(conn: Conn, job: str) -> bool:
+    mark_session_state(conn)  # the pool resets it: no lock outlives its holder's release
     return bool(await conn.fetchval(TRY_LOCK, job))
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from customer_core.db import Conn
+from customer_core.db.sessions import mark_session_state
 from customer_core.errors import SchemaOutOfDate
 
 # Any fixed 64-bit number, the same in every process of this service.
@@ -62,6 +63,7 @@ def load_migrations() -> list[Migration]:
 async def apply_migrations(conn: Conn) -> list[Migration]:
     """Apply what is missing, each migration in its own transaction; returns what was applied."""
     applied_now: list[Migration] = []
+    mark_session_state(conn)
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         await conn.execute(CREATE_TABLE)
