@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from customer_core.db import Conn
-from customer_core.db.accounts import COUNTS_FOR_TIER
 from customer_core.db.redemptions import REDEMPTION_COLUMNS, row_to_redemption
-from customer_core.domain.customers import Role
-from customer_core.domain.loyalty import Account, Tier
+from customer_core.domain.loyalty import Tier
 from customer_core.domain.rewards import Redemption, Reward
 
 REWARD_COLUMNS = """
@@ -44,40 +41,6 @@ SELECT_REDEMPTION_FOR_UPDATE = f"{SELECT_REDEMPTION} FOR UPDATE"
 SELECT_REDEMPTION_BY_KEY = (
     f"SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE idempotency_key = $1"
 )
-
-ORDER_TAKEN = """
-SELECT EXISTS (
-    SELECT 1 FROM redemptions
-    WHERE order_id = $1 AND state IN ('pending_approval', 'held', 'captured')
-)
-"""
-
-# Everything a quote reads, in one statement: the customer, the account they
-# would spend from (FIND_ACCOUNT's rule; NULL when not created yet), its points
-# in the tier window, the reward, and whether the order holds a reward of the
-# customer's own family (a quote is no oracle for other families' orders).
-QUOTE_FACTS = f"""
-SELECT c.role, c.deleted_at IS NOT NULL AS deleted,
-       a.id AS account_id, a.customer_id AS account_customer_id,
-       a.family_id AS account_family_id, a.balance, a.lifetime_points, a.last_activity_at,
-       greatest(coalesce((
-           SELECT sum(p.points) FROM loyalty_points p
-           WHERE p.account_id = a.id AND p.create_time >= $4 AND {COUNTS_FOR_TIER}
-       ), 0), 0) AS window_points,
-       EXISTS (
-           SELECT 1 FROM redemptions r JOIN customers rc ON rc.id = r.customer_id
-           WHERE r.order_id = $3 AND r.state IN ('pending_approval', 'held', 'captured')
-             AND rc.family_id = c.family_id
-       ) AS order_taken,
-       w.id AS reward_id, {", ".join(f"w.{c.strip()}" for c in REWARD_COLUMNS.split(",")[1:])}
-FROM customers c
-JOIN families f ON f.id = c.family_id
-LEFT JOIN loyalty_accounts a
-       ON (f.wallet_pooled AND a.family_id = f.id)
-       OR (NOT f.wallet_pooled AND a.customer_id = c.id)
-LEFT JOIN rewards w ON w.id = $2
-WHERE c.id = $1
-"""
 
 # Read under the customer's event lock (customer_core.db.inbox.lock_member).
 ORDER_PROGRESS = """
@@ -143,11 +106,6 @@ async def fetch_redemption_by_key(conn: Conn, key: str) -> Redemption | None:
     return row_to_redemption(row) if row else None
 
 
-async def order_taken(conn: Conn, order_id: str) -> bool:
-    """Whether the order already holds a live (pending, held or captured) redemption."""
-    return bool(await conn.fetchval(ORDER_TAKEN, order_id))
-
-
 async def order_finished(conn: Conn, order_id: str) -> str | None:
     """'cancelled' or 'completed' when the order's events say so; None: still open (or unknown)."""
     row = await conn.fetchrow(ORDER_PROGRESS, order_id)
@@ -156,48 +114,6 @@ async def order_finished(conn: Conn, order_id: str) -> str | None:
     if row["cancelled"]:
         return "cancelled"
     return "completed" if row["completed"] else None
-
-
-@dataclass(frozen=True)
-class QuoteFacts:
-    """What QUOTE_FACTS read; `account` None when the customer has none yet."""
-
-    role: Role
-    deleted: bool
-    account: Account | None
-    window_points: int
-    order_taken: bool
-    reward: Reward | None
-
-
-async def quote_facts(
-    conn: Conn, customer_id: uuid.UUID, reward_id: uuid.UUID, order_id: str, since: datetime
-) -> QuoteFacts | None:
-    """What a quote needs, tier points counted from `since`; None for an unknown customer."""
-    row = await conn.fetchrow(QUOTE_FACTS, customer_id, reward_id, order_id, since)
-    if row is None:
-        return None
-    account = (
-        None
-        if row["account_id"] is None
-        else Account(
-            id=row["account_id"],
-            customer_id=row["account_customer_id"],
-            family_id=row["account_family_id"],
-            balance=row["balance"],
-            lifetime_points=row["lifetime_points"],
-            last_activity_at=row["last_activity_at"],
-        )
-    )
-    reward = None if row["reward_id"] is None else row_to_reward(row, "reward_id")
-    return QuoteFacts(
-        Role(row["role"]),
-        row["deleted"],
-        account,
-        int(row["window_points"]),
-        row["order_taken"],
-        reward,
-    )
 
 
 async def insert_redemption(conn: Conn, r: Redemption, idempotency_key: str) -> Redemption | None:

@@ -170,7 +170,11 @@ async def check_order_open(conn: Conn, order_id: str) -> None:
     The caller holds the customer's event lock (`inbox_db.lock_member`, taken
     before the account's, as the consumer takes them), so no batch completing
     the order commits between this check and the hold."""
-    finished = await rewards_db.order_finished(conn, order_id)
+    check_open(order_id, await rewards_db.order_finished(conn, order_id))
+
+
+def check_open(order_id: str, finished: str | None) -> None:
+    """Refuses an order whose events finished it (`finished`: 'completed' or 'cancelled')."""
     if finished is not None:
         raise FailedPrecondition(
             f"order {order_id!r} is already {finished}: a reward can only be applied "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from customer_core.context import Context
-from customer_core.db import rewards as rewards_db
+from customer_core.db import reward_checks as checks_db
 from customer_core.domain import names
 from customer_core.domain.loyalty import tier_for, tier_window_start
 from customer_core.domain.rewards import Ineligible, Reward, check_order_id, ineligibility
@@ -44,10 +44,10 @@ async def quote_redemption(
     since = tier_window_start(now, rules)
     with timed_query("loyalty.quote"):
         async with ctx.pool.acquire() as conn:
-            facts = await rewards_db.quote_facts(conn, customer_id, reward_id, order_id, since)
+            facts = await checks_db.quote_facts(conn, customer_id, reward_id, order_id, since)
             if facts is not None and not facts.deleted and facts.account is None:
                 await account_of(conn, customer_id)  # as RedeemReward would
-                facts = await rewards_db.quote_facts(conn, customer_id, reward_id, order_id, since)
+                facts = await checks_db.quote_facts(conn, customer_id, reward_id, order_id, since)
     if facts is None or facts.deleted:
         raise NotFound(names.customer_name(customer_id))
     reward, account = facts.reward, facts.account

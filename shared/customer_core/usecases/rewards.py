@@ -20,9 +20,10 @@ from customer_core.db import customers as customers_db
 from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as db
 from customer_core.db import redemptions as redemptions_db
+from customer_core.db import reward_checks as checks_db
 from customer_core.db import rewards as rewards_db
 from customer_core.domain import names, paging
-from customer_core.domain.loyalty import Account, tier_for, tier_window_start
+from customer_core.domain.loyalty import tier_for, tier_window_start
 from customer_core.domain.rewards import (
     RETURNED_STATES,
     Ineligible,
@@ -47,7 +48,7 @@ from customer_core.usecases.idempotency import check_key
 from customer_core.usecases.loyalty import (
     account_of,
     after_change,
-    check_order_open,
+    check_open,
     check_reason,
     live_customer,
     redeem_entry,
@@ -111,17 +112,6 @@ async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
     return reward
 
 
-async def _check(
-    conn: Conn, ctx: Context, account: Account, reward: Reward, order_id: str, now: datetime
-) -> Ineligible | None:
-    rules = tier_rules(ctx)
-    tier = tier_for(
-        await accounts_db.window_points(conn, account.id, tier_window_start(now, rules)), rules
-    )
-    taken = await rewards_db.order_taken(conn, order_id)
-    return ineligibility(reward, tier=tier, balance=account.balance, now=now, order_taken=taken)
-
-
 @dataclass(frozen=True)
 class Redeemed:
     redemption: Redemption
@@ -159,6 +149,7 @@ async def redeem_reward(
     )
     digest = request_digest(customer_id, reward_id, order_id)
     now = datetime.now(UTC)
+    rules = tier_rules(ctx)
     with timed_query("loyalty.redeem"):
         async with ctx.pool.acquire() as conn, conn.transaction():
             # The first answer as it was (the redemption may have moved on since).
@@ -170,11 +161,21 @@ async def redeem_reward(
             # Before the account, as the consumer's batch takes them.
             await inbox_db.lock_member(conn, customer_id)
             account = await accounts_db.lock_account(conn, (await account_of(conn, customer_id)).id)
-            first = await _replay(conn, key, digest)
+            # Every read under the lock in one statement (db/reward_checks.py).
+            facts = await checks_db.redeem_facts(
+                conn, key, order_id, account.id, tier_window_start(now, rules)
+            )
+            first = _same_request(facts.first, key, digest)
             if first is not None:
                 return Redeemed(first, reward, replayed=True)
-            await check_order_open(conn, order_id)
-            reason = await _check(conn, ctx, account, reward, order_id, now)
+            check_open(order_id, facts.finished)
+            reason = ineligibility(
+                reward,
+                tier=tier_for(facts.window_points, rules),
+                balance=account.balance,
+                now=now,
+                order_taken=facts.order_taken,
+            )
             if reason is not None:
                 raise _refusal(reason, reward, account.balance, order_id)
             # The family wallet's controls: a weekly cap, a child's pending approval.
@@ -213,7 +214,12 @@ async def redeem_reward(
 
 
 async def _replay(conn: Conn, key: str, digest: str) -> Redemption | None:
-    first = await rewards_db.fetch_redemption_by_key(conn, key)
+    return _same_request(await rewards_db.fetch_redemption_by_key(conn, key), key, digest)
+
+
+def _same_request(first: Redemption | None, key: str, digest: str) -> Redemption | None:
+    """The redemption made before with `key`, if any; the key reused for another request
+    is refused."""
     if first is not None and first.request_hash != digest:
         raise IdempotencyConflict(key)
     return first

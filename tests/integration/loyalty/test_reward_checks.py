@@ -1,5 +1,6 @@
-"""What a quote reads: the customer, the reward, the account it would spend from,
-the tier window and the order, each case a quote must get right."""
+"""What a quote and a redemption check: the customer, the reward, the account
+(spent from), its tier window, the order's state and redemptions, and the key;
+each case the one-statement reads (db/reward_checks.py) must get right."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.integration.loyalty.test_rewards import (
     FIVE_OFF,
     FREE_COFFEE,
     Stub,
+    account,
     code_of,
     redeem,
 )
@@ -111,3 +113,41 @@ async def test_a_pooled_member_quotes_the_familys_wallet_and_orders(
     stranger = await new_customer()
     await earn(ctx, stranger, 300)
     assert (await quote(api, stranger)).redeemable
+
+
+async def finish_order(ctx: Context, cid: uuid.UUID, order: str, column: str) -> None:
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO order_history (order_id, customer_id, placed_at,"
+            f" {column}) VALUES ($1, $2, now(), now())",
+            order,
+            cid,
+        )
+
+
+async def test_a_redemption_checks_the_order_the_tier_and_the_key(
+    api: Stub, ctx: Context, new_customer: NewCustomer
+) -> None:
+    cid = await new_customer()
+    await earn(ctx, cid, 1000)
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-1", "k-1", FIVE_OFF)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "needs tier" in details
+    for column, state in (("completed_at", "completed"), ("cancelled_at", "cancelled")):
+        order = f"o-{state}"
+        await finish_order(ctx, cid, order, column)
+        code, details = await code_of(api.RedeemReward(redeem(cid, order, f"k-{state}")))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
+        assert f"order {order!r} is already {state}" in details
+    first = await api.RedeemReward(redeem(cid, "o-2", "k-2"))
+    assert await api.RedeemReward(redeem(cid, "o-2", "k-2")) == first  # a replay
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-3", "k-2")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "'k-2' was already used" in details
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-2", "k-4")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "already has a reward" in details
+    # Another family's redemption takes the order too: redeeming counts every family's.
+    stranger = await new_customer()
+    await earn(ctx, stranger, 300)
+    code, details = await code_of(api.RedeemReward(redeem(stranger, "o-2", "k-5")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "already has a reward" in details
+    assert (await account(api, cid)).balance == 900
+    assert (await account(api, stranger)).balance == 300
