@@ -83,15 +83,15 @@ ON CONFLICT DO NOTHING
 """
 
 
-def account_from_row(row: asyncpg.Record) -> Account:
-    """An Account from a row holding ACCOUNT_COLUMNS."""
+def account_from_row(row: asyncpg.Record, prefix: str = "") -> Account:
+    """An Account from a row holding ACCOUNT_COLUMNS, each name after `prefix`."""
     return Account(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        family_id=row["family_id"],
-        balance=row["balance"],
-        lifetime_points=row["lifetime_points"],
-        last_activity_at=row["last_activity_at"],
+        id=row[f"{prefix}id"],
+        customer_id=row[f"{prefix}customer_id"],
+        family_id=row[f"{prefix}family_id"],
+        balance=row[f"{prefix}balance"],
+        lifetime_points=row[f"{prefix}lifetime_points"],
+        last_activity_at=row[f"{prefix}last_activity_at"],
     )
 
 

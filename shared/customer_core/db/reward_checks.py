@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from customer_core.db import Conn
-from customer_core.db.accounts import COUNTS_FOR_TIER
+from customer_core.db.accounts import ACCOUNT_COLUMNS, COUNTS_FOR_TIER, account_from_row
 from customer_core.db.redemptions import REDEMPTION_COLUMNS, row_to_redemption
 from customer_core.db.rewards import REWARD_COLUMNS, row_to_reward
 from customer_core.domain.customers import Role
@@ -26,8 +26,7 @@ LIVE_STATES = "('pending_approval', 'held', 'captured')"
 # customer's own family (a quote is no oracle for other families' orders).
 QUOTE_FACTS = f"""
 SELECT c.role, c.deleted_at IS NOT NULL AS deleted,
-       a.id AS account_id, a.customer_id AS account_customer_id,
-       a.family_id AS account_family_id, a.balance, a.lifetime_points, a.last_activity_at,
+       {", ".join(f"a.{c.strip()} AS a_{c.strip()}" for c in ACCOUNT_COLUMNS.split(","))},
        greatest(coalesce((
            SELECT sum(p.points) FROM loyalty_points p
            WHERE p.account_id = a.id AND p.create_time >= $4 AND {COUNTS_FOR_TIER}
@@ -86,18 +85,7 @@ async def quote_facts(
     row = await conn.fetchrow(QUOTE_FACTS, customer_id, reward_id, order_id, since)
     if row is None:
         return None
-    account = (
-        None
-        if row["account_id"] is None
-        else Account(
-            id=row["account_id"],
-            customer_id=row["account_customer_id"],
-            family_id=row["account_family_id"],
-            balance=row["balance"],
-            lifetime_points=row["lifetime_points"],
-            last_activity_at=row["last_activity_at"],
-        )
-    )
+    account = None if row["a_id"] is None else account_from_row(row, "a_")
     reward = None if row["reward_id"] is None else row_to_reward(row, "reward_id")
     return QuoteFacts(
         Role(row["role"]),

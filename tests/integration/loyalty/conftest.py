@@ -51,3 +51,12 @@ def new_customer(ctx: Context) -> NewCustomer:
         return cid
 
     return create
+
+
+async def family_of(ctx: Context, customer_id: uuid.UUID) -> uuid.UUID:
+    """The family a customer made by `new_customer` belongs to."""
+    async with ctx.pool.acquire() as conn:
+        family: uuid.UUID = await conn.fetchval(
+            "SELECT family_id FROM customers WHERE id = $1", customer_id
+        )
+    return family

@@ -14,7 +14,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
 from customer_core.pb.customer.v1 import customer_pb2_grpc
-from tests.integration.loyalty.conftest import NewCustomer
+from tests.integration.loyalty.conftest import NewCustomer, family_of
 
 Stub = customer_pb2_grpc.CustomerServiceStub
 
@@ -113,8 +113,7 @@ async def test_a_child_in_a_pooled_family_needs_approval(
     api: Stub, ctx: Context, new_customer: NewCustomer
 ) -> None:
     parent = await new_customer(pooled=True)
-    async with ctx.pool.acquire() as conn:
-        family = await conn.fetchval("SELECT family_id FROM customers WHERE id = $1", parent)
+    family = await family_of(ctx, parent)
     child = await new_customer(family_id=family, role="child")
     assert (await context_of(api, child)).points_balance == 0  # warm
     # The parent's adjustment moves the shared wallet: the child's view follows.

@@ -11,7 +11,7 @@ import grpc
 
 from customer_core.context import Context
 from customer_core.pb.customer.v1 import customer_pb2 as pb
-from tests.integration.loyalty.conftest import NewCustomer
+from tests.integration.loyalty.conftest import NewCustomer, family_of
 from tests.integration.loyalty.test_rewards import (
     FIVE_OFF,
     FREE_COFFEE,
@@ -96,8 +96,7 @@ async def test_a_pooled_member_quotes_the_familys_wallet_and_orders(
     api: Stub, ctx: Context, new_customer: NewCustomer
 ) -> None:
     first = await new_customer(pooled=True)
-    async with ctx.pool.acquire() as conn:
-        family = await conn.fetchval("SELECT family_id FROM customers WHERE id = $1", first)
+    family = await family_of(ctx, first)
     second = await new_customer(family_id=family)
     await earn(ctx, first, 300)
     pooled = await quote(api, second)
