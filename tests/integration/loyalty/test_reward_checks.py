@@ -150,3 +150,24 @@ async def test_a_redemption_checks_the_order_the_tier_and_the_key(
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "already has a reward" in details
     assert (await account(api, cid)).balance == 900
     assert (await account(api, stranger)).balance == 300
+
+
+async def test_a_redemption_by_nobody_for_nothing_or_with_no_account_yet(
+    api: Stub, ctx: Context, new_customer: NewCustomer
+) -> None:
+    nobody = uuid.uuid4()
+    code, details = await code_of(api.RedeemReward(redeem(nobody, "o-1", "k-1")))
+    assert code == grpc.StatusCode.NOT_FOUND and str(nobody) in details
+    cid = await new_customer()  # no account until something needs it
+    unknown = f"rewards/{uuid.uuid4()}"
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-1", "k-2", unknown)))
+    assert code == grpc.StatusCode.NOT_FOUND and unknown.split("/")[1] in details
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-1", "k-3")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "the balance is 0" in details
+    await earn(ctx, cid, 100)
+    done = await api.RedeemReward(redeem(cid, "o-1", "k-4"))
+    assert (done.redemption.points, done.balance_after) == (100, 0)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute("UPDATE customers SET deleted_at = now() WHERE id = $1", cid)
+    code, details = await code_of(api.RedeemReward(redeem(cid, "o-2", "k-5")))
+    assert code == grpc.StatusCode.NOT_FOUND and str(cid) in details
