@@ -31,21 +31,6 @@ LEFT JOIN loyalty_accounts a
 WHERE c.id = $1
 """
 
-# FIND_ACCOUNT's account, locked (`None`: not created yet).
-LOCK_CUSTOMERS_ACCOUNT = f"""
-SELECT {ACCOUNT_COLUMNS} FROM loyalty_accounts
-WHERE id = (
-    SELECT a.id FROM customers c
-    JOIN families f ON f.id = c.family_id
-    JOIN loyalty_accounts a
-      ON (f.wallet_pooled AND a.family_id = f.id)
-      OR (NOT f.wallet_pooled AND a.customer_id = c.id)
-    WHERE c.id = $1
-    LIMIT 1
-)
-FOR UPDATE
-"""
-
 CREATE_ACCOUNT = """
 INSERT INTO loyalty_accounts (id, customer_id, family_id) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
@@ -138,13 +123,6 @@ async def lock_account(conn: Conn, account_id: uuid.UUID) -> Account:
     row = await conn.fetchrow(LOCK_ACCOUNT, account_id)
     assert row is not None, f"loyalty account {account_id} vanished"
     return account_from_row(row)
-
-
-async def lock_customers_account(conn: Conn, customer_id: uuid.UUID) -> Account | None:
-    """The account the customer spends from, locked as lock_account locks it, in one
-    statement; None when the customer has none yet (account_for_customer creates it)."""
-    row = await conn.fetchrow(LOCK_CUSTOMERS_ACCOUNT, customer_id)
-    return account_from_row(row) if row else None
 
 
 async def window_points(conn: Conn, account_id: uuid.UUID, since: datetime) -> int:

@@ -45,10 +45,7 @@ SELECT m.id, m.family_id FROM m CROSS JOIN locked
 # The same per-customer lock, for one customer outside the consumer: a
 # redemption takes it so that it never interleaves with a batch applying the
 # customer's order events (the completion that would capture its hold).
-# One customer's lock, its id the statement's first parameter (a redemption
-# takes it inside a read of its own: db/reward_checks.py).
-MEMBER_LOCK = "pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))"
-LOCK_MEMBER = f"SELECT {MEMBER_LOCK}"
+LOCK_MEMBER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))"
 
 # In key order, as everywhere here; it also makes the B-tree insertions cheaper
 # (~10% of the statement's server time for 2,000 random ids).

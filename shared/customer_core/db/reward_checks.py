@@ -12,29 +12,13 @@ from datetime import datetime
 
 from customer_core.db import Conn
 from customer_core.db.accounts import ACCOUNT_COLUMNS, COUNTS_FOR_TIER, account_from_row
-from customer_core.db.customers import COLUMNS as CUSTOMER_COLUMNS
-from customer_core.db.customers import row_to_customer
-from customer_core.db.inbox import MEMBER_LOCK
 from customer_core.db.redemptions import REDEMPTION_COLUMNS, row_to_redemption
 from customer_core.db.rewards import REWARD_COLUMNS, row_to_reward
-from customer_core.domain.customers import Customer, Role
+from customer_core.domain.customers import Role
 from customer_core.domain.loyalty import Account
 from customer_core.domain.rewards import Redemption, Reward
 
 LIVE_STATES = "('pending_approval', 'held', 'captured')"
-# The reward's columns, each named w_<column>.
-REWARD_AS_W = ", ".join(f"w.{c.strip()} AS w_{c.strip()}" for c in REWARD_COLUMNS.split(","))
-
-# A redemption's first statement: the customer (deleted ones too), the reward,
-# and the customer's event lock, which waits for a batch applying their events
-# and is held to the commit (inbox.lock_member; taken before the account's, as
-# the consumer takes them). No row: no such customer, and no lock.
-REDEEM_START = f"""
-SELECT {MEMBER_LOCK} AS locked, {", ".join(f"c.{c.strip()}" for c in CUSTOMER_COLUMNS.split(","))},
-       {REWARD_AS_W}
-FROM customers c LEFT JOIN rewards w ON w.id = $2
-WHERE c.id = $1
-"""
 
 # Everything a quote reads, in one statement: the customer, the account they
 # would spend from (FIND_ACCOUNT's rule; NULL when not created yet), its points
@@ -52,7 +36,7 @@ SELECT c.role, c.deleted_at IS NOT NULL AS deleted,
            WHERE r.order_id = $3 AND r.state IN {LIVE_STATES}
              AND rc.family_id = c.family_id
        ) AS order_taken,
-       {REWARD_AS_W}
+       w.id AS reward_id, {", ".join(f"w.{c.strip()}" for c in REWARD_COLUMNS.split(",")[1:])}
 FROM customers c
 JOIN families f ON f.id = c.family_id
 LEFT JOIN loyalty_accounts a
@@ -102,7 +86,7 @@ async def quote_facts(
     if row is None:
         return None
     account = None if row["a_id"] is None else account_from_row(row, "a_")
-    reward = None if row["w_id"] is None else row_to_reward(row, "w_")
+    reward = None if row["reward_id"] is None else row_to_reward(row, "reward_id")
     return QuoteFacts(
         Role(row["role"]),
         row["deleted"],
@@ -134,13 +118,3 @@ async def redeem_facts(
         int(row["window_points"]),
         row["order_taken"],
     )
-
-
-async def start_redemption(
-    conn: Conn, customer_id: uuid.UUID, reward_id: uuid.UUID
-) -> tuple[Customer | None, Reward | None]:
-    """The customer and the reward, the customer's event lock taken (REDEEM_START)."""
-    row = await conn.fetchrow(REDEEM_START, customer_id, reward_id)
-    if row is None:
-        return None, None
-    return row_to_customer(row), None if row["w_id"] is None else row_to_reward(row, "w_")

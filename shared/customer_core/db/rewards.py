@@ -59,22 +59,20 @@ RETURNING {REDEMPTION_COLUMNS}
 """
 
 
-def row_to_reward(row: asyncpg.Record, prefix: str = "") -> Reward:
-    """A Reward from a row holding REWARD_COLUMNS, each name after `prefix`."""
-    min_tier = row[f"{prefix}min_tier"]
+def row_to_reward(row: asyncpg.Record, id_column: str = "id") -> Reward:
     return Reward(
-        id=row[f"{prefix}id"],
-        display_name=row[f"{prefix}display_name"],
-        description=row[f"{prefix}description"],
-        points_cost=row[f"{prefix}points_cost"],
-        discount_kind=row[f"{prefix}discount_kind"],
-        discount_value=row[f"{prefix}discount_value"],
-        currency_code=row[f"{prefix}currency_code"],
-        free_drink_id=row[f"{prefix}free_drink_id"],
-        min_tier=Tier(min_tier) if min_tier else None,
-        available_from=row[f"{prefix}available_from"],
-        available_until=row[f"{prefix}available_until"],
-        active=row[f"{prefix}active"],
+        id=row[id_column],
+        display_name=row["display_name"],
+        description=row["description"],
+        points_cost=row["points_cost"],
+        discount_kind=row["discount_kind"],
+        discount_value=row["discount_value"],
+        currency_code=row["currency_code"],
+        free_drink_id=row["free_drink_id"],
+        min_tier=Tier(row["min_tier"]) if row["min_tier"] else None,
+        available_from=row["available_from"],
+        available_until=row["available_until"],
+        active=row["active"],
     )
 
 

@@ -17,6 +17,7 @@ from customer_core.context import Context
 from customer_core.db import Conn
 from customer_core.db import accounts as accounts_db
 from customer_core.db import customers as customers_db
+from customer_core.db import inbox as inbox_db
 from customer_core.db import loyalty as db
 from customer_core.db import redemptions as redemptions_db
 from customer_core.db import reward_checks as checks_db
@@ -104,6 +105,13 @@ async def _redeemable(
     ]
 
 
+async def _reward(conn: Conn, reward_id: uuid.UUID) -> Reward:
+    reward = await rewards_db.fetch_reward(conn, reward_id)
+    if reward is None:
+        raise NotFound(names.reward_name(reward_id))
+    return reward
+
+
 @dataclass(frozen=True)
 class Redeemed:
     redemption: Redemption
@@ -148,17 +156,11 @@ async def redeem_reward(
             stored = await idempotency.begin(conn, call)
             if stored is not None:
                 return dataclasses.replace(REDEEMED.decode(stored), replayed=True)
-            # The customer's event lock first, as the consumer's batch takes them.
-            customer, reward = await checks_db.start_redemption(conn, customer_id, reward_id)
-            if customer is None or customer.deleted:
-                raise NotFound(names.customer_name(customer_id))
-            if reward is None:
-                raise NotFound(names.reward_name(reward_id))
-            account = await accounts_db.lock_customers_account(conn, customer_id)
-            if account is None:  # the customer's first spending: create the account
-                account = await accounts_db.lock_account(
-                    conn, (await account_of(conn, customer_id)).id
-                )
+            customer = await live_customer(conn, customer_id)
+            reward = await _reward(conn, reward_id)
+            # Before the account, as the consumer's batch takes them.
+            await inbox_db.lock_member(conn, customer_id)
+            account = await accounts_db.lock_account(conn, (await account_of(conn, customer_id)).id)
             # Every read under the lock in one statement (db/reward_checks.py).
             facts = await checks_db.redeem_facts(
                 conn, key, order_id, account.id, tier_window_start(now, rules)
